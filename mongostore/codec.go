@@ -1,0 +1,298 @@
+package mongostore
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/bsoncodec"
+	"go.mongodb.org/mongo-driver/bson/bsonrw"
+	"go.mongodb.org/mongo-driver/bson/bsontype"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+)
+
+// Field names of an event document.
+const (
+	fieldID            = "_id"
+	fieldStream        = "aggregate_uuid"
+	fieldStreamType    = "aggregate_type"
+	fieldVersion       = "version"
+	fieldName          = "name"
+	fieldSchemaVersion = "schema_version"
+	fieldData          = "data"
+	fieldMetadata      = "metadata"
+	fieldRecordedAt    = "recorded_at"
+
+	metaCorrelationID = "correlation_id"
+	metaCausationID   = "causation_id"
+	metaActor         = "actor"
+)
+
+// UUIDValue returns id as BSON binary subtype 4, the form annals stores and
+// queries UUIDs in (what mongosh prints as UUID("…")).
+func UUIDValue(id uuid.UUID) primitive.Binary {
+	return primitive.Binary{Subtype: bsontype.BinaryUUID, Data: id[:]}
+}
+
+// uuidFrom converts a stored subtype-4 binary back to a UUID.
+func uuidFrom(b primitive.Binary) (uuid.UUID, error) {
+	if b.Subtype != bsontype.BinaryUUID || len(b.Data) != 16 {
+		return uuid.Nil, fmt.Errorf("stored id is binary subtype %#x of %d bytes, not a UUID", b.Subtype, len(b.Data))
+	}
+	return uuid.UUID(b.Data), nil
+}
+
+// emptyDocument is the encoding of {}.
+var emptyDocument = bson.Raw{5, 0, 0, 0, 0}
+
+// encodeData turns an EventData payload into a BSON document.
+func encodeData(v any) (bson.Raw, error) {
+	switch d := v.(type) {
+	case nil:
+		return emptyDocument, nil
+	case bson.Raw:
+		if err := d.Validate(); err != nil {
+			return nil, fmt.Errorf("not a valid BSON document: %v", err)
+		}
+		return d, nil
+	case json.RawMessage:
+		var doc bson.D
+		if err := bson.UnmarshalExtJSON(d, false, &doc); err != nil {
+			return nil, fmt.Errorf("not a JSON object: %v", err)
+		}
+		return bson.Marshal(doc)
+	case []byte:
+		return nil, fmt.Errorf("[]byte is ambiguous: pass bson.Raw for BSON or json.RawMessage for JSON")
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return emptyDocument, nil
+	}
+	raw, err := bson.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("must encode to a BSON document (a struct or a map), got %T: %v", v, err)
+	}
+	return raw, nil
+}
+
+// checkKeys refuses field names MongoDB treats as operators or paths.
+func checkKeys(doc bson.Raw, path string) error {
+	elems, err := doc.Elements()
+	if err != nil {
+		return err
+	}
+	for _, el := range elems {
+		key := el.Key()
+		if key == "" {
+			return fmt.Errorf("empty field name in %s", orRoot(path))
+		}
+		if strings.HasPrefix(key, "$") {
+			return fmt.Errorf("field name %q in %s starts with '$'", key, orRoot(path))
+		}
+		val := el.Value()
+		switch val.Type {
+		case bsontype.EmbeddedDocument:
+			if err := checkKeys(val.Document(), path+"."+key); err != nil {
+				return err
+			}
+		case bsontype.Array:
+			if err := checkKeys(bson.Raw(val.Array()), path+"."+key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "the document"
+	}
+	return strings.TrimPrefix(path, ".")
+}
+
+// encodeMetadata renders m as a document with the named fields first and
+// Extra's keys sorted, so equal metadata encodes to equal bytes.
+func encodeMetadata(m Metadata) (bson.Raw, error) {
+	doc := make(bson.D, 0, 3+len(m.Extra))
+	if m.CorrelationID != "" {
+		doc = append(doc, bson.E{Key: metaCorrelationID, Value: m.CorrelationID})
+	}
+	if m.CausationID != "" {
+		doc = append(doc, bson.E{Key: metaCausationID, Value: m.CausationID})
+	}
+	if m.Actor != "" {
+		doc = append(doc, bson.E{Key: metaActor, Value: m.Actor})
+	}
+	keys := make([]string, 0, len(m.Extra))
+	for k := range m.Extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch {
+		case k == "" || strings.HasPrefix(k, "$") || strings.Contains(k, "."):
+			return nil, fmt.Errorf("extra key %q: keys must be non-empty and contain no '$' prefix or '.'", k)
+		case k == metaCorrelationID || k == metaCausationID || k == metaActor:
+			return nil, fmt.Errorf("extra key %q repeats a named metadata field", k)
+		}
+		doc = append(doc, bson.E{Key: k, Value: normalizeValue(m.Extra[k])})
+	}
+	raw, err := bson.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// normalizeValue stores a Go int as int64 so that it round-trips as int64
+// whatever its size.
+func normalizeValue(v any) any {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = normalizeValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalizeValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+// extraRegistry decodes free-form metadata into plain Go types: documents
+// to map[string]any, arrays to []any and dates to time.Time.
+var extraRegistry = func() *bsoncodec.Registry {
+	r := bson.NewRegistry()
+	r.RegisterTypeMapEntry(bsontype.EmbeddedDocument, reflect.TypeOf(map[string]any{}))
+	r.RegisterTypeMapEntry(bsontype.Array, reflect.TypeOf([]any{}))
+	r.RegisterTypeMapEntry(bsontype.DateTime, reflect.TypeOf(time.Time{}))
+	return r
+}()
+
+func decodeMetadata(raw bson.Raw) (Metadata, error) {
+	var m Metadata
+	if len(raw) == 0 {
+		return m, nil
+	}
+	elems, err := raw.Elements()
+	if err != nil {
+		return m, err
+	}
+	for _, el := range elems {
+		val := el.Value()
+		switch key := el.Key(); key {
+		case metaCorrelationID, metaCausationID, metaActor:
+			s, ok := val.StringValueOK()
+			if !ok {
+				return m, fmt.Errorf("metadata %s is BSON %s, not a string", key, val.Type)
+			}
+			switch key {
+			case metaCorrelationID:
+				m.CorrelationID = s
+			case metaCausationID:
+				m.CausationID = s
+			default:
+				m.Actor = s
+			}
+		default:
+			var v any
+			dc := bsoncodec.DecodeContext{Registry: extraRegistry}
+			vr := bsonrw.NewBSONValueReader(val.Type, val.Value)
+			dec, err := extraRegistry.LookupDecoder(reflect.TypeOf((*any)(nil)).Elem())
+			if err != nil {
+				return m, err
+			}
+			target := reflect.ValueOf(&v).Elem()
+			if err := dec.DecodeValue(dc, vr, target); err != nil {
+				return m, fmt.Errorf("metadata %s: %w", key, err)
+			}
+			if m.Extra == nil {
+				m.Extra = map[string]any{}
+			}
+			m.Extra[key] = v
+		}
+	}
+	return m, nil
+}
+
+// storedEvent is an event document as read back.
+type storedEvent struct {
+	ID            primitive.Binary   `bson:"_id"`
+	Stream        primitive.Binary   `bson:"aggregate_uuid"`
+	StreamType    string             `bson:"aggregate_type"`
+	Version       int64              `bson:"version"`
+	Name          string             `bson:"name"`
+	SchemaVersion int32              `bson:"schema_version"`
+	Data          bson.Raw           `bson:"data"`
+	Metadata      bson.Raw           `bson:"metadata"`
+	RecordedAt    primitive.DateTime `bson:"recorded_at"`
+}
+
+func (d *storedEvent) event() (Event, error) {
+	id, err := uuidFrom(d.ID)
+	if err != nil {
+		return Event{}, fmt.Errorf("decode event _id: %w", err)
+	}
+	stream, err := uuidFrom(d.Stream)
+	if err != nil {
+		return Event{}, fmt.Errorf("decode event %s aggregate_uuid: %w", id, err)
+	}
+	meta, err := decodeMetadata(d.Metadata)
+	if err != nil {
+		return Event{}, fmt.Errorf("decode event %s metadata: %w", id, err)
+	}
+	data := d.Data
+	if data == nil {
+		data = emptyDocument
+	}
+	return Event{
+		ID:            id,
+		Stream:        stream,
+		StreamType:    d.StreamType,
+		Version:       d.Version,
+		Name:          d.Name,
+		SchemaVersion: d.SchemaVersion,
+		Data:          data,
+		Metadata:      meta,
+		RecordedAt:    d.RecordedAt.Time().UTC(),
+	}, nil
+}
+
+// DecodeEvent decodes one raw event document as stored in the events
+// collection, for packages that read the collection themselves (change
+// streams, exports).
+func DecodeEvent(raw bson.Raw) (Event, error) {
+	var d storedEvent
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	return d.event()
+}
+
+// encodeEvent renders one event document in the stored field order.
+func encodeEvent(id, stream uuid.UUID, streamType string, version int64, name string,
+	schema int32, data, meta bson.Raw, at time.Time) (bson.Raw, error) {
+	return bson.Marshal(bson.D{
+		{Key: fieldID, Value: UUIDValue(id)},
+		{Key: fieldStream, Value: UUIDValue(stream)},
+		{Key: fieldStreamType, Value: streamType},
+		{Key: fieldVersion, Value: version},
+		{Key: fieldName, Value: name},
+		{Key: fieldSchemaVersion, Value: schema},
+		{Key: fieldData, Value: data},
+		{Key: fieldMetadata, Value: meta},
+		{Key: fieldRecordedAt, Value: primitive.NewDateTimeFromTime(at)},
+	})
+}

@@ -1,0 +1,135 @@
+package mongostore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// Sentinel errors. Match them with errors.Is; the typed errors below wrap
+// them and carry the details.
+var (
+	// ErrConcurrency means a stream's version did not match the expected
+	// version of an append. The returned error is a *ConcurrencyError
+	// carrying the expected and actual versions. Reload and decide again.
+	ErrConcurrency = errors.New("mongostore: concurrency conflict")
+
+	// ErrStreamNotFound means the stream has no events (or none visible
+	// at the requested point in time).
+	ErrStreamNotFound = errors.New("mongostore: stream not found")
+
+	// ErrInvalidInput means an append or read was refused before anything
+	// was written. The returned error is a *ValidationError naming the
+	// event and the reason.
+	ErrInvalidInput = errors.New("mongostore: invalid input")
+
+	// ErrTooLarge means an event or a batch exceeds MongoDB's size limits
+	// (16 MiB per document) or the store's batch limit. Returned inside a
+	// *ValidationError; nothing was written.
+	ErrTooLarge = errors.New("mongostore: too large")
+
+	// ErrEventIDConflict means an event id of the append is already stored
+	// as a different event: in another stream, under another name, or as
+	// part of a different batch. Event ids identify one event forever.
+	ErrEventIDConflict = errors.New("mongostore: event id already used by another event")
+
+	// ErrNoReplicaSet means the MongoDB deployment is a standalone mongod,
+	// which cannot run transactions or change streams.
+	ErrNoReplicaSet = errors.New("mongostore: MongoDB deployment is not a replica set")
+
+	// ErrLocked means another process holds the file engine's lock.
+	ErrLocked = errors.New("mongostore: store file is locked by another process")
+
+	// ErrUnsupportedURI means Open was given a URI whose scheme it does not
+	// know.
+	ErrUnsupportedURI = errors.New("mongostore: unsupported store URI")
+
+	// ErrClosed means the store has been closed.
+	ErrClosed = errors.New("mongostore: store closed")
+)
+
+// ConcurrencyError reports an expected-version mismatch on one stream. It
+// matches ErrConcurrency with errors.Is.
+type ConcurrencyError struct {
+	// Stream is the aggregate whose version did not match.
+	Stream uuid.UUID
+	// Expected is what the caller asked for.
+	Expected ExpectedVersion
+	// Actual is the stream's version when the append was refused (0 when
+	// the stream does not exist).
+	Actual int64
+}
+
+func (e *ConcurrencyError) Error() string {
+	return fmt.Sprintf("mongostore: concurrency conflict on stream %s: expected %s, actual version %d",
+		e.Stream, e.Expected, e.Actual)
+}
+
+// Unwrap returns ErrConcurrency.
+func (e *ConcurrencyError) Unwrap() error { return ErrConcurrency }
+
+// ValidationError reports input refused before anything was written. It
+// matches ErrInvalidInput, or ErrTooLarge for size limits, with errors.Is.
+type ValidationError struct {
+	// Stream is the stream the refused event was for, if known.
+	Stream uuid.UUID
+	// Index is the position of the refused event in its stream's batch,
+	// or -1 when the problem is not about one event.
+	Index int
+	// Field names what was wrong: "name", "data", "metadata", "id", ...
+	Field string
+	// Reason says why, in words meant for the caller.
+	Reason string
+	// Err is ErrInvalidInput or ErrTooLarge.
+	Err error
+}
+
+func (e *ValidationError) Error() string {
+	var where string
+	switch {
+	case e.Index >= 0 && e.Stream != uuid.Nil:
+		where = fmt.Sprintf("stream %s event %d: ", e.Stream, e.Index)
+	case e.Index >= 0:
+		where = fmt.Sprintf("event %d: ", e.Index)
+	case e.Stream != uuid.Nil:
+		where = fmt.Sprintf("stream %s: ", e.Stream)
+	}
+	field := ""
+	if e.Field != "" {
+		field = e.Field + ": "
+	}
+	return "mongostore: invalid input: " + where + field + e.Reason
+}
+
+// Unwrap returns ErrInvalidInput or ErrTooLarge.
+func (e *ValidationError) Unwrap() error {
+	if e.Err == nil {
+		return ErrInvalidInput
+	}
+	return e.Err
+}
+
+// EventIDConflictError names the event id that is already stored as a
+// different event. It matches ErrEventIDConflict with errors.Is.
+type EventIDConflictError struct {
+	// ID is the reused event id.
+	ID uuid.UUID
+	// Reason says how the stored event differs.
+	Reason string
+}
+
+func (e *EventIDConflictError) Error() string {
+	return fmt.Sprintf("mongostore: event id %s already used by another event: %s", e.ID, e.Reason)
+}
+
+// Unwrap returns ErrEventIDConflict.
+func (e *EventIDConflictError) Unwrap() error { return ErrEventIDConflict }
+
+func invalid(stream uuid.UUID, index int, field, format string, args ...any) *ValidationError {
+	return &ValidationError{Stream: stream, Index: index, Field: field, Reason: fmt.Sprintf(format, args...), Err: ErrInvalidInput}
+}
+
+func tooLarge(stream uuid.UUID, index int, field, format string, args ...any) *ValidationError {
+	return &ValidationError{Stream: stream, Index: index, Field: field, Reason: fmt.Sprintf(format, args...), Err: ErrTooLarge}
+}

@@ -1,0 +1,170 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/256dpi/lungo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
+)
+
+// Open opens a store from a URI:
+//
+//	mongodb://host/?replicaSet=rs0   MongoDB replica set or sharded cluster
+//	mongodb+srv://cluster.example    the same, through DNS seed lists
+//	memory:                          embedded engine in memory
+//	file:PATH                        embedded engine persisted in one file
+//
+// Opening creates the collections and indexes and is idempotent. A
+// standalone mongod is refused with ErrNoReplicaSet; a file already opened
+// by another process with ErrLocked; an unknown scheme with
+// ErrUnsupportedURI. Close the store when done.
+func Open(ctx context.Context, uri string, opts ...Option) (*Store, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	switch {
+	case uri == "memory:":
+		return openEmbedded(ctx, EngineMemory, lungo.NewMemoryStore(), nil, cfg)
+	case strings.HasPrefix(uri, "memory:"):
+		return nil, fmt.Errorf("%w: %q: memory: takes nothing after the colon", ErrUnsupportedURI, uri)
+	case strings.HasPrefix(uri, "file:"):
+		return openFile(ctx, uri, cfg)
+	case strings.HasPrefix(uri, "mongodb://"), strings.HasPrefix(uri, "mongodb+srv://"):
+		return openMongo(ctx, uri, cfg)
+	}
+	return nil, fmt.Errorf("%w: %q: use mongodb://…, mongodb+srv://…, memory: or file:PATH", ErrUnsupportedURI, redact(uri))
+}
+
+// redact hides credentials in a URI quoted in an error.
+func redact(uri string) string {
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return uri
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if slash := strings.Index(rest, "/"); slash < 0 || at < slash {
+			return scheme + "://…@" + rest[at+1:]
+		}
+	}
+	return uri
+}
+
+func openFile(ctx context.Context, uri string, cfg config) (*Store, error) {
+	path := strings.TrimPrefix(strings.TrimPrefix(uri, "file:"), "//")
+	if path == "" {
+		return nil, fmt.Errorf("%w: %q: file: needs a path, e.g. file:annals.db", ErrUnsupportedURI, uri)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: file path %q: %w", path, err)
+	}
+	if dir := filepath.Dir(abs); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("mongostore: file store directory: %w", err)
+		}
+	}
+	unlock, err := lockFile(abs + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	s, err := openEmbedded(ctx, EngineFile, lungo.NewFileStore(abs, 0o600), unlock, cfg)
+	if err != nil {
+		_ = unlock()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openEmbedded(ctx context.Context, engine Engine, st lungo.Store, unlock func() error, cfg config) (*Store, error) {
+	lo := cfg.lungo
+	lo.Store = st
+	client, eng, err := lungo.Open(ctx, lo)
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: open %s engine: %w", engine, err)
+	}
+	release := func(context.Context) error {
+		eng.Close()
+		if unlock != nil {
+			return unlock()
+		}
+		return nil
+	}
+	s, err := build(ctx, client, engine, release, cfg)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openMongo(ctx context.Context, uri string, cfg config) (*Store, error) {
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedURI, err)
+	}
+	// A database in the URI's path is the default; WithDatabase wins.
+	if cs.Database != "" && !cfg.databaseSet {
+		cfg.database = cs.Database
+	}
+	client, err := lungo.Connect(ctx, options.Client().ApplyURI(uri))
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: connect to %s: %w", redact(uri), err)
+	}
+	release := func(ctx context.Context) error { return client.Disconnect(ctx) }
+	if err := client.Ping(ctx, nil); err != nil {
+		_ = client.Disconnect(ctx)
+		return nil, fmt.Errorf("mongostore: reach %s: %w", redact(uri), err)
+	}
+	s, err := build(ctx, client, EngineMongoDB, release, cfg)
+	if err != nil {
+		_ = client.Disconnect(ctx)
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkReplicaSet refuses a standalone mongod: it cannot run the
+// transactions appends need nor the change streams projections need.
+func checkReplicaSet(ctx context.Context, client lungo.IClient) error {
+	var hello struct {
+		SetName string `bson:"setName"`
+		Msg     string `bson:"msg"`
+	}
+	err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
+	if err != nil {
+		return fmt.Errorf("mongostore: ask the deployment what it is (hello): %w", err)
+	}
+	if hello.SetName == "" && hello.Msg != "isdbgrid" {
+		return fmt.Errorf("%w: annals needs transactions and change streams, which a standalone mongod "+
+			"does not offer; start mongod with --replSet rs0 and run rs.initiate() once "+
+			"(a one-node replica set is enough), or point annals at a replica set or Atlas cluster", ErrNoReplicaSet)
+	}
+	return nil
+}
+
+// isEmbedded reports whether a client (or the client it wraps) is the
+// embedded engine.
+func isEmbedded(c lungo.IClient) bool {
+	for {
+		switch v := c.(type) {
+		case *lungo.Client:
+			return true
+		case *lungo.MongoClient:
+			return false
+		case interface{ Unwrap() lungo.IClient }:
+			c = v.Unwrap()
+		default:
+			return false
+		}
+	}
+}
+
+var errNotLocked = errors.New("mongostore: lock not held")

@@ -1,0 +1,88 @@
+package mongostore
+
+import (
+	"log/slog"
+
+	"github.com/256dpi/lungo"
+	"go.mongodb.org/mongo-driver/mongo/writeconcern"
+)
+
+// Defaults for the options.
+const (
+	// DefaultDatabase is the database annals uses when none is named.
+	DefaultDatabase = "annals"
+	// DefaultMaxBatchBytes bounds the encoded size of one append call: the
+	// most a single MongoDB insert command carries (48 MB), so a batch is
+	// one insert round trip.
+	DefaultMaxBatchBytes = 48_000_000
+	// MaxDocumentBytes is MongoDB's limit on one BSON document, 16 MiB.
+	MaxDocumentBytes = 16 * 1024 * 1024
+	// DefaultAnyRetries is how many times an append with Any re-reads the
+	// stream and tries again after losing a race for the next version.
+	DefaultAnyRetries = 16
+)
+
+// Option configures Open and New.
+type Option func(*config)
+
+type config struct {
+	database      string
+	databaseSet   bool
+	logger        *slog.Logger
+	maxBatchBytes int
+	anyRetries    int
+	writeConcern  *writeconcern.WriteConcern
+	lungo         lungo.Options
+}
+
+func defaultConfig() config {
+	return config{
+		database:      DefaultDatabase,
+		logger:        slog.New(slog.DiscardHandler),
+		maxBatchBytes: DefaultMaxBatchBytes,
+		anyRetries:    DefaultAnyRetries,
+		writeConcern:  &writeconcern.WriteConcern{W: "majority", Journal: ptr(true)},
+	}
+}
+
+// WithDatabase names the database (default "annals", or the one in a
+// mongodb:// URI's path).
+func WithDatabase(name string) Option {
+	return func(c *config) { c.database, c.databaseSet = name, true }
+}
+
+// WithLogger sets the logger; nil discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}
+
+// WithMaxBatchBytes bounds the encoded size of one append call (default
+// DefaultMaxBatchBytes). Larger appends fail with ErrTooLarge.
+func WithMaxBatchBytes(n int) Option {
+	return func(c *config) { c.maxBatchBytes = n }
+}
+
+// WithAnyRetries sets how often an Any append retries after losing a race
+// (default DefaultAnyRetries).
+func WithAnyRetries(n int) Option {
+	return func(c *config) { c.anyRetries = n }
+}
+
+// WithWriteConcern replaces the default write concern on MongoDB
+// (majority, journaled). The embedded engines ignore it.
+func WithWriteConcern(wc *writeconcern.WriteConcern) Option {
+	return func(c *config) { c.writeConcern = wc }
+}
+
+// WithEngineOptions tunes the embedded engine (oplog size and age) for
+// memory: and file: URIs. Its Store field is ignored: the URI decides.
+func WithEngineOptions(o lungo.Options) Option {
+	return func(c *config) { c.lungo = o }
+}
+
+func ptr[T any](v T) *T { return &v }
