@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/mongostore/mongotest"
 	"github.com/annalsdb/annals/mongostore/storetest"
 )
 
@@ -34,5 +35,14 @@ func TestConformanceFile(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(tb testing.TB, opts ...mongostore.Option) *mongostore.Store {
 		return openURI(tb, "file:"+filepath.Join(tb.TempDir(), "annals.db"), opts...)
+	})
+}
+
+func TestConformanceMongoDB(t *testing.T) {
+	if uri, reason := mongotest.MongoURI(t); uri == "" {
+		t.Skip("no MongoDB replica set: " + reason)
+	}
+	storetest.Run(t, func(tb testing.TB, opts ...mongostore.Option) *mongostore.Store {
+		return mongotest.OpenMongo(tb, opts...)
 	})
 }

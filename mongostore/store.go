@@ -98,6 +98,11 @@ func build(ctx context.Context, client lungo.IClient, engine Engine,
 	if release == nil {
 		release = func(context.Context) error { return nil }
 	}
+	if engine == EngineMongoDB {
+		if err := checkReplicaSet(ctx, client); err != nil {
+			return nil, err
+		}
+	}
 	dbOpts := options.Database().
 		SetWriteConcern(cfg.writeConcern).
 		SetReadConcern(readconcern.Majority())
@@ -110,11 +115,6 @@ func build(ctx context.Context, client lungo.IClient, engine Engine,
 		events:  db.Collection(CollectionEvents),
 		log:     cfg.logger,
 		release: release,
-	}
-	if engine == EngineMongoDB {
-		if err := checkReplicaSet(ctx, client); err != nil {
-			return nil, err
-		}
 	}
 	if err := s.ensureSchema(ctx); err != nil {
 		return nil, err
