@@ -1,0 +1,67 @@
+// Package mongostore is annals' event store: one events collection on
+// MongoDB, optimistic appends in transactions, and reads of whole streams,
+// ranges and past states.
+//
+// The shortest correct use:
+//
+//	store, err := mongostore.Open(ctx, "memory:") // or "file:annals.db", "mongodb://host/?replicaSet=rs0"
+//	if err != nil { ... }
+//	defer store.Close(ctx)
+//
+//	res, err := store.Append(ctx, orderID, mongostore.Exact(2),
+//		mongostore.EventData{Name: "OrderConfirmed", Data: OrderConfirmed{By: "ana"}})
+//	var ce *mongostore.ConcurrencyError
+//	if errors.As(err, &ce) { ... reload: the stream is at ce.Actual ... }
+//
+//	stream, err := store.Load(ctx, orderID) // stream.Version, stream.Events in version order
+//
+// # Engines
+//
+// Open takes a URI. mongodb:// and mongodb+srv:// reach a MongoDB replica
+// set or sharded cluster through the official driver; a standalone mongod
+// is refused with ErrNoReplicaSet, because appends need transactions.
+// memory: and file:PATH run the embedded engine (github.com/256dpi/lungo),
+// which implements the same driver API with real transactions and unique
+// indexes, but copies data on every write: it is for tests and trials, not
+// production. A file: store belongs to one process at a time (ErrLocked).
+// The same code runs on every engine.
+//
+// # Data model
+//
+// One document per event in the events collection: _id (the event id),
+// aggregate_uuid (the stream), aggregate_type, version (int64, 1-based,
+// contiguous), name, schema_version (int32), data, metadata and
+// recorded_at. UUIDs are BSON binary subtype 4. A unique index on
+// {aggregate_uuid: 1, version: 1} is the final arbiter of concurrent
+// appends.
+//
+// # Appending
+//
+// Append(ctx, stream, expected, events...) stores events all or nothing if
+// the stream's version meets expected: Any, NoStream, StreamExists or
+// Exact(n). A mismatch, including an Exact version that would leave a gap,
+// is a *ConcurrencyError matching ErrConcurrency and carrying the expected
+// and actual versions. AppendStreams appends to several streams in one
+// transaction. Input is validated before anything is written
+// (*ValidationError, ErrInvalidInput or ErrTooLarge). On MongoDB appends use
+// write concern majority with journaling.
+//
+// Give events ids yourself to make appends retryable: an append whose
+// outcome is unknown (a timeout, a cut connection) can be sent again with
+// the same ids; it stores nothing twice and reports the versions the events
+// got (AppendResult.Replayed).
+//
+// # Reading
+//
+// Load reads a whole stream; Read a version range, the stream as of a
+// version (ToVersion) or as of a time (AsOf); Events iterates through a
+// cursor without holding the stream in memory. A stream with no events is
+// ErrStreamNotFound. Times are UTC with millisecond precision, the
+// precision of BSON dates, and recorded_at never decreases within a
+// stream.
+//
+// # Conformance
+//
+// Package storetest holds the rules above as a suite any engine must pass;
+// package mongotest opens stores for tests on the best engine available.
+package mongostore
