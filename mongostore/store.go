@@ -29,8 +29,8 @@ const (
 	IndexStreamVersion = "aggregate_uuid_1_version_1"
 	// IndexTypeStream serves listing streams by aggregate type.
 	IndexTypeStream = "aggregate_type_1_aggregate_uuid_1"
-	// IndexRecordedAt serves reading all events in recorded order.
-	IndexRecordedAt = "recorded_at_1__id_1"
+	// IndexRecordedAt serves reading all events in recorded order (Scan).
+	IndexRecordedAt = "recorded_at_1_aggregate_uuid_1_version_1"
 )
 
 // Engine names what a store runs on.
@@ -188,7 +188,7 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 			Options: options.Index().SetName(IndexTypeStream),
 		},
 		{
-			Keys:    bson.D{{Key: fieldRecordedAt, Value: 1}, {Key: fieldID, Value: 1}},
+			Keys:    bson.D{{Key: fieldRecordedAt, Value: 1}, {Key: fieldStream, Value: 1}, {Key: fieldVersion, Value: 1}},
 			Options: options.Index().SetName(IndexRecordedAt),
 		},
 	})

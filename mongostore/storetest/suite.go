@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Atomicity", func(t *testing.T) { runAtomicity(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { runIdempotency(t, open) })
 	t.Run("Load", func(t *testing.T) { runLoad(t, open) })
+	t.Run("Scan", func(t *testing.T) { runScan(t, open) })
 	t.Run("Encoding", func(t *testing.T) { runEncoding(t, open) })
 	t.Run("DataModel", func(t *testing.T) { runDataModel(t, open) })
 	t.Run("Races", func(t *testing.T) { runRaces(t, open) })
