@@ -1,0 +1,177 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+// Collections the runner keeps its own state in.
+const (
+	// CollectionCheckpoints holds one checkpoint per projection (and one
+	// more while a blue/green rebuild builds the next generation).
+	CollectionCheckpoints = "projection_checkpoints"
+	// CollectionPositions holds, per projection generation and aggregate,
+	// the last version applied: what makes catch-up and handoff idempotent.
+	CollectionPositions = "projection_positions"
+)
+
+var reservedCollections = []string{mongostore.CollectionEvents, CollectionCheckpoints, CollectionPositions, "snapshots"}
+
+// States a projection can be in.
+const (
+	// StateCatchingUp: reading history from the events collection.
+	StateCatchingUp = "catching_up"
+	// StateLive: following the change stream.
+	StateLive = "live"
+	// StateFailed: a handler refused an event; see Status.Failure.
+	StateFailed = "failed"
+	// StateWaiting: the projection's logic changed and the new version is
+	// building blue/green; the old collections keep serving, unchanged.
+	StateWaiting = "waiting"
+)
+
+// nextSuffix marks the checkpoint of a generation being built blue/green.
+const nextSuffix = "#next"
+
+// checkpoint is a projection's persisted state.
+type checkpoint struct {
+	ID          string         `bson:"_id"`
+	Projection  string         `bson:"projection"`
+	Generation  int64          `bson:"generation"`
+	CodeVersion int            `bson:"code_version"`
+	State       string         `bson:"state"`
+	Owner       string         `bson:"owner"`
+	LeaseUntil  time.Time      `bson:"lease_until"`
+	Token       bson.Raw       `bson:"resume_token,omitempty"`
+	Position    storedPosition `bson:"position"`
+	Last        *storedEvent   `bson:"last_event,omitempty"`
+	Applied     int64          `bson:"applied"`
+	HistoryLost int64          `bson:"history_lost"`
+	Failure     *storedFailure `bson:"failure,omitempty"`
+	UpdatedAt   time.Time      `bson:"updated_at"`
+}
+
+type storedPosition struct {
+	RecordedAt time.Time        `bson:"recorded_at"`
+	Stream     primitive.Binary `bson:"aggregate_uuid"`
+	Version    int64            `bson:"version"`
+}
+
+func toStoredPosition(p mongostore.Position) storedPosition {
+	return storedPosition{RecordedAt: p.RecordedAt, Stream: mongostore.UUIDValue(p.Stream), Version: p.Version}
+}
+
+func (p storedPosition) position() mongostore.Position {
+	var id uuid.UUID
+	if len(p.Stream.Data) == 16 {
+		id = uuid.UUID(p.Stream.Data)
+	}
+	return mongostore.Position{RecordedAt: p.RecordedAt.UTC(), Stream: id, Version: p.Version}
+}
+
+type storedEvent struct {
+	ID         primitive.Binary `bson:"id"`
+	Stream     primitive.Binary `bson:"aggregate_uuid"`
+	Version    int64            `bson:"version"`
+	Name       string           `bson:"name"`
+	RecordedAt time.Time        `bson:"recorded_at"`
+}
+
+func toStoredEvent(e mongostore.Event) *storedEvent {
+	return &storedEvent{ID: mongostore.UUIDValue(e.ID), Stream: mongostore.UUIDValue(e.Stream), Version: e.Version, Name: e.Name, RecordedAt: e.RecordedAt}
+}
+
+type storedFailure struct {
+	EventID   primitive.Binary `bson:"event_id"`
+	EventName string           `bson:"event_name"`
+	Stream    primitive.Binary `bson:"aggregate_uuid"`
+	Version   int64            `bson:"version"`
+	Error     string           `bson:"error"`
+	At        time.Time        `bson:"at"`
+}
+
+
+// loadCheckpoint reads a checkpoint, or nil when there is none.
+func (r *Runner) loadCheckpoint(ctx context.Context, id string) (*checkpoint, error) {
+	var cp checkpoint
+	err := r.checkpoints().FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cp)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint %s: %w", id, err)
+	}
+	return &cp, nil
+}
+
+// createCheckpoint inserts a checkpoint unless one exists.
+func (r *Runner) createCheckpoint(ctx context.Context, cp checkpoint) error {
+	cp.UpdatedAt = r.now()
+	_, err := r.checkpoints().UpdateOne(ctx, bson.D{{Key: "_id", Value: cp.ID}},
+		bson.D{{Key: "$setOnInsert", Value: cp}}, options.Update().SetUpsert(true))
+	if err != nil && !isDuplicate(err) {
+		return fmt.Errorf("create checkpoint %s: %w", cp.ID, err)
+	}
+	return nil
+}
+
+// acquire takes or renews the lease on a checkpoint for owner. It reports
+// whether owner holds the lease afterwards.
+func (r *Runner) acquire(ctx context.Context, id string) (bool, error) {
+	now := r.now()
+	res, err := r.checkpoints().UpdateOne(ctx, bson.D{
+		{Key: "_id", Value: id},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "owner", Value: r.owner}},
+			bson.D{{Key: "owner", Value: ""}},
+			bson.D{{Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}},
+		}},
+	}, bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: r.owner}, {Key: "lease_until", Value: now.Add(r.LeaseTTL)}}}})
+	if err != nil {
+		return false, fmt.Errorf("acquire lease on %s: %w", id, err)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// fence is the filter that matches a checkpoint only while this runner
+// owns it at the generation it works on.
+func (r *Runner) fence(cp *checkpoint) bson.D {
+	return bson.D{{Key: "_id", Value: cp.ID}, {Key: "owner", Value: r.owner}, {Key: "generation", Value: cp.Generation}}
+}
+
+// update applies set (and inc) to a checkpoint this runner owns, renewing
+// the lease; errLeaseLost when it no longer owns it.
+func (r *Runner) update(ctx context.Context, cp *checkpoint, set bson.D, inc bson.D) error {
+	now := r.now()
+	set = append(set, bson.E{Key: "lease_until", Value: now.Add(r.LeaseTTL)}, bson.E{Key: "updated_at", Value: now})
+	upd := bson.D{{Key: "$set", Value: set}}
+	if len(inc) > 0 {
+		upd = append(upd, bson.E{Key: "$inc", Value: inc})
+	}
+	res, err := r.checkpoints().UpdateOne(ctx, r.fence(cp), upd)
+	if err != nil {
+		return fmt.Errorf("update checkpoint %s: %w", cp.ID, err)
+	}
+	if res.MatchedCount == 0 {
+		return errLeaseLost
+	}
+	return nil
+}
+
+// release gives up the lease so another runner can take over at once.
+func (r *Runner) release(ctx context.Context, id string) {
+	_, err := r.checkpoints().UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: r.owner}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: ""}, {Key: "lease_until", Value: time.Time{}}}}})
+	if err != nil {
+		r.Logger.Warn("release projection lease", logKeyCheckpoint, id, logKeyError, err)
+	}
+}

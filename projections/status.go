@@ -1,0 +1,209 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+)
+
+// Status is where a projection stands.
+type Status struct {
+	// Name is the projection's name.
+	Name string `json:"name"`
+	// State is StateCatchingUp, StateLive, StateFailed or StateWaiting;
+	// "new" before any runner has started it.
+	State string `json:"state"`
+	// Generation counts rebuilds: query collections of generation g > 1
+	// are named <collection>_g<g>.
+	Generation int64 `json:"generation"`
+	// Version is the projection logic's version the generation was built
+	// with.
+	Version int `json:"version"`
+	// Owner is the runner applying the projection, while its lease holds.
+	Owner string `json:"owner,omitempty"`
+	// Checkpoint is where the projection resumes.
+	Checkpoint Checkpoint `json:"checkpoint"`
+	// LastEvent is the last event applied, if any.
+	LastEvent *EventRef `json:"last_event,omitempty"`
+	// Applied counts events applied by this generation.
+	Applied int64 `json:"applied"`
+	// Behind counts handled events recorded after the checkpoint's
+	// position.
+	Behind int64 `json:"behind"`
+	// Lag is how long ago the oldest event not yet applied was recorded;
+	// zero when none is waiting.
+	Lag time.Duration `json:"lag_ns"`
+	// HistoryLost counts the times the change stream could not resume and
+	// the projection caught up from the events collection instead.
+	HistoryLost int64 `json:"history_lost"`
+	// Failure says why a failed projection stopped.
+	Failure *Failure `json:"failure,omitempty"`
+	// Build is the blue/green build of the next generation, while one runs.
+	Build *Status `json:"build,omitempty"`
+	// UpdatedAt is when the checkpoint last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Checkpoint is where a projection resumes: after the change stream's
+// resume token when it has one, else by catching up from Position.
+type Checkpoint struct {
+	ResumeToken bson.Raw            `json:"resume_token,omitempty"`
+	Position    mongostore.Position `json:"position"`
+}
+
+// EventRef identifies an event.
+type EventRef struct {
+	ID         uuid.UUID `json:"id"`
+	Stream     uuid.UUID `json:"aggregate_uuid"`
+	Version    int64     `json:"version"`
+	Name       string    `json:"name"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+// Failure is why a projection failed.
+type Failure struct {
+	EventID   uuid.UUID `json:"event_id"`
+	EventName string    `json:"event_name"`
+	Stream    uuid.UUID `json:"aggregate_uuid"`
+	Version   int64     `json:"version"`
+	Error     string    `json:"error"`
+	At        time.Time `json:"at"`
+}
+
+// Status reports a projection's state, checkpoint, last applied event, how
+// many events it is behind and its lag. It reads the shared checkpoint, so
+// it is accurate whichever runner owns the projection.
+// Errors: ErrUnknownProjection.
+func (r *Runner) Status(ctx context.Context, name string) (Status, error) {
+	p, ok := r.byName[name]
+	if !ok {
+		return Status{}, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
+	}
+	st, err := r.status(ctx, p, name)
+	if err != nil {
+		return Status{}, err
+	}
+	build, err := r.status(ctx, p, name+nextSuffix)
+	if err != nil {
+		return Status{}, err
+	}
+	if build.State != "new" {
+		st.Build = &build
+	}
+	return st, nil
+}
+
+// Statuses reports every registered projection, in registration order.
+func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
+	out := make([]Status, 0, len(r.projections))
+	for _, p := range r.projections {
+		st, err := r.Status(ctx, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (r *Runner) status(ctx context.Context, p *Projection, id string) (Status, error) {
+	st := Status{Name: p.Name, State: "new", Version: p.version()}
+	cp, err := r.loadCheckpoint(ctx, id)
+	if err != nil {
+		return st, fmt.Errorf("projections: status of %s: %w", p.Name, err)
+	}
+	var pos mongostore.Position
+	if cp != nil {
+		pos = cp.Position.position()
+		st.State, st.Generation, st.Version = cp.State, cp.Generation, cp.CodeVersion
+		st.Applied, st.HistoryLost, st.UpdatedAt = cp.Applied, cp.HistoryLost, cp.UpdatedAt
+		st.Checkpoint = Checkpoint{ResumeToken: cp.Token, Position: pos}
+		if cp.Owner != "" && cp.LeaseUntil.After(r.now()) {
+			st.Owner = cp.Owner
+		}
+		if l := cp.Last; l != nil {
+			st.LastEvent = &EventRef{ID: uuidOf(l.ID.Data), Stream: uuidOf(l.Stream.Data), Version: l.Version, Name: l.Name, RecordedAt: l.RecordedAt.UTC()}
+		}
+		if f := cp.Failure; f != nil {
+			st.Failure = &Failure{EventID: uuidOf(f.EventID.Data), EventName: f.EventName, Stream: uuidOf(f.Stream.Data),
+				Version: f.Version, Error: f.Error, At: f.At.UTC()}
+		}
+	}
+	if st.Behind, err = r.store.CountAfter(ctx, pos, p.names()); err != nil {
+		return st, err
+	}
+	if st.Behind > 0 {
+		for e, err := range r.store.Scan(ctx, mongostore.ScanQuery{After: pos, Names: p.names(), Limit: 1}) {
+			if err != nil {
+				return st, err
+			}
+			st.Lag = max(0, r.now().Sub(e.RecordedAt))
+		}
+	}
+	return st, nil
+}
+
+func uuidOf(b []byte) uuid.UUID {
+	if len(b) != 16 {
+		return uuid.Nil
+	}
+	return uuid.UUID(b)
+}
+
+// WaitLive blocks until the projection is live with nothing left to apply,
+// polling its status; it serves tests and tools. It returns the error of
+// ctx if that ends first, and an error naming the failure if the
+// projection fails.
+func (r *Runner) WaitLive(ctx context.Context, name string) (Status, error) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st, err := r.Status(ctx, name)
+		if err != nil {
+			return st, err
+		}
+		switch {
+		case st.State == StateFailed:
+			return st, fmt.Errorf("projections: %s failed on event %s: %s", name, st.Failure.EventID, st.Failure.Error)
+		case st.State == StateLive && st.Behind == 0 && st.Build == nil:
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("projections: waiting for %s (state %s, %d behind): %w", name, st.State, st.Behind, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Collection returns the serving generation's query collection of a
+// projection, by logical name (the projection's first collection when name
+// is empty), for reading read models. Errors: ErrUnknownProjection,
+// ErrUnknownCollection.
+func (r *Runner) Collection(ctx context.Context, projection, name string) (lungo.ICollection, error) {
+	p, ok := r.byName[projection]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownProjection, projection)
+	}
+	if name == "" {
+		name = p.collections()[0]
+	}
+	if !slices.Contains(p.collections(), name) {
+		return nil, fmt.Errorf("%w: %s has no collection %q", ErrUnknownCollection, projection, name)
+	}
+	cp, err := r.loadCheckpoint(ctx, projection)
+	if err != nil {
+		return nil, err
+	}
+	gen := int64(1)
+	if cp != nil {
+		gen = cp.Generation
+	}
+	return r.store.Database().Collection(physicalName(name, gen)), nil
+}

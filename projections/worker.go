@@ -1,0 +1,359 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/annalsdb/annals/mongostore"
+	"go.mongodb.org/mongo-driver/bson"
+)
+
+// worker runs one checkpoint of one projection: the serving generation, or
+// (build) the next generation of a blue/green rebuild.
+type worker struct {
+	r     *Runner
+	p     *Projection
+	id    string
+	build bool
+	log   *slog.Logger
+	// setupDone is the generation Setup last ran for.
+	setupDone int64
+}
+
+var (
+	// errIdle means there is nothing for this worker to do now: another
+	// runner holds the lease, the projection failed, or no build exists.
+	errIdle = errors.New("idle")
+	// errReload means the checkpoint changed under the worker.
+	errReload = errors.New("reload")
+)
+
+// run works on the checkpoint until ctx ends.
+func (w *worker) run(ctx context.Context) {
+	bo := w.r.backoff()
+	for ctx.Err() == nil {
+		err := w.session(ctx)
+		var wait time.Duration
+		switch {
+		case ctx.Err() != nil:
+		case err == nil, errors.Is(err, errReload), errors.Is(err, errLeaseLost):
+			bo.reset()
+		case errors.Is(err, errIdle):
+			bo.reset()
+			wait = w.r.pollInterval()
+		default:
+			wait = bo.next()
+			w.log.Warn("projection interrupted; retrying", logKeyError, err, logKeyBackoff, wait)
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}
+	release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	w.r.release(release, w.id)
+}
+
+// session acquires the checkpoint and works on it until something changes.
+func (w *worker) session(ctx context.Context) error {
+	cp, err := w.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	ok, err := w.r.acquire(ctx, w.id)
+	if err != nil || !ok {
+		if err == nil {
+			err = errIdle
+		}
+		return err
+	}
+	if cp, err = w.r.loadCheckpoint(ctx, w.id); err != nil || cp == nil {
+		if err == nil {
+			err = errReload
+		}
+		return err
+	}
+	switch {
+	case cp.State == StateFailed:
+		return w.hold(ctx, cp)
+	case !w.build && cp.CodeVersion != w.p.version():
+		return w.startBlueGreen(ctx, cp)
+	}
+	if err := w.setup(ctx, cp); err != nil {
+		return err
+	}
+	stream, err := w.resume(ctx, cp)
+	if err != nil {
+		return err
+	}
+	if stream == nil {
+		if stream, err = w.catchUp(ctx, cp); err != nil {
+			return err
+		}
+		if w.build {
+			stream.close()
+			return w.r.switchGeneration(ctx, w.p, cp, stream.initial)
+		}
+	}
+	return w.live(ctx, cp, stream)
+}
+
+// prepare makes sure the checkpoint exists.
+func (w *worker) prepare(ctx context.Context) (*checkpoint, error) {
+	cp, err := w.r.loadCheckpoint(ctx, w.id)
+	if err != nil || cp != nil {
+		return cp, err
+	}
+	if w.build {
+		return nil, errIdle // no blue/green build under way
+	}
+	err = w.r.createCheckpoint(ctx, checkpoint{
+		ID: w.id, Projection: w.p.Name, Generation: 1, CodeVersion: w.p.version(), State: StateCatchingUp,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w.r.loadCheckpoint(ctx, w.id)
+}
+
+// hold keeps the lease of a failed projection without applying anything,
+// until an operator retries or resets it.
+func (w *worker) hold(ctx context.Context, cp *checkpoint) error {
+	return w.wait(ctx, cp, func(now *checkpoint) bool { return now.State != StateFailed })
+}
+
+// wait renews the lease every poll interval until changed reports true or
+// the checkpoint moves to another generation or owner.
+func (w *worker) wait(ctx context.Context, cp *checkpoint, changed func(*checkpoint) bool) error {
+	t := time.NewTicker(w.r.pollInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if err := w.r.update(ctx, cp, bson.D{}, nil); err != nil {
+			return err
+		}
+		now, err := w.r.loadCheckpoint(ctx, w.id)
+		if err != nil {
+			return err
+		}
+		if now == nil || now.Generation != cp.Generation || changed(now) {
+			return errReload
+		}
+	}
+}
+
+// setup creates a generation's collections and runs the projection's
+// Setup, once per generation.
+func (w *worker) setup(ctx context.Context, cp *checkpoint) error {
+	if w.setupDone == cp.Generation {
+		return nil
+	}
+	if err := w.r.ensureGeneration(ctx, w.p, cp.Generation); err != nil {
+		return err
+	}
+	if w.p.Setup == nil {
+		w.setupDone = cp.Generation
+		return nil
+	}
+	tx := &Tx{db: w.r.store.Database(), projection: w.p, generation: cp.Generation}
+	if err := w.p.Setup(ctx, tx); err != nil {
+		return fmt.Errorf("set up %s: %w", w.p.Name, err)
+	}
+	w.setupDone = cp.Generation
+	return nil
+}
+
+// resume reopens the change stream after the checkpoint's resume token. It
+// returns nil when there is no token or the history behind it is gone;
+// catch-up then takes over.
+func (w *worker) resume(ctx context.Context, cp *checkpoint) (*changeStream, error) {
+	if cp.Token == nil {
+		return nil, nil
+	}
+	stream, err := w.r.watch(ctx, w.p, cp.Token)
+	if err == nil {
+		return stream, nil
+	}
+	if !isHistoryLost(err) {
+		return nil, err
+	}
+	return nil, w.historyLost(ctx, cp, err)
+}
+
+// historyLost records that the change stream cannot resume, so that the
+// next catch-up starts from the checkpoint's position.
+func (w *worker) historyLost(ctx context.Context, cp *checkpoint, cause error) error {
+	w.log.Warn("change stream history lost; catching up from the events collection",
+		logKeyError, cause, logKeyPosition, cp.Position.position().RecordedAt)
+	cp.Token = nil
+	return w.r.update(ctx, cp, bson.D{{Key: "resume_token", Value: nil}, {Key: "state", Value: StateCatchingUp}},
+		bson.D{{Key: "history_lost", Value: 1}})
+}
+
+// failed puts the projection in the failed state naming the event.
+func (w *worker) failed(ctx context.Context, cp *checkpoint, he *HandlerError) error {
+	w.log.Error("projection failed", logKeyEvent, he.EventID, logKeyEventName, he.EventName, logKeyError, he.Err)
+	return w.r.update(ctx, cp, bson.D{
+		{Key: "state", Value: StateFailed},
+		{Key: "failure", Value: storedFailure{
+			EventID: uuidValue(he.EventID), EventName: he.EventName, Stream: uuidValue(he.Stream),
+			Version: he.Version, Error: he.Err.Error(), At: w.r.now(),
+		}},
+	}, nil)
+}
+
+// apply applies a batch and turns a handler error into the failed state.
+func (w *worker) apply(ctx context.Context, cp *checkpoint, b batch) error {
+	_, err := w.applyBatch(ctx, cp, b)
+	var he *HandlerError
+	if errors.As(err, &he) && !isTransient(he.Err) {
+		if ferr := w.failed(ctx, cp, he); ferr != nil {
+			return ferr
+		}
+		return errReload
+	}
+	return err
+}
+
+// catchUp reads history from the events collection, then opens the change
+// stream and reads again from a margin before where it stopped, so that
+// events committed around the handoff are seen; the positions skip those
+// seen twice.
+func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, error) {
+	from := w.r.marginBefore(cp.Position.position())
+	if err := w.scan(ctx, cp, from); err != nil {
+		return nil, err
+	}
+	stream, err := w.r.watch(ctx, w.p, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.scan(ctx, cp, w.r.marginBefore(cp.Position.position())); err != nil {
+		stream.close()
+		return nil, err
+	}
+	return stream, nil
+}
+
+// scan applies events from the events collection after from, in batches,
+// until none are left.
+func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Position) error {
+	after := from
+	for {
+		b := batch{state: StateCatchingUp}
+		size := 0
+		for e, err := range w.r.store.Scan(ctx, mongostore.ScanQuery{After: after, Names: w.p.names(), Limit: int64(w.r.BatchSize)}) {
+			if err != nil {
+				return err
+			}
+			b.events = append(b.events, e)
+			after = mongostore.PositionOf(e)
+			if size += len(e.Data); size >= w.r.MaxBatchBytes {
+				break
+			}
+		}
+		if len(b.events) == 0 {
+			return nil
+		}
+		if err := w.apply(ctx, cp, b); err != nil {
+			return err
+		}
+	}
+}
+
+// live applies events from the change stream as they come, a batch at a
+// time, and renews the lease while idle.
+func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream) error {
+	defer stream.close()
+	if cp.State != StateLive {
+		if err := w.r.update(ctx, cp, bson.D{{Key: "state", Value: StateLive}}, nil); err != nil {
+			return err
+		}
+		cp.State = StateLive
+	}
+	tick := time.NewTicker(w.r.pollInterval())
+	defer tick.Stop()
+	var pending bson.Raw // token of skipped events not yet recorded
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-stream.done:
+			if isHistoryLost(err) {
+				return w.historyLost(ctx, cp, err)
+			}
+			return fmt.Errorf("change stream: %w", err)
+		case <-tick.C:
+			set := bson.D{}
+			if pending != nil {
+				set = append(set, bson.E{Key: "resume_token", Value: pending})
+			}
+			if err := w.r.update(ctx, cp, set, nil); err != nil {
+				return err
+			}
+			if pending != nil {
+				cp.Token, pending = pending, nil
+			}
+		case first := <-stream.items:
+			b := batch{state: StateLive, token: first.token}
+			handled := w.take(&b, first)
+		drain:
+			for len(b.events) < w.r.BatchSize {
+				select {
+				case it := <-stream.items:
+					b.token = it.token
+					if w.take(&b, it) {
+						handled = true
+					}
+				default:
+					break drain
+				}
+			}
+			if !handled {
+				pending = b.token
+				continue
+			}
+			pending = nil
+			if err := w.apply(ctx, cp, b); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// take adds a change stream item to a batch and reports whether the
+// projection handles it.
+func (w *worker) take(b *batch, it streamItem) bool {
+	if !w.p.handles(it.event.Name) {
+		return false
+	}
+	b.events = append(b.events, it.event)
+	return true
+}
+
+// startBlueGreen begins building the projection's new version into new
+// collections; the serving generation waits, unchanged, until the build
+// takes over.
+func (w *worker) startBlueGreen(ctx context.Context, cp *checkpoint) error {
+	if err := w.r.startBuild(ctx, w.p, cp); err != nil {
+		return err
+	}
+	if cp.State != StateWaiting {
+		if err := w.r.update(ctx, cp, bson.D{{Key: "state", Value: StateWaiting}}, nil); err != nil {
+			return err
+		}
+	}
+	w.log.Info("projection version changed; building the new version blue/green",
+		logKeyGeneration, cp.Generation+1, logKeyVersion, w.p.version())
+	return w.wait(ctx, cp, func(now *checkpoint) bool { return now.CodeVersion == w.p.version() })
+}
