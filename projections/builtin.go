@@ -15,7 +15,6 @@ const (
 	EventCountsProjection = "event_counts"
 )
 
-
 // Streams is the built-in projection that lists streams: one document per
 // stream in the "streams" collection, with _id (the stream's UUID as its
 // canonical string), aggregate_uuid (the same UUID, BSON subtype 4),

@@ -99,7 +99,6 @@ type storedFailure struct {
 	At        time.Time        `bson:"at"`
 }
 
-
 // loadCheckpoint reads a checkpoint, or nil when there is none.
 func (r *Runner) loadCheckpoint(ctx context.Context, id string) (*checkpoint, error) {
 	var cp checkpoint

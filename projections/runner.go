@@ -3,8 +3,8 @@ package projections
 import (
 	"context"
 	crand "crypto/rand"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
