@@ -21,19 +21,42 @@ type batch struct {
 	state string
 }
 
-// applyBatch applies the events the projection handles, skipping those
-// already applied, and records the checkpoint, all in one transaction. It
+// streamRun is one stream's events in a batch, in version order.
+type streamRun struct {
+	stream uuid.UUID
+	events []mongostore.Event
+}
+
+// runs groups the handled events of a batch by stream, streams in order of
+// first appearance.
+func (p *Projection) runs(events []mongostore.Event) []*streamRun {
+	var out []*streamRun
+	index := map[uuid.UUID]*streamRun{}
+	for _, e := range events {
+		if !p.handles(e.Name) {
+			continue
+		}
+		r := index[e.Stream]
+		if r == nil {
+			r = &streamRun{stream: e.Stream}
+			index[e.Stream] = r
+			out = append(out, r)
+		}
+		r.events = append(r.events, e)
+	}
+	return out
+}
+
+// applyBatch applies the events the projection handles and records the
+// checkpoint, all in one transaction. Per stream it applies exactly the
+// versions after the stream's recorded position, in order: versions seen
+// before are skipped, and versions a scan passed over (they committed
+// after it read their place) are read from the events collection first. It
 // returns how many events the handler applied.
 func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, error) {
 	r, p := w.r, w.p
-	if err := r.hooks.call(ctx, hookBeforeBatch, p.Name); err != nil {
+	if err := r.hooks.call(ctx, hookBeforeBatch, p.Name, b.state); err != nil {
 		return 0, err
-	}
-	streams := map[uuid.UUID]int64{}
-	for _, e := range b.events {
-		if p.handles(e.Name) {
-			streams[e.Stream] = 0
-		}
 	}
 	maxPos := cp.Position.position()
 	for _, e := range b.events {
@@ -46,30 +69,23 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 	tx := &Tx{db: r.store.Database(), projection: p, generation: cp.Generation}
 	err := r.store.Transaction(ctx, func(sc context.Context) error {
 		applied, last = 0, nil
-		if len(streams) > 0 {
-			if err := r.readPositions(sc, p.Name, cp.Generation, streams); err != nil {
-				return err
-			}
+		runs, err := w.complete(sc, cp, p.runs(b.events))
+		if err != nil {
+			return err
 		}
 		done := map[uuid.UUID]int64{}
-		for i := range b.events {
-			e := &b.events[i]
-			if !p.handles(e.Name) {
-				continue
+		for _, run := range runs {
+			for i := range run.events {
+				e := &run.events[i]
+				if err := p.Handler(sc, tx, *e); err != nil {
+					return &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
+				}
+				done[e.Stream] = e.Version
+				applied++
+				if last == nil || mongostore.PositionOf(*last).Before(mongostore.PositionOf(*e)) {
+					last = e
+				}
 			}
-			at := streams[e.Stream]
-			if v, ok := done[e.Stream]; ok {
-				at = v
-			}
-			if e.Version <= at {
-				continue // applied before: a handoff overlap or a replay
-			}
-			if err := p.Handler(sc, tx, *e); err != nil {
-				return &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
-			}
-			done[e.Stream] = e.Version
-			applied++
-			last = e
 		}
 		if err := r.writePositions(sc, p.Name, cp.Generation, done); err != nil {
 			return err
@@ -84,7 +100,7 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 		if err := r.update(sc, cp, set, bson.D{{Key: "applied", Value: applied}}); err != nil {
 			return err
 		}
-		return r.hooks.call(sc, hookBeforeCommit, p.Name)
+		return r.hooks.call(sc, hookBeforeCommit, p.Name, b.state)
 	})
 	if err != nil {
 		var he *HandlerError
@@ -102,5 +118,64 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 		cp.Last = toStoredEvent(*last)
 	}
 	cp.Applied += int64(applied)
-	return applied, r.hooks.call(ctx, hookAfterCommit, p.Name)
+	return applied, r.hooks.call(ctx, hookAfterCommit, p.Name, b.state)
+}
+
+// complete turns each stream's run into exactly the handled versions after
+// the stream's position, up to the run's last version: it drops versions
+// already applied and reads the ones missing, in one query for the batch.
+func (w *worker) complete(ctx context.Context, cp *checkpoint, runs []*streamRun) ([]*streamRun, error) {
+	if len(runs) == 0 {
+		return nil, nil
+	}
+	applied := make(map[uuid.UUID]int64, len(runs))
+	for _, run := range runs {
+		applied[run.stream] = 0
+	}
+	if err := w.r.readPositions(ctx, w.p.Name, cp.Generation, applied); err != nil {
+		return nil, err
+	}
+	var gaps []mongostore.StreamRange
+	byStream := map[uuid.UUID]*streamRun{}
+	out := runs[:0]
+	for _, run := range runs {
+		at := applied[run.stream]
+		fresh := run.events[:0]
+		for _, e := range run.events {
+			if e.Version > at && (len(fresh) == 0 || e.Version > fresh[len(fresh)-1].Version) {
+				fresh = append(fresh, e)
+			}
+		}
+		if len(fresh) == 0 {
+			continue // all applied before: a handoff overlap or a replay
+		}
+		run.events = fresh
+		out = append(out, run)
+		if !contiguous(at, fresh) {
+			gaps = append(gaps, mongostore.StreamRange{Stream: run.stream, After: at, Through: fresh[len(fresh)-1].Version})
+			byStream[run.stream] = run
+			run.events = nil
+		}
+	}
+	for e, err := range w.r.store.ReadRanges(ctx, gaps, w.p.names()) {
+		if err != nil {
+			return nil, err
+		}
+		run := byStream[e.Stream]
+		run.events = append(run.events, e)
+	}
+	return out, nil
+}
+
+// contiguous reports whether events are exactly versions after+1,
+// after+2, …: no version between is missing. A projection that handles
+// only some event names sees gaps that are not missing events; the read of
+// the range then simply finds the same events.
+func contiguous(after int64, events []mongostore.Event) bool {
+	for i, e := range events {
+		if e.Version != after+1+int64(i) {
+			return false
+		}
+	}
+	return true
 }

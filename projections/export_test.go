@@ -10,9 +10,9 @@ const (
 )
 
 // SetHook makes the runner call fn at each hook point.
-func SetHook(r *Runner, fn func(ctx context.Context, point int, projection string) error) {
-	r.hooks = hooks{fn: func(ctx context.Context, h hook, projection string) error {
-		return fn(ctx, int(h), projection)
+func SetHook(r *Runner, fn func(ctx context.Context, point int, projection, state string) error) {
+	r.hooks = hooks{fn: func(ctx context.Context, h hook, projection, state string) error {
+		return fn(ctx, int(h), projection, state)
 	}}
 }
 

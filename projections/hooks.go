@@ -14,12 +14,12 @@ const (
 // hooks lets tests stop the runner at precise points. The zero value does
 // nothing.
 type hooks struct {
-	fn func(ctx context.Context, h hook, projection string) error
+	fn func(ctx context.Context, h hook, projection, state string) error
 }
 
-func (h hooks) call(ctx context.Context, point hook, projection string) error {
+func (h hooks) call(ctx context.Context, point hook, projection, state string) error {
 	if h.fn == nil {
 		return nil
 	}
-	return h.fn(ctx, point, projection)
+	return h.fn(ctx, point, projection, state)
 }

@@ -1,0 +1,72 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/annalsdb/annals/projections"
+)
+
+// TestCrashes stops the runner at every stage of applying a batch — before
+// the transaction, with effects and checkpoint written but not committed,
+// and just after the commit — during catch-up and during live operation,
+// then restarts a fresh runner. The read model must equal the ground truth.
+func TestCrashes(t *testing.T) {
+	points := map[string]int{
+		"before apply":                 projections.HookBeforeBatch,
+		"between apply and checkpoint": projections.HookBeforeCommit,
+		"after commit":                 projections.HookAfterCommit,
+	}
+	for name, point := range points {
+		for _, nth := range []int{1, 4} {
+			for _, phase := range []string{"catch-up", "live"} {
+				t.Run(fmt.Sprintf("%s/%s/batch %d", name, phase, nth), func(t *testing.T) {
+					t.Parallel()
+					s := openStore(t)
+					b := &bank{t: t, s: s}
+					b.open(4)
+					if phase == "catch-up" {
+						b.activity(200)
+					}
+					ctx, crash := context.WithCancel(context.Background())
+					defer crash()
+					r := fast(projections.NewRunner(s, accountsProjection()))
+					var calls atomic.Int64
+					crashed := make(chan struct{})
+					want := projections.StateCatchingUp
+					if phase == "live" {
+						want = projections.StateLive
+					}
+					projections.SetHook(r, func(_ context.Context, p int, _, state string) error {
+						if p != point || state != want || calls.Add(1) != int64(nth) {
+							return nil
+						}
+						crash()
+						close(crashed)
+						return errCrash
+					})
+					done := make(chan error, 1)
+					go func() { done <- r.Run(ctx) }()
+					if phase == "live" {
+						var wg sync.WaitGroup
+						wg.Go(func() { b.activity(200) })
+						wg.Wait()
+					}
+					<-crashed
+					if err := <-done; err != nil {
+						t.Fatalf("run: %v", err)
+					}
+					// More events while it is down.
+					b.activity(50)
+					r2 := fast(projections.NewRunner(s, accountsProjection()))
+					start(t, r2)
+					waitLive(t, r2, "accounts")
+					checkTruth(t, s, r2)
+				})
+			}
+		}
+	}
+}

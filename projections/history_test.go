@@ -1,0 +1,44 @@
+package projections_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
+)
+
+// TestHistoryLoss stops the runner, appends while the tiny oplog rolls past
+// its resume token, and restarts it: it must notice, count it, catch up
+// from the events collection and reach the ground truth.
+func TestHistoryLoss(t *testing.T) {
+	s := openStore(t, mongostore.WithEngineOptions(lungo.Options{
+		MinOplogSize: 1, MaxOplogSize: 10, MinOplogAge: time.Nanosecond, MaxOplogAge: time.Nanosecond,
+	}))
+	b := &bank{t: t, s: s}
+	b.open(3)
+	r := fast(projections.NewRunner(s, accountsProjection()))
+	stop := start(t, r)
+	waitLive(t, r, "accounts")
+	b.activity(20) // applied from the change stream: a resume token
+	st := waitLive(t, r, "accounts")
+	if st.Checkpoint.ResumeToken == nil {
+		t.Fatal("no resume token recorded while live")
+	}
+	stop()
+
+	// The oplog keeps what was written in the current second: move on.
+	for now := time.Now().Unix(); time.Now().Unix() == now; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.activity(60)
+
+	r2 := fast(projections.NewRunner(s, accountsProjection()))
+	start(t, r2)
+	st = waitLive(t, r2, "accounts")
+	checkTruth(t, s, r2)
+	if st.HistoryLost < 1 {
+		t.Errorf("history loss not counted: %+v", st)
+	}
+}
