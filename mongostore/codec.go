@@ -183,8 +183,8 @@ var extraRegistry = func() *bsoncodec.Registry {
 
 func decodeMetadata(raw bson.Raw) (Metadata, error) {
 	var m Metadata
-	if len(raw) == 0 {
-		return m, nil
+	if len(raw) <= len(emptyDocument) {
+		return m, nil // absent or {}: the common case, no allocation
 	}
 	elems, err := raw.Elements()
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
+// readBatchSize is the cursor batch size of stream reads.
+const readBatchSize = 5000
+
 // ReadQuery narrows a read of one stream. The zero value reads the whole
 // stream.
 type ReadQuery struct {
@@ -147,9 +150,13 @@ func (s *Store) Events(ctx context.Context, stream uuid.UUID, q ReadQuery) iter.
 			yield(Event{}, err)
 			return
 		}
-		opts := options.Find().SetSort(bson.D{{Key: fieldVersion, Value: 1}})
+		// A large first batch keeps a whole-stream load at one round trip
+		// on MongoDB (its default first batch is 101 documents); batches
+		// stay within 16 MiB whatever the size.
+		opts := options.Find().SetSort(bson.D{{Key: fieldVersion, Value: 1}}).SetBatchSize(readBatchSize)
 		if q.Limit > 0 {
 			opts.SetLimit(q.Limit)
+			opts.SetBatchSize(int32(min(q.Limit, readBatchSize)))
 		}
 		cur, err := s.events.Find(ctx, q.filter(stream), opts)
 		if err != nil {

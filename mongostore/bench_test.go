@@ -1,0 +1,476 @@
+package mongostore_test
+
+// Benchmarks of the store against the least an event store has to ask the
+// engine for, on the embedded engine (memory:). Each benchmark has two
+// variants, impl=raw and impl=store, so that
+//
+//	benchstat -col /impl bench.txt
+//
+// pairs them. Both variants run on their own engine started from the same
+// seeded catalog and reach it through a roundtrip.Client, so they pay the
+// same counting overhead and report roundtrips/op alike.
+//
+// Fairness: the embedded engine copies a collection (and its oplog, which
+// it does not trim for five minutes) on every write, and its finds sort and
+// scan the whole collection, so the cost of an operation grows with the
+// data already stored. Appends therefore restart from the seed on a fresh
+// engine every benchAppendReset appended events (every benchRaceReset
+// rounds for the race), with the timer stopped: whatever b.N each variant
+// gets, both see the same collection sizes, between the seed's 1,100
+// events and 1,100 plus the reset interval.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/annalsdb/annals/internal/roundtrip"
+	"github.com/annalsdb/annals/mongostore"
+)
+
+// The seed every benchmark starts from.
+const (
+	// benchSmallVersion is the number of events of benchSmall, the stream
+	// the append benchmarks append to and Load100 reads.
+	benchSmallVersion = 100
+	// benchLargeVersion is the number of events of benchLarge, which
+	// Load1000 reads.
+	benchLargeVersion = 1000
+	// benchType is the aggregate type of the seeded streams.
+	benchType = "Account"
+	// benchEventName is the name of every benchmark event.
+	benchEventName = "FundsDeposited"
+	// benchAppendReset is how many events the append benchmarks add
+	// before starting again from the seed.
+	benchAppendReset = 256
+	// benchRaceWriters is the number of appenders racing on one stream.
+	benchRaceWriters = 8
+	// benchRaceReset is how many race rounds run before starting again
+	// from the seed; a round appends between 1 and benchRaceWriters events.
+	benchRaceReset = 16
+)
+
+var (
+	benchSmall = uuid.MustParse("0190a5b2-0000-7000-8000-000000000100")
+	benchLarge = uuid.MustParse("0190a5b2-0000-7000-8000-000000001000")
+
+	// benchPayload and benchMetaRaw are an event's data and metadata,
+	// already in BSON: both variants start from the same encoded payload.
+	benchPayload = benchMarshal(bson.D{
+		{Key: "amount", Value: int64(4200)},
+		{Key: "currency", Value: "EUR"},
+		{Key: "reference", Value: "INV-2024-000042"},
+	})
+	benchMeta    = mongostore.Metadata{CorrelationID: "4f1c2d9e-6b7a-4c1e-9a55-2f0d3c8b7e61"}
+	benchMetaRaw = benchMarshal(bson.D{{Key: "correlation_id", Value: benchMeta.CorrelationID}})
+)
+
+func benchMarshal(d bson.D) bson.Raw {
+	raw, err := bson.Marshal(d)
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
+// benchEvents returns n events to append with the store.
+func benchEvents(n int) []mongostore.EventData {
+	evs := make([]mongostore.EventData, n)
+	for i := range evs {
+		evs[i] = mongostore.EventData{Name: benchEventName, Data: benchPayload, Metadata: benchMeta}
+	}
+	return evs
+}
+
+var benchSeed struct {
+	once    sync.Once
+	catalog *lungo.Catalog
+	err     error
+}
+
+// benchCatalog returns the seeded catalog: benchSmall and benchLarge,
+// written by the store, with its indexes. Engines opened on it share its
+// documents; the engine copies what it changes, so the seed stays intact.
+func benchCatalog(tb testing.TB) *lungo.Catalog {
+	tb.Helper()
+	benchSeed.once.Do(func() {
+		benchSeed.catalog, benchSeed.err = buildBenchCatalog(context.Background())
+	})
+	if benchSeed.err != nil {
+		tb.Fatalf("seed: %v", benchSeed.err)
+	}
+	return benchSeed.catalog
+}
+
+func buildBenchCatalog(ctx context.Context) (*lungo.Catalog, error) {
+	mem := lungo.NewMemoryStore()
+	client, engine, err := lungo.Open(ctx, lungo.Options{Store: mem})
+	if err != nil {
+		return nil, err
+	}
+	defer engine.Close()
+	store, err := mongostore.New(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		id uuid.UUID
+		n  int
+	}{{benchSmall, benchSmallVersion}, {benchLarge, benchLargeVersion}} {
+		for v := 0; v < s.n; v += 100 {
+			_, err := store.AppendStreams(ctx, mongostore.StreamAppend{
+				Stream: s.id, Type: benchType, Expected: mongostore.Exact(int64(v)), Events: benchEvents(min(100, s.n-v)),
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return mem.Load()
+}
+
+// benchEnv is one variant's engine, started from the seed, with a store
+// on it and both reached through one counting client.
+type benchEnv struct {
+	tb     testing.TB
+	engine *lungo.Engine
+	client *roundtrip.Client
+	store  *mongostore.Store
+	// events is the store's own events collection handle, which the raw
+	// variants use directly.
+	events lungo.ICollection
+	// discarded counts the round trips made on engines already replaced.
+	discarded int64
+}
+
+func newBenchEnv(tb testing.TB) *benchEnv {
+	tb.Helper()
+	e := &benchEnv{tb: tb}
+	e.open()
+	tb.Cleanup(func() { e.engine.Close() })
+	return e
+}
+
+func (e *benchEnv) open() {
+	e.tb.Helper()
+	ctx := context.Background()
+	mem := lungo.NewMemoryStore()
+	if err := mem.Store(benchCatalog(e.tb)); err != nil {
+		e.tb.Fatal(err)
+	}
+	inner, engine, err := lungo.Open(ctx, lungo.Options{Store: mem})
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	client := roundtrip.Wrap(inner)
+	store, err := mongostore.New(ctx, client)
+	if err != nil {
+		engine.Close()
+		e.tb.Fatal(err)
+	}
+	if store.Engine() != mongostore.EngineMemory {
+		e.tb.Fatalf("store engine = %s, want %s", store.Engine(), mongostore.EngineMemory)
+	}
+	client.Reset()
+	e.engine, e.client, e.store, e.events = engine, client, store, store.EventsCollection()
+}
+
+// reset replaces the engine by a fresh one started from the seed, with the
+// timer stopped.
+func (e *benchEnv) reset(b *testing.B) {
+	b.StopTimer()
+	e.discarded += e.client.Count()
+	e.engine.Close()
+	e.open()
+	b.StartTimer()
+}
+
+// reportRoundTrips reports the round trips per operation.
+func (e *benchEnv) reportRoundTrips(b *testing.B) {
+	b.ReportMetric(float64(e.discarded+e.client.Count())/float64(b.N), "roundtrips/op")
+}
+
+// errRawConflict is a raw append finding the stream at another version.
+var errRawConflict = errors.New("raw append: stream is at another version")
+
+// rawHead is what a raw append reads of a stream's last event.
+type rawHead struct {
+	Version    int64              `bson:"version"`
+	Type       string             `bson:"aggregate_type"`
+	RecordedAt primitive.DateTime `bson:"recorded_at"`
+}
+
+var rawHeadOptions = options.FindOne().
+	SetSort(bson.D{{Key: "version", Value: -1}}).
+	SetProjection(bson.D{{Key: "version", Value: 1}, {Key: "aggregate_type", Value: 1}, {Key: "recorded_at", Value: 1}})
+
+// rawEvent is an event document decoded with the store's field layout.
+type rawEvent struct {
+	ID            primitive.Binary   `bson:"_id"`
+	Stream        primitive.Binary   `bson:"aggregate_uuid"`
+	StreamType    string             `bson:"aggregate_type"`
+	Version       int64              `bson:"version"`
+	Name          string             `bson:"name"`
+	SchemaVersion int32              `bson:"schema_version"`
+	Data          bson.Raw           `bson:"data"`
+	Metadata      bson.Raw           `bson:"metadata"`
+	RecordedAt    primitive.DateTime `bson:"recorded_at"`
+}
+
+var rawLoadOptions = options.Find().SetSort(bson.D{{Key: "version", Value: 1}})
+
+// rawAppend appends n events at expected+1.. the least costly way: read
+// the head, check it, insert the documents; a batch does so in a
+// transaction. The version and id of each event are only known now, so the
+// envelope is encoded here, around the already encoded payload.
+func rawAppend(ctx context.Context, coll lungo.ICollection, client lungo.IClient, stream uuid.UUID, expected int64, n int) error {
+	write := func(ctx context.Context) error {
+		var h rawHead
+		err := coll.FindOne(ctx, bson.D{{Key: "aggregate_uuid", Value: mongostore.UUIDValue(stream)}}, rawHeadOptions).Decode(&h)
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return err
+		}
+		if h.Version != expected {
+			return errRawConflict
+		}
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		docs := make([]any, n)
+		for i := range docs {
+			id, err := uuid.NewV7()
+			if err != nil {
+				return err
+			}
+			doc, err := bson.Marshal(bson.D{
+				{Key: "_id", Value: mongostore.UUIDValue(id)},
+				{Key: "aggregate_uuid", Value: mongostore.UUIDValue(stream)},
+				{Key: "aggregate_type", Value: h.Type},
+				{Key: "version", Value: expected + 1 + int64(i)},
+				{Key: "name", Value: benchEventName},
+				{Key: "schema_version", Value: int32(1)},
+				{Key: "data", Value: benchPayload},
+				{Key: "metadata", Value: benchMetaRaw},
+				{Key: "recorded_at", Value: primitive.NewDateTimeFromTime(at)},
+			})
+			if err != nil {
+				return err
+			}
+			docs[i] = bson.Raw(doc)
+		}
+		if n == 1 {
+			_, err = coll.InsertOne(ctx, docs[0])
+			return err
+		}
+		_, err = coll.InsertMany(ctx, docs)
+		return err
+	}
+	if n == 1 {
+		return write(ctx)
+	}
+	sess, err := client.StartSession()
+	if err != nil {
+		return err
+	}
+	defer sess.EndSession(ctx)
+	_, err = sess.WithTransaction(ctx, func(sc lungo.ISessionContext) (any, error) {
+		return nil, write(sc)
+	})
+	return err
+}
+
+// rawLoad reads a whole stream in version order.
+func rawLoad(ctx context.Context, coll lungo.ICollection, stream uuid.UUID) ([]rawEvent, error) {
+	cur, err := coll.Find(ctx, bson.D{{Key: "aggregate_uuid", Value: mongostore.UUIDValue(stream)}}, rawLoadOptions)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	var out []rawEvent
+	for cur.Next(ctx) {
+		var d rawEvent
+		if err := cur.Decode(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, cur.Err()
+}
+
+// benchAppendFunc appends n events to benchSmall, expecting it at version
+// expected.
+type benchAppendFunc func(ctx context.Context, e *benchEnv, expected int64, n int) error
+
+func storeAppend(evs []mongostore.EventData) benchAppendFunc {
+	return func(ctx context.Context, e *benchEnv, expected int64, n int) error {
+		res, err := e.store.Append(ctx, benchSmall, mongostore.Exact(expected), evs...)
+		if err != nil {
+			return err
+		}
+		if res.ToVersion != expected+int64(n) {
+			return fmt.Errorf("appended up to version %d, want %d", res.ToVersion, expected+int64(n))
+		}
+		return nil
+	}
+}
+
+func rawAppendFunc(ctx context.Context, e *benchEnv, expected int64, n int) error {
+	return rawAppend(ctx, e.events, e.client, benchSmall, expected, n)
+}
+
+func benchAppend(b *testing.B, n int, fn benchAppendFunc) {
+	ctx := context.Background()
+	e := newBenchEnv(b)
+	version := int64(benchSmallVersion)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if version+int64(n) > benchSmallVersion+benchAppendReset {
+			e.reset(b)
+			version = benchSmallVersion
+		}
+		if err := fn(ctx, e, version, n); err != nil {
+			b.Fatal(err)
+		}
+		version += int64(n)
+	}
+	b.StopTimer()
+	e.reportRoundTrips(b)
+}
+
+// BenchmarkAppend1 appends one event with an exact expected version to a
+// stream of 100 events or more.
+func BenchmarkAppend1(b *testing.B) {
+	b.Run("impl=raw", func(b *testing.B) { benchAppend(b, 1, rawAppendFunc) })
+	b.Run("impl=store", func(b *testing.B) { benchAppend(b, 1, storeAppend(benchEvents(1))) })
+}
+
+// BenchmarkAppend10 appends a batch of ten events with an exact expected
+// version, in a transaction.
+func BenchmarkAppend10(b *testing.B) {
+	b.Run("impl=raw", func(b *testing.B) { benchAppend(b, 10, rawAppendFunc) })
+	b.Run("impl=store", func(b *testing.B) { benchAppend(b, 10, storeAppend(benchEvents(10))) })
+}
+
+func benchLoad(b *testing.B, stream uuid.UUID, n int, store bool) {
+	ctx := context.Background()
+	e := newBenchEnv(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var got int
+		if store {
+			s, err := e.store.Load(ctx, stream)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got = len(s.Events)
+		} else {
+			evs, err := rawLoad(ctx, e.events, stream)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got = len(evs)
+		}
+		if got != n {
+			b.Fatalf("loaded %d events, want %d", got, n)
+		}
+	}
+	b.StopTimer()
+	e.reportRoundTrips(b)
+}
+
+// BenchmarkLoad100 loads a whole stream of 100 events.
+func BenchmarkLoad100(b *testing.B) {
+	b.Run("impl=raw", func(b *testing.B) { benchLoad(b, benchSmall, benchSmallVersion, false) })
+	b.Run("impl=store", func(b *testing.B) { benchLoad(b, benchSmall, benchSmallVersion, true) })
+}
+
+// BenchmarkLoad1000 loads a whole stream of 1,000 events.
+func BenchmarkLoad1000(b *testing.B) {
+	b.Run("impl=raw", func(b *testing.B) { benchLoad(b, benchLarge, benchLargeVersion, false) })
+	b.Run("impl=store", func(b *testing.B) { benchLoad(b, benchLarge, benchLargeVersion, true) })
+}
+
+// benchRaceFunc loads benchSmall and appends one event at the version it
+// read, reporting whether it lost to another writer.
+type benchRaceFunc func(ctx context.Context, e *benchEnv) (conflict bool, err error)
+
+func storeRace(ctx context.Context, e *benchEnv) (bool, error) {
+	s, err := e.store.Load(ctx, benchSmall)
+	if err != nil {
+		return false, err
+	}
+	_, err = e.store.Append(ctx, benchSmall, mongostore.Exact(s.Version), benchEvents(1)...)
+	if errors.Is(err, mongostore.ErrConcurrency) {
+		return true, nil
+	}
+	return false, err
+}
+
+func rawRace(ctx context.Context, e *benchEnv) (bool, error) {
+	evs, err := rawLoad(ctx, e.events, benchSmall)
+	if err != nil {
+		return false, err
+	}
+	err = rawAppend(ctx, e.events, e.client, benchSmall, evs[len(evs)-1].Version, 1)
+	if errors.Is(err, errRawConflict) || lungo.IsUniquenessError(err) {
+		return true, nil
+	}
+	return false, err
+}
+
+// benchRace runs rounds of benchRaceWriters goroutines that each load the
+// same stream and append one event at the version they read; one op is one
+// round. It reports the conflicts per round.
+func benchRace(b *testing.B, fn benchRaceFunc) {
+	ctx := context.Background()
+	e := newBenchEnv(b)
+	var conflicts atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i > 0 && i%benchRaceReset == 0 {
+			e.reset(b)
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range benchRaceWriters {
+			wg.Go(func() {
+				<-start
+				lost, err := fn(ctx, e)
+				if err != nil {
+					b.Error(err)
+				}
+				if lost {
+					conflicts.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if b.Failed() {
+			b.FailNow()
+		}
+	}
+	b.StopTimer()
+	e.reportRoundTrips(b)
+	b.ReportMetric(float64(conflicts.Load())/float64(b.N), "conflicts/op")
+}
+
+// BenchmarkRace8 races eight writers on one stream, each loading it and
+// appending one event with the version it read as the exact expected
+// version. One op is a round of eight attempts.
+func BenchmarkRace8(b *testing.B) {
+	b.Run("impl=raw", func(b *testing.B) { benchRace(b, rawRace) })
+	b.Run("impl=store", func(b *testing.B) { benchRace(b, storeRace) })
+}
