@@ -19,6 +19,10 @@ type batch struct {
 	token bson.Raw
 	// state is the projection's state after the batch.
 	state string
+	// rescan marks a batch of the catch-up's second pass, which mostly
+	// finds events already applied: it is checked before a transaction is
+	// opened for it.
+	rescan bool
 }
 
 // streamRun is one stream's events in a batch, in version order.
@@ -55,6 +59,11 @@ func (p *Projection) runs(events []mongostore.Event) []*streamRun {
 // returns how many events the handler applied.
 func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, error) {
 	r, p := w.r, w.p
+	if b.rescan {
+		if seen, err := w.allApplied(ctx, cp, b.events); err != nil || seen {
+			return 0, err
+		}
+	}
 	if err := r.hooks.call(ctx, hookBeforeBatch, p.Name, b.state); err != nil {
 		return 0, err
 	}
@@ -178,4 +187,27 @@ func contiguous(after int64, events []mongostore.Event) bool {
 		}
 	}
 	return true
+}
+
+// allApplied reports whether every handled event of a batch is at or
+// before its stream's position, outside any transaction.
+func (w *worker) allApplied(ctx context.Context, cp *checkpoint, events []mongostore.Event) (bool, error) {
+	applied := map[uuid.UUID]int64{}
+	for _, e := range events {
+		if w.p.handles(e.Name) {
+			applied[e.Stream] = 0
+		}
+	}
+	if len(applied) == 0 {
+		return true, nil
+	}
+	if err := w.r.readPositions(ctx, w.p.Name, cp.Generation, applied); err != nil {
+		return false, err
+	}
+	for _, e := range events {
+		if w.p.handles(e.Name) && e.Version > applied[e.Stream] {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -237,3 +237,25 @@ func openStore(t testing.TB, opts ...mongostore.Option) *mongostore.Store {
 }
 
 var errCrash = errors.New("simulated crash")
+
+// waitState polls a projection's status until it reaches state.
+func waitState(t testing.TB, r *projections.Runner, name, state string) projections.Status {
+	t.Helper()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		st, err := r.Status(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == state {
+			return st
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("%s stayed %s, never %s", name, st.State, state)
+		case <-tick.C:
+		}
+	}
+}

@@ -85,16 +85,37 @@ func (r *Runner) Status(ctx context.Context, name string) (Status, error) {
 	if !ok {
 		return Status{}, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
 	}
-	st, err := r.status(ctx, p, name)
+	// One query for both checkpoints, so a switch between two reads cannot
+	// show the old generation without its build.
+	cur, err := r.checkpoints().Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{name, name + nextSuffix}}}}})
+	if err != nil {
+		return Status{}, fmt.Errorf("projections: status of %s: %w", name, err)
+	}
+	var serving, build *checkpoint
+	for cur.Next(ctx) {
+		var cp checkpoint
+		if err := cur.Decode(&cp); err != nil {
+			return Status{}, fmt.Errorf("projections: status of %s: %w", name, err)
+		}
+		if cp.ID == name {
+			serving = &cp
+		} else {
+			build = &cp
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return Status{}, fmt.Errorf("projections: status of %s: %w", name, err)
+	}
+	st, err := r.status(ctx, p, serving)
 	if err != nil {
 		return Status{}, err
 	}
-	build, err := r.status(ctx, p, name+nextSuffix)
-	if err != nil {
-		return Status{}, err
-	}
-	if build.State != "new" {
-		st.Build = &build
+	if build != nil {
+		b, err := r.status(ctx, p, build)
+		if err != nil {
+			return Status{}, err
+		}
+		st.Build = &b
 	}
 	return st, nil
 }
@@ -112,13 +133,10 @@ func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
 	return out, nil
 }
 
-func (r *Runner) status(ctx context.Context, p *Projection, id string) (Status, error) {
+func (r *Runner) status(ctx context.Context, p *Projection, cp *checkpoint) (Status, error) {
 	st := Status{Name: p.Name, State: "new", Version: p.version()}
-	cp, err := r.loadCheckpoint(ctx, id)
-	if err != nil {
-		return st, fmt.Errorf("projections: status of %s: %w", p.Name, err)
-	}
 	var pos mongostore.Position
+	var err error
 	if cp != nil {
 		pos = cp.Position.position()
 		st.State, st.Generation, st.Version = cp.State, cp.Generation, cp.CodeVersion

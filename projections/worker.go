@@ -231,14 +231,14 @@ func (w *worker) apply(ctx context.Context, cp *checkpoint, b batch) error {
 // seen twice.
 func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, error) {
 	from := w.r.marginBefore(cp.Position.position())
-	if err := w.scan(ctx, cp, from); err != nil {
+	if err := w.scan(ctx, cp, from, false); err != nil {
 		return nil, err
 	}
 	stream, err := w.r.watch(ctx, w.p, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := w.scan(ctx, cp, w.r.marginBefore(cp.Position.position())); err != nil {
+	if err := w.scan(ctx, cp, w.r.marginBefore(cp.Position.position()), true); err != nil {
 		stream.close()
 		return nil, err
 	}
@@ -247,10 +247,10 @@ func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, er
 
 // scan applies events from the events collection after from, in batches,
 // until none are left.
-func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Position) error {
+func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Position, rescan bool) error {
 	after := from
 	for {
-		b := batch{state: StateCatchingUp}
+		b := batch{state: StateCatchingUp, rescan: rescan}
 		size := 0
 		for e, err := range w.r.store.Scan(ctx, mongostore.ScanQuery{After: after, Names: w.p.names(), Limit: int64(w.r.BatchSize)}) {
 			if err != nil {

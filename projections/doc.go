@@ -1,0 +1,63 @@
+// Package projections keeps query collections (read models) current from
+// the events collection, exactly once, with MongoDB change streams.
+//
+// A projection has a name, the event names it handles and a handler that
+// writes to its query collections through the transaction the runner gives
+// it:
+//
+//	accounts := projections.New("accounts", []string{"AccountOpened", "Deposited", "Withdrawn"},
+//		func(ctx context.Context, tx *projections.Tx, ev mongostore.Event) error {
+//			var d struct{ Amount int64 }
+//			if err := ev.Decode(&d); err != nil {
+//				return err
+//			}
+//			_, err := tx.Collection().UpdateOne(ctx, bson.M{"_id": ev.Stream.String()},
+//				bson.M{"$inc": bson.M{"balance": d.Amount}}, options.Update().SetUpsert(true))
+//			return err
+//		})
+//	runner := projections.NewRunner(store, accounts, projections.Streams())
+//	go runner.Run(ctx)
+//	st, err := runner.Status(ctx, "accounts") // state, last applied event, events behind, lag
+//
+// # Exactly once
+//
+// Each batch of events is applied in one transaction that also records,
+// per aggregate, the last version applied, and the projection's checkpoint
+// (change stream resume token and position). A crash at any point leaves
+// either all of a batch's effects or none, and the restart resumes from the
+// checkpoint. Several runners may run the same projections (several server
+// replicas): a lease in the checkpoint decides which one applies a
+// projection, and every batch's transaction checks the lease, so two
+// runners never both apply an event.
+//
+// # Catch-up, handoff and order
+//
+// A new projection, a rebuild, or one whose change stream history is gone
+// (MongoDB error 286; "unable to resume change stream" on the embedded
+// engine) reads history from the events collection in recorded order, then
+// opens the change stream and reads again from CatchUpMargin before where
+// it stopped, so that events committed around the handoff are not missed;
+// the per-aggregate versions make events seen twice no-ops, and versions a
+// concurrent scan passed over are read before the events that follow them.
+//
+// Within a stream, a handler sees events in exact version order, each
+// once. Across streams there is no order to rely on: events of different
+// aggregates arrive roughly in the order they were recorded, and a handler
+// must not depend on one aggregate's event arriving before another's.
+//
+// # Failure and operations
+//
+// A handler error stops that projection in StateFailed, naming the event
+// and the error (Status.Failure); other projections keep running.
+// Transient database errors are retried with exponential backoff. Retry
+// resumes a failed projection from the failed event; Reset drops and
+// replays it; Rebuild replays it blue/green, building new collections while
+// the current ones keep serving, and switching when the build has caught
+// up. Raising Projection.Version rebuilds blue/green with the new logic.
+//
+// # Read models on the embedded engine
+//
+// The embedded engine (lungo v0.4.0) cannot update a document whose _id is
+// binary (it panics), so key read-model documents by the UUID's string,
+// as the built-in projections do.
+package projections
