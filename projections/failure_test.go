@@ -138,4 +138,3 @@ func TestInvalidConfiguration(t *testing.T) {
 		}
 	}
 }
-
