@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/mongostore/mongotest"
 	"github.com/annalsdb/annals/projections"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
@@ -226,7 +227,16 @@ func waitLive(t testing.TB, r *projections.Runner, name string) projections.Stat
 	return st
 }
 
+// openStore opens a fresh store on MongoDB when one is available (see
+// mongotest), else on the embedded engine.
 func openStore(t testing.TB, opts ...mongostore.Option) *mongostore.Store {
+	t.Helper()
+	return mongotest.Open(t, opts...)
+}
+
+// openEmbedded opens a fresh store on the embedded engine, for what only
+// it can do (a tiny oplog).
+func openEmbedded(t testing.TB, opts ...mongostore.Option) *mongostore.Store {
 	t.Helper()
 	s, err := mongostore.Open(context.Background(), "memory:", opts...)
 	if err != nil {
