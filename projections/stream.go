@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/256dpi/lungo"
@@ -116,25 +115,6 @@ func (s *changeStream) close() {
 		s.wg.Wait()
 		_ = s.cs.Close(context.Background())
 	})
-}
-
-// isHistoryLost reports that a change stream cannot resume because the
-// oplog no longer holds its position: MongoDB's ChangeStreamHistoryLost
-// (286) or a resume token it no longer finds (280), or the embedded
-// engine's words for the same.
-func isHistoryLost(err error) bool {
-	if err == nil {
-		return false
-	}
-	var se mongo.ServerError
-	if errors.As(err, &se) && (se.HasErrorCode(286) || se.HasErrorCode(280)) {
-		return true
-	}
-	if errors.Is(err, lungo.ErrLostOplogPosition) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "unable to resume change stream") || strings.Contains(msg, "ChangeStreamHistoryLost")
 }
 
 // isTransient reports database errors worth retrying rather than failing

@@ -184,7 +184,7 @@ func (w *worker) resume(ctx context.Context, cp *checkpoint) (*changeStream, err
 	if err == nil {
 		return stream, nil
 	}
-	if !isHistoryLost(err) {
+	if !mongostore.IsHistoryLost(err) {
 		return nil, err
 	}
 	return nil, w.historyLost(ctx, cp, err)
@@ -289,7 +289,7 @@ func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream)
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-stream.done:
-			if isHistoryLost(err) {
+			if mongostore.IsHistoryLost(err) {
 				return w.historyLost(ctx, cp, err)
 			}
 			return fmt.Errorf("change stream: %w", err)

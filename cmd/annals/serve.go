@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
+	"github.com/annalsdb/annals/server"
+	"github.com/spf13/cobra"
+)
+
+// serveConfig is what `annals serve` runs with.
+type serveConfig struct {
+	store           string
+	addr            string
+	db              string
+	tokens          []string
+	readTokens      []string
+	insecure        bool
+	logLevel        string
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
+func serveCommand(getenv func(string) string) *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API and the built-in projections",
+		Long: `Run the HTTP API over an event store, with the built-in projections
+(streams, event_counts) kept current. It talks to the store directly.
+
+Without tokens the API binds to loopback only; binding elsewhere without a
+token needs --insecure. SIGINT or SIGTERM drains requests and stops the
+projections cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := envDefaults(cmd.Flags(), getenv); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.store, "store", "file:annals.db", "store URI: mongodb://…, mongodb+srv://…, memory: or file:PATH")
+	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&cfg.db, "db", "", "database name (default: the URI's, else annals)")
+	f.StringSliceVar(&cfg.tokens, "token", nil, "bearer token allowed to read and write (repeat, or comma-separate)")
+	f.StringSliceVar(&cfg.readTokens, "read-token", nil, "bearer token allowed to read only (repeat, or comma-separate)")
+	f.BoolVar(&cfg.insecure, "insecure", false, "allow binding beyond loopback without a token")
+	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on shutdown")
+	return cmd
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q must be debug, info, warn or error", errUsage, level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q must be text or json", errUsage, format)
+}
+
+// checkBind refuses to serve beyond loopback without a token.
+func checkBind(addr string, tokens int, insecure bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: --addr %q: %v", errUsage, addr, err)
+	}
+	if tokens > 0 || insecure {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("%w: refusing to listen on %q without a token: set --token (or ANNALS_TOKEN), bind to 127.0.0.1, or pass --insecure", errUsage, addr)
+}
+
+func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
+	log, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	var tokens []server.Token
+	for _, t := range cfg.tokens {
+		if t = strings.TrimSpace(t); t != "" {
+			tokens = append(tokens, server.Token{Secret: t, Access: server.ReadWrite})
+		}
+	}
+	for _, t := range cfg.readTokens {
+		if t = strings.TrimSpace(t); t != "" {
+			tokens = append(tokens, server.Token{Secret: t, Access: server.ReadOnly})
+		}
+	}
+	if err := checkBind(cfg.addr, len(tokens), cfg.insecure); err != nil {
+		return err
+	}
+	opts := []mongostore.Option{mongostore.WithLogger(log)}
+	if cfg.db != "" {
+		opts = append(opts, mongostore.WithDatabase(cfg.db))
+	}
+	store, err := mongostore.Open(ctx, cfg.store, opts...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := store.Close(closeCtx); err != nil {
+			log.Error("close store", "error", err)
+		}
+	}()
+	runner := projections.NewRunner(store, projections.Streams(), projections.EventCounts())
+	runner.Logger = log
+	api, err := server.New(store, runner, server.Options{Tokens: tokens, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+
+	// Requests run under base, which ends when shutdown begins, so that
+	// live feeds (which never go idle) end too.
+	base, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	runnerDone := make(chan error, 1)
+	go func() { runnerDone <- runner.Run(runCtx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+	log.Info("annals listening", "addr", "http://"+ln.Addr().String(), "engine", string(store.Engine()), "auth", len(tokens) > 0)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+	case serveErr = <-serveDone:
+	case serveErr = <-runnerDone:
+		if serveErr == nil {
+			serveErr = errors.New("the projection runner stopped")
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
+	srv.RegisterOnShutdown(endRequests)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("requests did not drain in time", "error", err)
+	}
+	stopRunner()
+	if err := <-runnerDone; err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	log.Info("stopped")
+	return serveErr
+}

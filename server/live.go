@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/labstack/echo/v4"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+// heartbeat is how often the live feed writes a comment to keep idle
+// connections open through proxies.
+const heartbeat = 15 * time.Second
+
+// live streams appended events as Server-Sent Events from the change
+// stream. Each event's id is its change stream resume token; reconnecting
+// with Last-Event-ID (or ?last_event_id=, for clients that cannot set
+// headers) resumes right after it, without gaps. A token whose history is
+// gone is 410 Gone: read the missed events from the streams instead.
+func (s *Server) live(c echo.Context) error {
+	if err := checkParams(c, "last_event_id"); err != nil {
+		return err
+	}
+	last := c.Request().Header.Get("Last-Event-ID")
+	if q := c.QueryParam("last_event_id"); q != "" {
+		last = q
+	}
+	opts := options.ChangeStream()
+	if last != "" {
+		token, err := base64.RawURLEncoding.DecodeString(last)
+		if err != nil || bson.Raw(token).Validate() != nil {
+			return badRequest("Last-Event-ID %q is not an event id this feed issued", last)
+		}
+		opts.SetResumeAfter(bson.Raw(token))
+	}
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
+	pipeline := []any{}
+	if s.store.Engine() == mongostore.EngineMongoDB {
+		pipeline = append(pipeline, bson.D{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}})
+	}
+	cs, err := s.store.EventsCollection().Watch(ctx, pipeline, opts)
+	if err != nil {
+		if last != "" && mongostore.IsHistoryLost(err) {
+			return wrapf(errGone, "the feed no longer holds events after %s; read the streams you follow, then reconnect without Last-Event-ID", last)
+		}
+		return err
+	}
+	defer cs.Close(ctx)
+
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set(echo.HeaderCacheControl, "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": annals live feed\n\n")
+	w.Flush()
+
+	items := make(chan liveItem)
+	done := make(chan error, 1)
+	go func() { // owned by this handler: it ends when ctx does, and is waited for below
+		defer close(items)
+		for cs.Next(ctx) {
+			var ch struct {
+				OperationType string   `bson:"operationType"`
+				FullDocument  bson.Raw `bson:"fullDocument"`
+			}
+			if err := cs.Decode(&ch); err != nil {
+				done <- err
+				return
+			}
+			if ch.OperationType != "insert" {
+				continue
+			}
+			select {
+			case items <- liveItem{doc: ch.FullDocument, token: cs.ResumeToken()}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		done <- cs.Err()
+	}()
+	defer func() {
+		cancel()
+		for range items { // wait for the reader to stop
+		}
+	}()
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+			w.Flush()
+		case it, ok := <-items:
+			if !ok {
+				s.log.Warn("live feed ended", logKeyError, <-done)
+				return nil
+			}
+			ev, err := mongostore.DecodeEvent(it.doc)
+			if err != nil {
+				s.log.Error("live feed: undecodable event", logKeyError, err)
+				continue
+			}
+			j, err := toJSON(ev)
+			if err != nil {
+				s.log.Error("live feed: render event", logKeyError, err)
+				continue
+			}
+			fmt.Fprintf(w, "id: %s\nevent: %s\ndata: ", base64.RawURLEncoding.EncodeToString(it.token), ev.Name)
+			if err := jsonEncode(w, j); err != nil {
+				return nil
+			}
+			fmt.Fprint(w, "\n")
+			w.Flush()
+		}
+	}
+}
+
+type liveItem struct {
+	doc   bson.Raw
+	token bson.Raw
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics.
+type metrics struct {
+	registry  *prometheus.Registry
+	appends   *prometheus.CounterVec
+	events    prometheus.Counter
+	conflicts prometheus.Counter
+	latency   *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry, runner *projections.Runner) (*metrics, error) {
+	m := &metrics{
+		registry: reg,
+		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "annals_appends_total", Help: "Append requests by result: ok, conflict, invalid, error.",
+		}, []string{"result"}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "annals_appended_events_total", Help: "Events stored by appends (replays excluded).",
+		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "annals_append_conflicts_total", Help: "Appends refused for a concurrency conflict.",
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "annals_http_request_duration_seconds", Help: "HTTP request latency by route, method and status.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route", "method", "code"}),
+	}
+	for _, c := range []prometheus.Collector{m.appends, m.events, m.conflicts, m.latency,
+		&projectionCollector{runner: runner}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// middleware records every request's latency under its route pattern.
+func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		code := c.Response().Status
+		if err != nil {
+			p, _ := problemFor(err)
+			code = p.Status
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.latency.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+		return err
+	}
+}
+
+func (m *metrics) appended(err error, events int) {
+	switch {
+	case err == nil:
+		m.appends.WithLabelValues("ok").Inc()
+		m.events.Add(float64(events))
+	case errors.Is(err, mongostore.ErrConcurrency):
+		m.appends.WithLabelValues("conflict").Inc()
+		m.conflicts.Inc()
+	case errors.Is(err, mongostore.ErrInvalidInput), errors.Is(err, mongostore.ErrTooLarge), errors.Is(err, mongostore.ErrEventIDConflict):
+		m.appends.WithLabelValues("invalid").Inc()
+	default:
+		m.appends.WithLabelValues("error").Inc()
+	}
+}
+
+// projectionCollector reports every projection's state, lag, backlog and
+// history losses when scraped.
+type projectionCollector struct{ runner *projections.Runner }
+
+var (
+	descLag = prometheus.NewDesc("annals_projection_lag_seconds",
+		"How long ago the oldest event a projection has not applied was recorded.", []string{"projection"}, nil)
+	descBehind = prometheus.NewDesc("annals_projection_behind_events",
+		"Events a projection has yet to apply.", []string{"projection"}, nil)
+	descState = prometheus.NewDesc("annals_projection_state",
+		"1 for the state a projection is in.", []string{"projection", "state"}, nil)
+	descApplied = prometheus.NewDesc("annals_projection_applied_events",
+		"Events the serving generation of a projection has applied.", []string{"projection"}, nil)
+	descHistoryLost = prometheus.NewDesc("annals_projection_history_lost_total",
+		"Times a projection's change stream could not resume and it caught up from the events collection.", []string{"projection"}, nil)
+)
+
+var projectionStates = []string{"new", projections.StateCatchingUp, projections.StateLive, projections.StateFailed, projections.StateWaiting}
+
+func (p *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLag, descBehind, descState, descApplied, descHistoryLost} {
+		ch <- d
+	}
+}
+
+func (p *projectionCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sts, err := p.runner.Statuses(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descState, err)
+		return
+	}
+	for _, st := range sts {
+		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, st.Lag.Seconds(), st.Name)
+		ch <- prometheus.MustNewConstMetric(descBehind, prometheus.GaugeValue, float64(st.Behind), st.Name)
+		ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied), st.Name)
+		ch <- prometheus.MustNewConstMetric(descHistoryLost, prometheus.CounterValue, float64(st.HistoryLost), st.Name)
+		for _, s := range projectionStates {
+			v := 0.0
+			if st.State == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, st.Name, s)
+		}
+	}
+}

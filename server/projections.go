@@ -1,0 +1,147 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/annalsdb/annals/projections"
+	"github.com/labstack/echo/v4"
+)
+
+// projectionJSON is a projection's status as the API shows it.
+type projectionJSON struct {
+	Name        string          `json:"name"`
+	State       string          `json:"state"`
+	Generation  int64           `json:"generation"`
+	Version     int             `json:"version"`
+	Owner       string          `json:"owner,omitempty"`
+	Checkpoint  checkpointJSON  `json:"checkpoint"`
+	LastEvent   *lastEventJSON  `json:"last_event,omitempty"`
+	Applied     int64           `json:"applied"`
+	Behind      int64           `json:"behind"`
+	LagSeconds  float64         `json:"lag_seconds"`
+	HistoryLost int64           `json:"history_lost"`
+	Failure     *failureJSON    `json:"failure,omitempty"`
+	Rebuild     *projectionJSON `json:"rebuild,omitempty"`
+	Collections []string        `json:"collections"`
+	UpdatedAt   *time.Time      `json:"updated_at,omitempty"`
+}
+
+type checkpointJSON struct {
+	HasResumeToken bool       `json:"has_resume_token"`
+	RecordedAt     *time.Time `json:"recorded_at,omitempty"`
+	AggregateUUID  string     `json:"aggregate_uuid,omitempty"`
+	Version        int64      `json:"version"`
+}
+
+type lastEventJSON struct {
+	ID            string    `json:"id"`
+	AggregateUUID string    `json:"aggregate_uuid"`
+	Version       int64     `json:"version"`
+	Name          string    `json:"name"`
+	RecordedAt    time.Time `json:"recorded_at"`
+}
+
+type failureJSON struct {
+	EventID       string    `json:"event_id"`
+	EventName     string    `json:"event_name"`
+	AggregateUUID string    `json:"aggregate_uuid"`
+	Version       int64     `json:"version"`
+	Error         string    `json:"error"`
+	At            time.Time `json:"at"`
+}
+
+func (s *Server) projectionView(st projections.Status) projectionJSON {
+	out := projectionJSON{
+		Name: st.Name, State: st.State, Generation: st.Generation, Version: st.Version, Owner: st.Owner,
+		Applied: st.Applied, Behind: st.Behind, LagSeconds: st.Lag.Seconds(), HistoryLost: st.HistoryLost,
+		Collections: []string{},
+	}
+	if p, ok := s.runner.Projection(st.Name); ok {
+		out.Collections = append(out.Collections, collectionsOf(p)...)
+	}
+	if !st.UpdatedAt.IsZero() {
+		t := st.UpdatedAt
+		out.UpdatedAt = &t
+	}
+	cp := st.Checkpoint
+	out.Checkpoint = checkpointJSON{HasResumeToken: cp.ResumeToken != nil, Version: cp.Position.Version}
+	if !cp.Position.IsZero() {
+		t := cp.Position.RecordedAt
+		out.Checkpoint.RecordedAt = &t
+		out.Checkpoint.AggregateUUID = cp.Position.Stream.String()
+	}
+	if l := st.LastEvent; l != nil {
+		out.LastEvent = &lastEventJSON{ID: l.ID.String(), AggregateUUID: l.Stream.String(), Version: l.Version, Name: l.Name, RecordedAt: l.RecordedAt}
+	}
+	if f := st.Failure; f != nil {
+		out.Failure = &failureJSON{EventID: f.EventID.String(), EventName: f.EventName, AggregateUUID: f.Stream.String(),
+			Version: f.Version, Error: f.Error, At: f.At}
+	}
+	if st.Build != nil {
+		b := s.projectionView(*st.Build)
+		out.Rebuild = &b
+	}
+	return out
+}
+
+func collectionsOf(p *projections.Projection) []string {
+	if len(p.Collections) == 0 {
+		return []string{p.Name}
+	}
+	return p.Collections
+}
+
+func (s *Server) listProjections(c echo.Context) error {
+	if err := checkParams(c); err != nil {
+		return err
+	}
+	sts, err := s.runner.Statuses(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Projections []projectionJSON `json:"projections"`
+	}{Projections: []projectionJSON{}}
+	for _, st := range sts {
+		out.Projections = append(out.Projections, s.projectionView(st))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getProjection(c echo.Context) error {
+	if err := checkParams(c); err != nil {
+		return err
+	}
+	st, err := s.runner.Status(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.projectionView(st))
+}
+
+// rebuildProjection starts a rebuild: blue/green by default, or
+// ?mode=drop to drop and replay.
+func (s *Server) rebuildProjection(c echo.Context) error {
+	if err := checkParams(c, "mode"); err != nil {
+		return err
+	}
+	mode := projections.BlueGreen
+	switch m := c.QueryParam("mode"); m {
+	case "", "blue_green":
+	case "drop":
+		mode = projections.DropAndReplay
+	default:
+		return badRequest(`mode %q must be "blue_green" or "drop"`, m)
+	}
+	name := c.Param("name")
+	if err := s.runner.Rebuild(c.Request().Context(), name, mode); err != nil {
+		return err
+	}
+	st, err := s.runner.Status(c.Request().Context(), name)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/projections/"+name)
+	return c.JSON(http.StatusAccepted, s.projectionView(st))
+}

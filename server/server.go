@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults for Options.
+const (
+	// DefaultMaxBodyBytes bounds a request body: MongoDB's 16 MiB document
+	// limit plus room for JSON's overhead.
+	DefaultMaxBodyBytes = 32 << 20
+	// DefaultMaxEvents bounds the events of one append.
+	DefaultMaxEvents = 1000
+	// DefaultMaxPageSize bounds limit= on listing endpoints.
+	DefaultMaxPageSize = 1000
+	// DefaultPageSize is the page size when limit= is absent.
+	DefaultPageSize = 100
+	// DefaultRequestTimeout bounds the work of one request (not the live
+	// feed).
+	DefaultRequestTimeout = 30 * time.Second
+)
+
+// Options configure a Server. The zero value serves without
+// authentication, with the default limits.
+type Options struct {
+	// Tokens are the accepted bearer tokens; none means no authentication.
+	Tokens []Token
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// MaxEvents bounds the events of one append (default DefaultMaxEvents).
+	MaxEvents int
+	// MaxPageSize bounds limit= (default DefaultMaxPageSize).
+	MaxPageSize int
+	// RequestTimeout bounds one request's work (default
+	// DefaultRequestTimeout).
+	RequestTimeout time.Duration
+	// Logger receives request failures; nil discards them.
+	Logger *slog.Logger
+	// Registry receives the server's Prometheus metrics; nil makes a new
+	// one, served at /metrics.
+	Registry *prometheus.Registry
+}
+
+func (o *Options) defaults() {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxEvents <= 0 {
+		o.MaxEvents = DefaultMaxEvents
+	}
+	if o.MaxPageSize <= 0 {
+		o.MaxPageSize = DefaultMaxPageSize
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+}
+
+// Server is annals' HTTP API over a store and a projection runner. It is an
+// http.Handler.
+type Server struct {
+	opts    Options
+	store   *mongostore.Store
+	runner  *projections.Runner
+	echo    *echo.Echo
+	log     *slog.Logger
+	metrics *metrics
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// Log keys.
+const (
+	logKeyMethod = "method"
+	logKeyPath   = "path"
+	logKeyError  = "error"
+)
+
+// New builds the API over store and runner. The runner's projections'
+// read models are served through the documents endpoints; the built-in
+// streams projection, when registered, powers GET /v1/streams. The caller
+// runs the runner.
+func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Server, error) {
+	if store == nil || runner == nil {
+		return nil, errors.New("server: a store and a runner are required")
+	}
+	opts.defaults()
+	for i, t := range opts.Tokens {
+		if t.Secret == "" {
+			return nil, fmt.Errorf("server: token %d is empty", i)
+		}
+	}
+	s := &Server{opts: opts, store: store, runner: runner, log: opts.Logger}
+	m, err := newMetrics(opts.Registry, runner)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.Recover())
+	e.Use(s.metrics.middleware)
+	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", opts.MaxBodyBytes)))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(m.handler()))
+	e.GET("/openapi.yaml", s.openapi)
+
+	v1 := e.Group("/v1", s.authenticate)
+	v1.POST("/streams/:id/events", s.appendEvents, s.timeout, requireJSON)
+	v1.GET("/streams/:id/events", s.readEvents, s.timeout)
+	v1.GET("/streams", s.listStreams, s.timeout)
+	v1.GET("/projections", s.listProjections, s.timeout)
+	v1.GET("/projections/:name", s.getProjection, s.timeout)
+	v1.POST("/projections/:name/rebuild", s.rebuildProjection, s.timeout)
+	v1.GET("/projections/:name/documents", s.listDocuments, s.timeout)
+	v1.GET("/projections/:name/documents/:doc", s.getDocument, s.timeout)
+	v1.GET("/events/live", s.live)
+	s.echo = e
+	return s, nil
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Echo returns the Echo instance, to add routes or middleware.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// timeout bounds a request's work with the request context.
+func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.opts.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// requireJSON refuses bodies that are not JSON.
+func requireJSON(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ct := c.Request().Header.Get(echo.HeaderContentType)
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !(len(mt) > 5 && mt[len(mt)-5:] == "+json")) {
+			return wrapf(errUnsupportedMedia, "the body must be application/json, got %q", ct)
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz is 200 when the engine answers and no projection has failed.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	body := map[string]any{"status": "ok"}
+	if err := s.store.Client().Ping(ctx, nil); err != nil {
+		s.log.Warn("readiness: engine unreachable", logKeyError, err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "the store does not answer"})
+	}
+	sts, err := s.runner.Statuses(ctx)
+	if err != nil {
+		s.log.Warn("readiness: projection status", logKeyError, err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "projection status unavailable"})
+	}
+	var failed []string
+	for _, st := range sts {
+		if st.State == projections.StateFailed {
+			failed = append(failed, st.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "projections failed", "failed": failed})
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+func jsonEncode(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func wrapf(kind error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))
+}
