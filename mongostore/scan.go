@@ -80,9 +80,10 @@ func (s *Store) Scan(ctx context.Context, q ScanQuery) iter.Seq2[Event, error] {
 			yield(Event{}, err)
 			return
 		}
-		opts := options.Find().SetSort(scanSort)
+		opts := options.Find().SetSort(scanSort).SetBatchSize(readBatchSize)
 		if q.Limit > 0 {
 			opts.SetLimit(q.Limit)
+			opts.SetBatchSize(int32(min(q.Limit, readBatchSize)))
 		}
 		cur, err := s.events.Find(ctx, q.filter(), opts)
 		if err != nil {
