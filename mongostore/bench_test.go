@@ -474,3 +474,87 @@ func BenchmarkRace8(b *testing.B) {
 	b.Run("impl=raw", func(b *testing.B) { benchRace(b, rawRace) })
 	b.Run("impl=store", func(b *testing.B) { benchRace(b, storeRace) })
 }
+
+// BenchmarkRepositoryLoad loads an aggregate of 1,000 and of 10,000 events
+// through a repository, replaying every event (snapshots=off) or from a
+// snapshot taken at the last event (snapshots=on). With a snapshot the
+// cost must not grow with the stream's length. The embedded engine scans
+// whole collections, so every case holds the same 10,000 events in all
+// (other streams pad the short one): only the stream's length varies.
+func BenchmarkRepositoryLoad(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, snapshots := range []bool{false, true} {
+			b.Run(fmt.Sprintf("events=%d/snapshots=%v", n, onOff(snapshots)), func(b *testing.B) {
+				ctx := context.Background()
+				s, err := mongostore.Open(ctx, "memory:")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close(ctx)
+				repo := mongostore.NewRepository(s, benchRegistry(), "Counter", func() *benchCounter { return &benchCounter{} })
+				id := uuid.New()
+				batch := make([]mongostore.EventData, 1000)
+				for i := range batch {
+					batch[i] = mongostore.EventData{Name: "Added", Data: benchAdded{By: 1}}
+				}
+				for v := 0; v < n; v += len(batch) {
+					if _, err := s.Append(ctx, id, mongostore.Exact(int64(v)), batch...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for pad := n; pad < 10000; pad += len(batch) {
+					if _, err := s.Append(ctx, uuid.New(), mongostore.NoStream, batch...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if snapshots {
+					repo.Snapshots, repo.SnapshotSchema = mongostore.EveryN(1), 1
+					if err := repo.Update(ctx, id, func(r *mongostore.Root[*benchCounter]) error { return r.Record(benchAdded{By: 1}) }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				applied := 0
+				b.ResetTimer()
+				for range b.N {
+					root, err := repo.Load(ctx, id)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if root.State.Total < int64(n) {
+						b.Fatalf("total %d", root.State.Total)
+					}
+					applied += root.State.applied
+				}
+				b.ReportMetric(float64(applied)/float64(b.N), "events-replayed/op")
+			})
+		}
+	}
+}
+
+type benchAdded struct {
+	By int64 `bson:"by"`
+}
+
+type benchCounter struct {
+	Total   int64 `bson:"total"`
+	applied int   // events applied since this value was made; not stored
+}
+
+func (c *benchCounter) Apply(e any) error {
+	c.Total += e.(benchAdded).By
+	c.applied++
+	return nil
+}
+
+func benchRegistry() *mongostore.Registry {
+	reg := mongostore.NewRegistry()
+	mongostore.Register[benchAdded](reg, "Added", 1)
+	return reg
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}

@@ -175,8 +175,10 @@ func (s *Store) checkOpen() error {
 // idempotent, and runs outside transactions because MongoDB cannot create
 // indexes inside them.
 func (s *Store) ensureSchema(ctx context.Context) error {
-	if err := ensureCollection(ctx, s.db, CollectionEvents); err != nil {
-		return err
+	for _, name := range []string{CollectionEvents, CollectionSnapshots} {
+		if err := ensureCollection(ctx, s.db, name); err != nil {
+			return err
+		}
 	}
 	_, err := s.events.Indexes().CreateMany(ctx, []mongo.IndexModel{
 		{
