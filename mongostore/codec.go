@@ -146,6 +146,9 @@ func encodeMetadata(m Metadata) (bson.Raw, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkKeys(raw, ""); err != nil { // nested operator-like keys too
+		return nil, err
+	}
 	return raw, nil
 }
 

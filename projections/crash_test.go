@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/annalsdb/annals/projections"
 )
@@ -51,11 +52,26 @@ func TestCrashes(t *testing.T) {
 					done := make(chan error, 1)
 					go func() { done <- r.Run(ctx) }()
 					if phase == "live" {
+						// Append until the crash comes: however the runner
+						// batches, it reaches its nth live batch.
 						var wg sync.WaitGroup
-						wg.Go(func() { b.activity(200) })
+						wg.Go(func() {
+							for i := 0; i < 5000; i++ {
+								select {
+								case <-crashed:
+									return
+								default:
+									b.activity(1)
+								}
+							}
+						})
 						wg.Wait()
 					}
-					<-crashed
+					select {
+					case <-crashed:
+					case <-time.After(time.Minute):
+						t.Fatal("the runner never reached the crash point")
+					}
 					if err := <-done; err != nil {
 						t.Fatalf("run: %v", err)
 					}

@@ -41,7 +41,11 @@ func (r *Runner) Rebuild(ctx context.Context, name string, mode RebuildMode) err
 		return nil // never ran: its first run is a full replay anyway
 	}
 	if mode == BlueGreen {
-		return r.startBuild(ctx, p, cp)
+		if err := r.startBuild(ctx, p, cp); err != nil {
+			return err
+		}
+		r.wake()
+		return nil
 	}
 	return r.Reset(ctx, name)
 }
@@ -87,6 +91,7 @@ func (r *Runner) Reset(ctx context.Context, name string) error {
 		return fmt.Errorf("projections: reset %s: %w", name, err)
 	}
 	r.Logger.Info("projection reset; replaying", logKeyProjection, name)
+	r.wake()
 	return r.dropGenerations(ctx, p, old...)
 }
 
@@ -111,6 +116,7 @@ func (r *Runner) Retry(ctx context.Context, name string) error {
 		return fmt.Errorf("%w: %s", ErrNotFailed, name)
 	}
 	r.Logger.Info("projection retried", logKeyProjection, name)
+	r.wake()
 	return nil
 }
 

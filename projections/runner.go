@@ -84,6 +84,24 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running bool
+	// woken is closed (and replaced) to wake idle workers at once after an
+	// operator call in this process; other processes notice by polling.
+	woken chan struct{}
+}
+
+// wake makes idle workers look at their checkpoints now.
+func (r *Runner) wake() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.woken)
+	r.woken = make(chan struct{})
+}
+
+// wakeup returns the channel the next wake closes.
+func (r *Runner) wakeup() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.woken
 }
 
 // NewRunner returns a runner of the given projections over store.
@@ -105,6 +123,7 @@ func NewRunner(store *mongostore.Store, projections ...*Projection) *Runner {
 		byName:        map[string]*Projection{},
 		owner:         fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)),
 		clock:         time.Now,
+		woken:         make(chan struct{}),
 	}
 	for _, p := range projections {
 		if p != nil {

@@ -33,8 +33,9 @@ type Status struct {
 	LastEvent *EventRef `json:"last_event,omitempty"`
 	// Applied counts events applied by this generation.
 	Applied int64 `json:"applied"`
-	// Behind counts handled events recorded after the checkpoint's
-	// position.
+	// Behind counts handled events not applied yet: those recorded after
+	// the checkpoint's position, and those recorded shortly before it whose
+	// transactions committed after the projection passed it.
 	Behind int64 `json:"behind"`
 	// Lag is how long ago the oldest event not yet applied was recorded;
 	// zero when none is waiting.
@@ -156,6 +157,13 @@ func (r *Runner) status(ctx context.Context, p *Projection, cp *checkpoint) (Sta
 	if st.Behind, err = r.store.CountAfter(ctx, pos, p.names()); err != nil {
 		return st, err
 	}
+	if cp != nil && !pos.IsZero() {
+		late, err := r.lateEvents(ctx, p, cp, pos)
+		if err != nil {
+			return st, err
+		}
+		st.Behind += late
+	}
 	if st.Behind > 0 {
 		for e, err := range r.store.Scan(ctx, mongostore.ScanQuery{After: pos, Names: p.names(), Limit: 1}) {
 			if err != nil {
@@ -224,4 +232,43 @@ func (r *Runner) Collection(ctx context.Context, projection, name string) (lungo
 		gen = cp.Generation
 	}
 	return r.store.Database().Collection(physicalName(name, gen)), nil
+}
+
+// settleWindow is how long before a projection's position an event may be
+// recorded and still commit after the projection passed that position
+// (appends stamp recorded_at just before they commit).
+const settleWindow = 2 * time.Second
+
+// lateEvents counts handled events recorded in the settle window before
+// the position that the projection has not applied yet: with concurrent
+// writers, the change stream can deliver an event recorded at t after one
+// recorded at t+1ms. The per-aggregate positions say exactly which were
+// applied.
+func (r *Runner) lateEvents(ctx context.Context, p *Projection, cp *checkpoint, pos mongostore.Position) (int64, error) {
+	var recent []mongostore.Event
+	streams := map[uuid.UUID]int64{}
+	from := mongostore.Position{RecordedAt: pos.RecordedAt.Add(-settleWindow)}
+	for e, err := range r.store.Scan(ctx, mongostore.ScanQuery{After: from, Names: p.names(), Limit: 10_000}) {
+		if err != nil {
+			return 0, err
+		}
+		if pos.Before(mongostore.PositionOf(e)) {
+			break
+		}
+		recent = append(recent, e)
+		streams[e.Stream] = 0
+	}
+	if len(recent) == 0 {
+		return 0, nil
+	}
+	if err := r.readPositions(ctx, p.Name, cp.Generation, streams); err != nil {
+		return 0, err
+	}
+	var late int64
+	for _, e := range recent {
+		if e.Version > streams[e.Stream] {
+			late++
+		}
+	}
+	return late, nil
 }

@@ -52,6 +52,7 @@ func (w *worker) run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 			case <-time.After(wait):
+			case <-w.r.wakeup():
 			}
 		}
 	}
@@ -138,6 +139,7 @@ func (w *worker) wait(ctx context.Context, cp *checkpoint, changed func(*checkpo
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-w.r.wakeup():
 		}
 		if err := w.r.update(ctx, cp, bson.D{}, nil); err != nil {
 			return err
