@@ -86,7 +86,15 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 		for _, run := range runs {
 			for i := range run.events {
 				e := &run.events[i]
-				if err := p.Handler(sc, tx, *e); err != nil {
+				ev := *e
+				if p.Registry != nil {
+					up, err := p.Registry.UpcastEvent(ev)
+					if err != nil {
+						return &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
+					}
+					ev = up
+				}
+				if err := p.Handler(sc, tx, ev); err != nil {
 					return &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
 				}
 				done[e.Stream] = e.Version

@@ -10,6 +10,7 @@ import (
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
 )
 
 // TestFailure: a handler error puts its projection in the failed state
@@ -136,5 +137,44 @@ func TestInvalidConfiguration(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not report %q", err, want)
 		}
+	}
+}
+
+// TestRegistryUpcastsAndRefusesUnknown: with a registry, handlers see
+// upcast payloads, and an event the registry does not know fails the
+// projection loudly.
+func TestRegistryUpcastsAndRefusesUnknown(t *testing.T) {
+	s := openStore(t)
+	type Renamed struct {
+		Owner string `bson:"owner"`
+	}
+	reg := mongostore.NewRegistry()
+	mongostore.Register[Renamed](reg, "AccountRenamed", 2)
+	reg.Upcast("AccountRenamed", 1, func(d bson.M) (bson.M, error) { d["owner"] = d["name"]; delete(d, "name"); return d, nil })
+	var got []string
+	p := projections.New("owners", []string{"AccountRenamed", "AccountClosed"}, func(_ context.Context, _ *projections.Tx, ev mongostore.Event) error {
+		var r Renamed
+		if err := ev.Decode(&r); err != nil {
+			return err
+		}
+		got = append(got, r.Owner)
+		return nil
+	})
+	p.Registry = reg
+	id := uuid.New()
+	if _, err := s.Append(context.Background(), id, mongostore.NoStream,
+		mongostore.EventData{Name: "AccountRenamed", SchemaVersion: 1, Data: bson.M{"name": "old shape"}},
+		mongostore.EventData{Name: "AccountRenamed", SchemaVersion: 2, Data: bson.M{"owner": "new shape"}},
+		mongostore.EventData{Name: "AccountClosed"}); err != nil {
+		t.Fatal(err)
+	}
+	r := fast(projections.NewRunner(s, p))
+	start(t, r)
+	st := waitState(t, r, "owners", projections.StateFailed)
+	if st.Failure.EventName != "AccountClosed" || !strings.Contains(st.Failure.Error, "unknown event type") {
+		t.Errorf("failure %+v, want the unregistered AccountClosed", st.Failure)
+	}
+	if strings.Join(got, ",") != "old shape,new shape" {
+		t.Errorf("handler saw %v", got)
 	}
 }

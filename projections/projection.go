@@ -38,6 +38,10 @@ type Projection struct {
 	// into new collections while the old ones keep serving, and takes over
 	// when it has caught up. Zero means 1.
 	Version int
+	// Registry, if set, upcasts every event to its current schema before
+	// the handler sees it; an event it does not know fails the projection
+	// (*mongostore.UnknownEventError), never passing silently.
+	Registry *mongostore.Registry
 	// Setup, if set, runs before the projection first applies events to a
 	// generation of its collections, outside any transaction, to create
 	// indexes. It must be idempotent.
