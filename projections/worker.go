@@ -295,6 +295,12 @@ func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream)
 				return w.historyLost(ctx, cp, err)
 			}
 			return fmt.Errorf("change stream: %w", err)
+		case <-w.r.wakeup():
+			// An operator call in this process (reset, rebuild): the fenced
+			// update below fails if the checkpoint moved on.
+			if err := w.r.update(ctx, cp, bson.D{}, nil); err != nil {
+				return err
+			}
 		case <-tick.C:
 			set := bson.D{}
 			if pending != nil {
