@@ -2,12 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/256dpi/lungo"
+	"github.com/annalsdb/annals/projections"
 	"github.com/labstack/echo/v4"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -218,6 +220,11 @@ func valueOf(j json.RawMessage) (any, error) {
 	if err := bson.UnmarshalExtJSON(j, true, &d); err != nil {
 		return nil, badRequest("the cursor is not one this server issued")
 	}
+	switch d.V.Type {
+	case bson.TypeRegex, bson.TypeJavaScript, bson.TypeCodeWithScope, bson.TypeSymbol, bson.TypeDBPointer, bson.TypeUndefined:
+		// Values a comparison would take for a pattern or code.
+		return nil, badRequest("the cursor is not one this server issued")
+	}
 	return d.V, nil
 }
 
@@ -240,7 +247,9 @@ func (p pageCursor) filter(sortField string, dir int) (bson.D, error) {
 	}
 	return bson.D{{Key: "$or", Value: bson.A{
 		bson.D{{Key: sortField, Value: bson.D{{Key: op, Value: sv}}}},
-		bson.D{{Key: sortField, Value: sv}, {Key: "_id", Value: bson.D{{Key: op, Value: id}}}},
+		// $eq, not {field: value}: a cursor is client input, and a bare
+		// document value whose keys start with '$' would be an operator.
+		bson.D{{Key: sortField, Value: bson.D{{Key: "$eq", Value: sv}}}, {Key: "_id", Value: bson.D{{Key: op, Value: id}}}},
 	}}}, nil
 }
 
@@ -304,9 +313,12 @@ func (s *Server) listStreams(c echo.Context) error {
 	if err := checkParams(c, "aggregate_type", "limit", "cursor"); err != nil {
 		return err
 	}
-	coll, err := s.runner.Collection(c.Request().Context(), "streams", "")
-	if err != nil {
+	coll, err := s.runner.Collection(c.Request().Context(), projections.StreamsProjection, "")
+	if errors.Is(err, projections.ErrUnknownProjection) {
 		return wrapf(errNotFound, "stream listing needs the built-in streams projection, which this server does not run")
+	}
+	if err != nil {
+		return err
 	}
 	q := documentQuery{limit: DefaultPageSize}
 	if t := c.QueryParam("aggregate_type"); t != "" {

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,14 +71,17 @@ func decodeStrict(r io.Reader, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
-		var mbe *http.MaxBytesError
 		switch {
-		case errors.As(err, &mbe):
-			return wrapf(errTooLarge, "the body exceeds %d bytes", mbe.Limit)
+		case isTooLarge(err):
+			return tooLargeBody(err)
 		case errors.As(err, &se):
 			return badRequest("malformed JSON at byte %d: %v", se.Offset, err)
 		case errors.As(err, &te):
-			return badRequest("field %s must be %s, got a JSON %s", te.Field, te.Type, te.Value)
+			field := te.Field
+			if field == "" {
+				field = "the body"
+			}
+			return badRequest("%s must be %s, got a JSON %s", field, jsonKind(te.Type), te.Value)
 		case errors.Is(err, io.EOF):
 			return badRequest("the body is empty")
 		case errors.Is(err, io.ErrUnexpectedEOF):
@@ -85,10 +89,57 @@ func decodeStrict(r io.Reader, v any) error {
 		}
 		return badRequest("%v", err)
 	}
-	if dec.More() {
+	// Token, not More: More reports no more data before a stray '}' or
+	// ']', and a body limit error can come with the value's last bytes.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if isTooLarge(err) {
+			return tooLargeBody(err)
+		}
 		return badRequest("unexpected data after the JSON body")
 	}
 	return nil
+}
+
+// isTooLarge reports a body read that went past the body limit: Echo's
+// BodyLimit middleware or http.MaxBytesReader.
+func isTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	var he *echo.HTTPError
+	return errors.As(err, &mbe) || errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge
+}
+
+func tooLargeBody(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return wrapf(errTooLarge, "the body exceeds %d bytes", mbe.Limit)
+	}
+	return wrapf(errTooLarge, "the body exceeds the server's limit")
+}
+
+// jsonKind names what a Go type accepts in JSON words, for messages.
+func jsonKind(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "a JSON value"
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a JSON value"
 }
 
 // parseExpected reads expected_version: a non-negative number, or "any",
@@ -157,7 +208,11 @@ func (s *Server) appendEvents(c echo.Context) error {
 	res, err := s.store.AppendStreams(c.Request().Context(), mongostore.StreamAppend{
 		Stream: stream, Type: req.AggregateType, Expected: expected, Events: events,
 	})
-	s.metrics.appended(err, len(events))
+	stored := len(events)
+	if err == nil && res[0].Replayed {
+		stored = 0 // annals_appended_events_total excludes replays
+	}
+	s.metrics.appended(err, stored)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,8 @@ func (s *Server) live(c echo.Context) error {
 	w.Flush()
 
 	items := make(chan liveItem)
+	// done receives exactly one value, the reader's error, before items
+	// closes: every return path below sends it.
 	done := make(chan error, 1)
 	go func() { // owned by this handler: it ends when ctx does, and is waited for below
 		defer close(items)
@@ -80,6 +82,7 @@ func (s *Server) live(c echo.Context) error {
 			select {
 			case items <- liveItem{doc: ch.FullDocument, token: cs.ResumeToken()}:
 			case <-ctx.Done():
+				done <- ctx.Err()
 				return
 			}
 		}
@@ -101,7 +104,9 @@ func (s *Server) live(c echo.Context) error {
 			w.Flush()
 		case it, ok := <-items:
 			if !ok {
-				s.log.Warn("live feed ended", logKeyError, <-done)
+				if err := <-done; ctx.Err() == nil {
+					s.log.Warn("live feed ended", logKeyError, err)
+				}
 				return nil
 			}
 			ev, err := mongostore.DecodeEvent(it.doc)

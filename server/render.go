@@ -63,4 +63,3 @@ func friendlyValue(v bson.RawValue) (any, error) {
 	}
 	return v, nil
 }
-

@@ -128,16 +128,21 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	e.GET("/metrics", echo.WrapHandler(m.handler()))
 	e.GET("/openapi.yaml", s.openapi)
 
-	v1 := e.Group("/v1", s.authenticate)
-	v1.POST("/streams/:id/events", s.appendEvents, s.timeout, requireJSON)
-	v1.GET("/streams/:id/events", s.readEvents, s.timeout)
-	v1.GET("/streams", s.listStreams, s.timeout)
-	v1.GET("/projections", s.listProjections, s.timeout)
-	v1.GET("/projections/:name", s.getProjection, s.timeout)
-	v1.POST("/projections/:name/rebuild", s.rebuildProjection, s.timeout)
-	v1.GET("/projections/:name/documents", s.listDocuments, s.timeout)
-	v1.GET("/projections/:name/documents/:doc", s.getDocument, s.timeout)
-	v1.GET("/events/live", s.live)
+	// Authentication is route middleware, not group middleware: Echo
+	// answers every unrouted request under a group with middleware 404,
+	// which would hide 405 Method Not Allowed.
+	v1 := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		e.Add(method, "/v1"+path, h, append([]echo.MiddlewareFunc{s.authenticate}, m...)...)
+	}
+	v1(http.MethodPost, "/streams/:id/events", s.appendEvents, s.timeout, requireJSON)
+	v1(http.MethodGet, "/streams/:id/events", s.readEvents, s.timeout)
+	v1(http.MethodGet, "/streams", s.listStreams, s.timeout)
+	v1(http.MethodGet, "/projections", s.listProjections, s.timeout)
+	v1(http.MethodGet, "/projections/:name", s.getProjection, s.timeout)
+	v1(http.MethodPost, "/projections/:name/rebuild", s.rebuildProjection, s.timeout)
+	v1(http.MethodGet, "/projections/:name/documents", s.listDocuments, s.timeout)
+	v1(http.MethodGet, "/projections/:name/documents/:doc", s.getDocument, s.timeout)
+	v1(http.MethodGet, "/events/live", s.live)
 	s.echo = e
 	return s, nil
 }
