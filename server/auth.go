@@ -14,7 +14,7 @@ type Access int
 const (
 	// ReadWrite tokens may call every endpoint.
 	ReadWrite Access = iota
-	// ReadOnly tokens may only read (GET and HEAD).
+	// ReadOnly tokens may only read (GET).
 	ReadOnly
 )
 

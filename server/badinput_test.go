@@ -105,6 +105,8 @@ func TestBadInput(t *testing.T) {
 		{name: "duplicate event ids", body: fmt.Sprintf(`{"events":[{"id":%q,"name":"A"},{"id":%[1]q,"name":"B"}]}`, "0190f1d2-7c4e-7a8b-9c0d-1e2f3a4b5c6d"), wantStatus: 400, wantDetail: "appears twice"},
 		{name: "unknown top-level field", body: `{"events":[{"name":"Noted"}],"expected":1}`, wantStatus: 400, wantDetail: `unknown field "expected"`},
 		{name: "unknown event field", body: ev(`"name":"Noted","payload":{}`), wantStatus: 400, wantDetail: `unknown field "payload"`},
+		{name: "top-level field in another case", body: `{"Events":[{"name":"Noted"}]}`, wantStatus: 400, wantDetail: `unknown field "Events"`},
+		{name: "event field in another case", body: `{"events":[{"NAME":"Noted"}]}`, wantStatus: 400, wantDetail: `unknown field "NAME"`},
 		{name: "event name $where", body: ev(`"name":"$where"`), wantStatus: 400, wantDetail: "must start with a letter"},
 		{name: "event name with spaces", body: ev(`"name":"Order Created"`), wantStatus: 400, wantDetail: "may contain only"},
 		{name: "event name empty", body: ev(`"name":""`), wantStatus: 400, wantDetail: "is empty"},

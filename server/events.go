@@ -87,6 +87,9 @@ func decodeStrict(r io.Reader, v any) error {
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return badRequest("malformed JSON: the body ends too early")
 		}
+		if errors.Is(err, errBadRequest) {
+			return err
+		}
 		return badRequest("%v", err)
 	}
 	// Token, not More: More reports no more data before a stray '}' or

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/labstack/echo/v4"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -48,6 +50,10 @@ func (s *Server) live(c echo.Context) error {
 	if err != nil {
 		if last != "" && mongostore.IsHistoryLost(err) {
 			return wrapf(errGone, "the feed no longer holds events after %s; read the streams you follow, then reconnect without Last-Event-ID", last)
+		}
+		var se mongo.ServerError
+		if last != "" && errors.As(err, &se) && se.HasErrorCode(260) { // InvalidResumeToken
+			return badRequest("Last-Event-ID %q is not an event id this feed issued", last)
 		}
 		return err
 	}

@@ -41,8 +41,14 @@ func newMetrics(reg *prometheus.Registry, runner *projections.Runner) (*metrics,
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "method", "code"}),
 	}
-	for _, c := range []prometheus.Collector{m.appends, m.events, m.conflicts, m.latency,
-		&projectionCollector{runner: runner}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+	// A registry shared by several servers keeps the first server's
+	// collectors: use those, so that every server's counts land there.
+	m.appends = register(reg, m.appends)
+	m.events = register(reg, m.events)
+	m.conflicts = register(reg, m.conflicts)
+	m.latency = register(reg, m.latency)
+	for _, c := range []prometheus.Collector{&projectionCollector{runner: runner},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -137,4 +143,17 @@ func (p *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, st.Name, s)
 		}
 	}
+}
+
+// register registers c, or returns the equal collector registered before.
+func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }

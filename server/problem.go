@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 
+	"github.com/256dpi/lungo"
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
 	"github.com/labstack/echo/v4"
@@ -72,6 +74,9 @@ var table = []struct {
 	{errForbidden, kind{"forbidden", "Forbidden", http.StatusForbidden}},
 	{errUnsupportedMedia, kind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}},
 	{mongostore.ErrClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
+	{lungo.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
+	{context.DeadlineExceeded, kind{"timeout", "Request timed out", http.StatusServiceUnavailable}},
+	{context.Canceled, kind{"canceled", "Request canceled", http.StatusServiceUnavailable}},
 }
 
 var internalKind = kind{"internal", "Internal server error", http.StatusInternalServerError}
