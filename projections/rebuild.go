@@ -120,16 +120,35 @@ func (r *Runner) Retry(ctx context.Context, name string) error {
 	return nil
 }
 
-// startBuild records a blue/green build of the next generation, unless
-// one is under way.
-func (r *Runner) startBuild(ctx context.Context, p *Projection, cp *checkpoint) error {
-	if err := r.ensureGeneration(ctx, p, cp.Generation+1); err != nil {
+// startBuild records a blue/green build of the generation after the one
+// served now, unless a build is under way. It reads the serving generation
+// in the same transaction, so a build can never target a generation that
+// is (or was) already served.
+func (r *Runner) startBuild(ctx context.Context, p *Projection, _ *checkpoint) error {
+	var gen int64
+	err := r.store.Transaction(ctx, func(sc context.Context) error {
+		cur, err := r.loadCheckpoint(sc, p.Name)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return errors.New("the serving checkpoint is gone")
+		}
+		gen = cur.Generation + 1
+		next, err := r.loadCheckpoint(sc, p.Name+nextSuffix)
+		if err != nil || next != nil {
+			return err // a build is under way already
+		}
+		_, err = r.checkpoints().InsertOne(sc, checkpoint{
+			ID: p.Name + nextSuffix, Projection: p.Name, Generation: gen,
+			CodeVersion: p.version(), State: StateCatchingUp, UpdatedAt: r.now(),
+		})
 		return err
-	}
-	return r.createCheckpoint(ctx, checkpoint{
-		ID: p.Name + nextSuffix, Projection: p.Name, Generation: cp.Generation + 1,
-		CodeVersion: p.version(), State: StateCatchingUp,
 	})
+	if err != nil && !isDuplicate(err) {
+		return fmt.Errorf("projections: start a build of %s: %w", p.Name, err)
+	}
+	return r.ensureGeneration(ctx, p, gen)
 }
 
 // switchGeneration makes a caught-up build the serving generation: the
@@ -153,6 +172,12 @@ func (r *Runner) switchGeneration(ctx context.Context, p *Projection, build *che
 		if res.DeletedCount == 0 {
 			return errLeaseLost
 		}
+		if build.Generation <= cur.Generation {
+			// A stale build (its generation is served already, or was):
+			// abandon it and drop nothing.
+			old = 0
+			return nil
+		}
 		old = cur.Generation
 		next := *cur
 		next.Generation, next.CodeVersion, next.State = build.Generation, build.CodeVersion, StateCatchingUp
@@ -166,6 +191,10 @@ func (r *Runner) switchGeneration(ctx context.Context, p *Projection, build *che
 	})
 	if err != nil {
 		return fmt.Errorf("switch %s to generation %d: %w", p.Name, build.Generation, err)
+	}
+	if old == 0 {
+		r.Logger.Warn("stale blue/green build abandoned", logKeyProjection, p.Name, logKeyGeneration, build.Generation)
+		return errIdle
 	}
 	r.Logger.Info("blue/green build caught up; switched", logKeyProjection, p.Name, logKeyGeneration, build.Generation)
 	if err := r.dropGenerations(ctx, p, old); err != nil {

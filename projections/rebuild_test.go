@@ -165,3 +165,43 @@ func TestVersionChange(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleBuildDropsNothing: a build whose generation is already served
+// (left by a race between two rebuilds) is abandoned when it catches up;
+// it must not drop the serving collections.
+func TestStaleBuildDropsNothing(t *testing.T) {
+	s := openStore(t)
+	b := &bank{t: t, s: s}
+	b.open(4)
+	b.activity(40)
+	r := fast(projections.NewRunner(s, accountsProjection()))
+	start(t, r)
+	waitLive(t, r, "accounts")
+	_, err := s.Database().Collection(projections.CollectionCheckpoints).InsertOne(context.Background(), bson.D{
+		{Key: "_id", Value: "accounts#next"}, {Key: "projection", Value: "accounts"}, {Key: "generation", Value: int64(1)},
+		{Key: "code_version", Value: 1}, {Key: "state", Value: projections.StateCatchingUp}, {Key: "owner", Value: ""},
+		{Key: "lease_until", Value: time.Unix(0, 0)}, {Key: "position", Value: bson.D{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := r.Status(context.Background(), "accounts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Build == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stale build never finished: %+v", st.Build)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := waitLive(t, r, "accounts")
+	if st.Generation != 1 {
+		t.Errorf("generation %d, want 1", st.Generation)
+	}
+	checkTruth(t, s, r)
+}

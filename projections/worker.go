@@ -251,7 +251,16 @@ func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, er
 // until none are left.
 func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Position, rescan bool) error {
 	after := from
+	renewed := time.Now()
 	for {
+		// Batches that apply nothing write nothing: renew the lease anyway,
+		// or a long catch-up would lose the projection to another runner.
+		if time.Since(renewed) > w.r.pollInterval() {
+			if err := w.r.update(ctx, cp, bson.D{}, nil); err != nil {
+				return err
+			}
+			renewed = time.Now()
+		}
 		b := batch{state: StateCatchingUp, rescan: rescan}
 		size := 0
 		for e, err := range w.r.store.Scan(ctx, mongostore.ScanQuery{After: after, Names: w.p.names(), Limit: int64(w.r.BatchSize)}) {
