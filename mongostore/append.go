@@ -105,8 +105,14 @@ var headOptions = options.FindOne().
 // readHead reads a stream's last event; a stream without events is at
 // version 0.
 func (s *Store) readHead(ctx context.Context, stream uuid.UUID) (head, error) {
+	return s.readHeadFrom(ctx, s.events, stream)
+}
+
+// readHeadFrom reads the head through coll: the store's events collection,
+// or eventsLocal, which reads with local read concern.
+func (s *Store) readHeadFrom(ctx context.Context, coll lungo.ICollection, stream uuid.UUID) (head, error) {
 	var d storedEvent
-	err := s.events.FindOne(ctx, bson.D{{Key: fieldStream, Value: UUIDValue(stream)}}, headOptions).Decode(&d)
+	err := coll.FindOne(ctx, bson.D{{Key: fieldStream, Value: UUIDValue(stream)}}, headOptions).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return head{}, nil
 	}
@@ -158,6 +164,9 @@ func (p *prepared) documents(h head, at time.Time, docs []any) ([]any, AppendRes
 		doc, err := encodeEvent(p.ids[i], p.stream, typ, h.version+1+int64(i), p.names[i], p.schemas[i], p.data[i], p.meta[i], at)
 		if err != nil {
 			return nil, AppendResult{}, err
+		}
+		if len(doc) > MaxDocumentBytes { // the inherited aggregate type can tip it over
+			return nil, AppendResult{}, tooLarge(p.stream, i, "data", "the event document would be %d bytes; MongoDB's limit is %d", len(doc), MaxDocumentBytes)
 		}
 		docs = append(docs, doc)
 	}
@@ -243,7 +252,7 @@ func (s *Store) Transaction(ctx context.Context, fn func(ctx context.Context) er
 // expectation still holds and the append may be tried again.
 func (s *Store) recheck(ctx context.Context, batch []*prepared) (*ConcurrencyError, error) {
 	for _, p := range batch {
-		h, err := s.readHead(ctx, p.stream)
+		h, err := s.readHeadFrom(ctx, s.eventsLocal, p.stream)
 		if err != nil {
 			return nil, fmt.Errorf("mongostore: append: %w", err)
 		}
@@ -270,7 +279,7 @@ func (s *Store) replay(ctx context.Context, batch []*prepared) ([]AppendResult, 
 	if !explicit {
 		return nil, nil
 	}
-	cur, err := s.events.Find(ctx, bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: ids}}}},
+	cur, err := s.eventsLocal.Find(ctx, bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: ids}}}},
 		options.Find().SetProjection(bson.D{{Key: fieldData, Value: 0}, {Key: fieldMetadata, Value: 0}}))
 	if err != nil {
 		return nil, fmt.Errorf("mongostore: append: look up event ids: %w", err)

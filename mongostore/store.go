@@ -56,8 +56,13 @@ type Store struct {
 	client lungo.IClient
 	db     lungo.IDatabase
 	events lungo.ICollection
-	log    *slog.Logger
-	closed atomic.Bool
+	// eventsLocal reads with local read concern: after a write whose
+	// majority acknowledgement timed out, the replay check and the recheck
+	// of a lost race must see what the primary holds, or a retry would
+	// neither recognise its events nor see the conflict.
+	eventsLocal lungo.ICollection
+	log         *slog.Logger
+	closed      atomic.Bool
 	// release frees what Open acquired (engine, file lock, connection).
 	release func(context.Context) error
 }
@@ -108,13 +113,14 @@ func build(ctx context.Context, client lungo.IClient, engine Engine,
 		SetReadConcern(readconcern.Majority())
 	db := client.Database(cfg.database, dbOpts)
 	s := &Store{
-		cfg:     cfg,
-		engine:  engine,
-		client:  client,
-		db:      db,
-		events:  db.Collection(CollectionEvents),
-		log:     cfg.logger,
-		release: release,
+		cfg:         cfg,
+		engine:      engine,
+		client:      client,
+		db:          db,
+		events:      db.Collection(CollectionEvents),
+		eventsLocal: db.Collection(CollectionEvents, options.Collection().SetReadConcern(readconcern.Local())),
+		log:         cfg.logger,
+		release:     release,
 	}
 	if err := s.ensureSchema(ctx); err != nil {
 		return nil, err

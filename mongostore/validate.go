@@ -120,7 +120,34 @@ func (s *Store) prepare(appends []StreamAppend) ([]*prepared, error) {
 		}
 		out = append(out, p)
 	}
+	explicit := 0
+	for _, p := range out {
+		if p.explicitIDs {
+			explicit++
+		}
+	}
+	for _, p := range out {
+		if explicit > 0 && !allExplicit(appends, p.stream) {
+			return nil, invalid(p.stream, -1, "id", "give every event of an append an id, or none: a retry can only be recognised by ids that do not change")
+		}
+	}
 	return out, nil
+}
+
+// allExplicit reports whether every event of the stream's part of the
+// append has a caller-chosen id.
+func allExplicit(appends []StreamAppend, stream uuid.UUID) bool {
+	for _, a := range appends {
+		if a.Stream != stream {
+			continue
+		}
+		for _, e := range a.Events {
+			if e.ID == uuid.Nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkName returns why name is not a valid event name or aggregate type,

@@ -140,7 +140,9 @@ func runEncoding(t *testing.T, open Opener) {
 
 	t.Run("SchemaVersionAndIDs", func(t *testing.T) {
 		id, eventID := uuid.New(), uuid.New()
-		res := mustAppend(t, s, id, mongostore.NoStream, mongostore.EventData{ID: eventID, Name: "OrderPlaced", SchemaVersion: 3}, ev("OrderPaid", nil))
+		first := mustAppend(t, s, id, mongostore.NoStream, mongostore.EventData{ID: eventID, Name: "OrderPlaced", SchemaVersion: 3})
+		res := mustAppend(t, s, id, mongostore.Exact(1), ev("OrderPaid", nil))
+		res.IDs = append(first.IDs, res.IDs...)
 		st, err := s.Load(ctxFor(t), id)
 		if err != nil {
 			t.Fatal(err)

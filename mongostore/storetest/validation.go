@@ -43,6 +43,7 @@ func runValidation(t *testing.T, open Opener) {
 		{"operator key in metadata", uuid.New(), []mongostore.EventData{{Name: "A", Metadata: mongostore.Metadata{Extra: map[string]any{"$x": 1}}}}, mongostore.ErrInvalidInput, "metadata"},
 		{"dotted metadata key", uuid.New(), []mongostore.EventData{{Name: "A", Metadata: mongostore.Metadata{Extra: map[string]any{"a.b": 1}}}}, mongostore.ErrInvalidInput, "metadata"},
 		{"metadata key repeating a named field", uuid.New(), []mongostore.EventData{{Name: "A", Metadata: mongostore.Metadata{Extra: map[string]any{"actor": "x"}}}}, mongostore.ErrInvalidInput, "metadata"},
+		{"some events with ids, some without", uuid.New(), []mongostore.EventData{{ID: uuid.New(), Name: "A"}, {Name: "B"}}, mongostore.ErrInvalidInput, "id"},
 		{"duplicate ids in a batch", uuid.New(), []mongostore.EventData{{ID: fixed, Name: "A"}, {ID: fixed, Name: "B"}}, mongostore.ErrInvalidInput, "id"},
 		{"document over 16 MiB", uuid.New(), []mongostore.EventData{ev("A", map[string]string{"blob": big})}, mongostore.ErrTooLarge, "data"},
 		{"batch over the limit", uuid.New(), []mongostore.EventData{
