@@ -294,3 +294,30 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = 0 }
+
+// majorityTime returns, on MongoDB, the cluster time of a majority read of
+// the events collection: every append committed on a majority before it
+// is visible to later majority reads, and every later one is in a change
+// stream started at it. On the embedded engine, which has one node and no
+// cluster time, it returns nil.
+func (r *Runner) majorityTime(ctx context.Context) (*primitive.Timestamp, error) {
+	if r.store.Engine() != mongostore.EngineMongoDB {
+		return nil, nil
+	}
+	sess, err := r.store.Client().StartSession(options.Session().SetCausalConsistency(true))
+	if err != nil {
+		return nil, fmt.Errorf("start session: %w", err)
+	}
+	defer sess.EndSession(ctx)
+	err = lungo.WithSession(ctx, sess, func(sc lungo.ISessionContext) error {
+		err := r.store.EventsCollection().FindOne(sc, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the majority time: %w", err)
+	}
+	return sess.OperationTime(), nil
+}

@@ -1,23 +1,29 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/256dpi/lungo"
 	"github.com/annalsdb/annals/mongostore"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 // streamItem is one inserted event from the change stream and the resume
-// token after it.
+// token after it, or (tokenOnly) just a newer resume token: on MongoDB the
+// server filters out events the projection does not handle, and only the
+// post-batch token says the stream moved past them.
 type streamItem struct {
-	event mongostore.Event
-	token bson.Raw
+	event     mongostore.Event
+	token     bson.Raw
+	tokenOnly bool
 }
 
 // changeStream owns a change stream on the events collection and the
@@ -43,7 +49,7 @@ type changeEvent struct {
 // after token when given. On MongoDB the server filters by operation and
 // event name; the embedded engine cannot run a pipeline, so the runner
 // filters in Go there.
-func (r *Runner) watch(ctx context.Context, p *Projection, token bson.Raw) (*changeStream, error) {
+func (r *Runner) watch(ctx context.Context, p *Projection, token bson.Raw, startAt *primitive.Timestamp) (*changeStream, error) {
 	pipeline := bson.A{}
 	if r.store.Engine() == mongostore.EngineMongoDB {
 		match := bson.D{{Key: "operationType", Value: "insert"}}
@@ -55,6 +61,12 @@ func (r *Runner) watch(ctx context.Context, p *Projection, token bson.Raw) (*cha
 	opts := options.ChangeStream()
 	if token != nil {
 		opts.SetResumeAfter(token)
+	} else if startAt != nil {
+		opts.SetStartAtOperationTime(startAt)
+	}
+	polling := r.store.Engine() == mongostore.EngineMongoDB
+	if polling {
+		opts.SetMaxAwaitTime(time.Second)
 	}
 	cs, err := r.store.EventsCollection().Watch(ctx, pipeline, opts)
 	if err != nil {
@@ -68,12 +80,39 @@ func (r *Runner) watch(ctx context.Context, p *Projection, token bson.Raw) (*cha
 		done:    make(chan error, 1),
 		cancel:  cancel,
 	}
-	s.wg.Go(func() { s.read(rctx) })
+	s.wg.Go(func() { s.read(rctx, polling) })
 	return s, nil
 }
 
-func (s *changeStream) read(ctx context.Context) {
-	for s.cs.Next(ctx) {
+// next waits for the next change. Polling (MongoDB) uses TryNext, which
+// waits up to the stream's MaxAwaitTime and then passes on the post-batch
+// resume token; the embedded engine's TryNext does not wait, so there it
+// blocks in Next.
+func (s *changeStream) next(ctx context.Context, polling bool, last *bson.Raw) bool {
+	if !polling {
+		return s.cs.Next(ctx)
+	}
+	for {
+		if s.cs.TryNext(ctx) {
+			return true
+		}
+		if s.cs.Err() != nil || ctx.Err() != nil {
+			return false
+		}
+		if t := s.cs.ResumeToken(); t != nil && !bytes.Equal(t, *last) {
+			*last = t
+			select {
+			case s.items <- streamItem{token: t, tokenOnly: true}:
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
+}
+
+func (s *changeStream) read(ctx context.Context, polling bool) {
+	var last bson.Raw
+	for s.next(ctx, polling, &last) {
 		var ce changeEvent
 		if err := s.cs.Decode(&ce); err != nil {
 			s.done <- fmt.Errorf("decode change: %w", err)
@@ -92,8 +131,9 @@ func (s *changeStream) read(ctx context.Context) {
 			s.done <- err
 			return
 		}
+		last = s.cs.ResumeToken()
 		select {
-		case s.items <- streamItem{event: ev, token: s.cs.ResumeToken()}:
+		case s.items <- streamItem{event: ev, token: last}:
 		case <-ctx.Done():
 			return
 		}

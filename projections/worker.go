@@ -182,7 +182,7 @@ func (w *worker) resume(ctx context.Context, cp *checkpoint) (*changeStream, err
 	if cp.Token == nil {
 		return nil, nil
 	}
-	stream, err := w.r.watch(ctx, w.p, cp.Token)
+	stream, err := w.r.watch(ctx, w.p, cp.Token, nil)
 	if err == nil {
 		return stream, nil
 	}
@@ -236,7 +236,15 @@ func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, er
 	if err := w.scan(ctx, cp, from, false); err != nil {
 		return nil, err
 	}
-	stream, err := w.r.watch(ctx, w.p, nil)
+	// On MongoDB the stream starts at a majority-committed time read
+	// before the second pass: an append committed on the primary but not
+	// yet on a majority is then in the stream even if the pass's majority
+	// reads miss it.
+	startAt, err := w.r.majorityTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := w.r.watch(ctx, w.p, nil, startAt)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +359,7 @@ func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream)
 // take adds a change stream item to a batch and reports whether the
 // projection handles it.
 func (w *worker) take(b *batch, it streamItem) bool {
-	if !w.p.handles(it.event.Name) {
+	if it.tokenOnly || !w.p.handles(it.event.Name) {
 		return false
 	}
 	b.events = append(b.events, it.event)
