@@ -275,13 +275,65 @@ func (d *storedEvent) event() (Event, error) {
 
 // DecodeEvent decodes one raw event document as stored in the events
 // collection, for packages that read the collection themselves (change
-// streams, exports).
+// streams, exports). A document that is not a well-formed event is a
+// *DecodeError naming it.
 func DecodeEvent(raw bson.Raw) (Event, error) {
 	var d storedEvent
 	if err := bson.Unmarshal(raw, &d); err != nil {
-		return Event{}, fmt.Errorf("decode event: %w", err)
+		return Event{}, decodeError(raw, err)
 	}
-	return d.event()
+	ev, err := d.event()
+	if err != nil {
+		return Event{}, decodeError(raw, err)
+	}
+	return ev, nil
+}
+
+// DecodeError reports a stored document that is not a well-formed event
+// (written around the store, or damaged). It matches ErrCorruptEvent.
+type DecodeError struct {
+	// ID is the document's _id as a UUID when it is one (else uuid.Nil),
+	// and RawID its _id as text.
+	ID    uuid.UUID
+	RawID string
+	Err   error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("mongostore: stored event %s is not well-formed: %v", e.RawID, e.Err)
+}
+
+// Unwrap returns ErrCorruptEvent and the cause.
+func (e *DecodeError) Unwrap() []error { return []error{ErrCorruptEvent, e.Err} }
+
+func decodeError(raw bson.Raw, err error) *DecodeError {
+	de := &DecodeError{Err: err, RawID: "(no _id)"}
+	if v, lerr := raw.LookupErr(fieldID); lerr == nil {
+		de.RawID = v.String()
+		if sub, data, ok := v.BinaryOK(); ok && sub == bsontype.BinaryUUID && len(data) == 16 {
+			de.ID = uuid.UUID(data)
+			de.RawID = de.ID.String()
+		}
+	}
+	return de
+}
+
+// decodeCurrent decodes a cursor's current document as an event; only a
+// document that fails is read again, raw, to name it in the error.
+func decodeCurrent(cur interface{ Decode(any) error }) (Event, error) {
+	var d storedEvent
+	err := cur.Decode(&d)
+	if err == nil {
+		var ev Event
+		if ev, err = d.event(); err == nil {
+			return ev, nil
+		}
+	}
+	var raw bson.Raw
+	if rerr := cur.Decode(&raw); rerr != nil {
+		return Event{}, err
+	}
+	return Event{}, decodeError(raw, err)
 }
 
 // encodeEvent renders one event document in the stored field order.

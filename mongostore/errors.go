@@ -45,6 +45,10 @@ var (
 	// know.
 	ErrUnsupportedURI = errors.New("mongostore: unsupported store URI")
 
+	// ErrCorruptEvent means a stored document is not a well-formed event;
+	// the error is a *DecodeError naming it.
+	ErrCorruptEvent = errors.New("mongostore: stored event is not well-formed")
+
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("mongostore: store closed")
 )

@@ -165,12 +165,7 @@ func (s *Store) Events(ctx context.Context, stream uuid.UUID, q ReadQuery) iter.
 		}
 		defer cur.Close(ctx)
 		for cur.Next(ctx) {
-			var d storedEvent
-			if err := cur.Decode(&d); err != nil {
-				yield(Event{}, fmt.Errorf("mongostore: read stream %s: %w", stream, err))
-				return
-			}
-			ev, err := d.event()
+			ev, err := decodeCurrent(cur)
 			if err != nil {
 				yield(Event{}, fmt.Errorf("mongostore: read stream %s: %w", stream, err))
 				return

@@ -92,12 +92,7 @@ func (s *Store) Scan(ctx context.Context, q ScanQuery) iter.Seq2[Event, error] {
 		}
 		defer cur.Close(ctx)
 		for cur.Next(ctx) {
-			var d storedEvent
-			if err := cur.Decode(&d); err != nil {
-				yield(Event{}, fmt.Errorf("mongostore: scan events: %w", err))
-				return
-			}
-			ev, err := d.event()
+			ev, err := decodeCurrent(cur)
 			if err != nil {
 				yield(Event{}, fmt.Errorf("mongostore: scan events: %w", err))
 				return
@@ -164,12 +159,7 @@ func (s *Store) ReadRanges(ctx context.Context, ranges []StreamRange, names []st
 		}
 		defer cur.Close(ctx)
 		for cur.Next(ctx) {
-			var d storedEvent
-			if err := cur.Decode(&d); err != nil {
-				yield(Event{}, fmt.Errorf("mongostore: read ranges: %w", err))
-				return
-			}
-			ev, err := d.event()
+			ev, err := decodeCurrent(cur)
 			if err != nil {
 				yield(Event{}, fmt.Errorf("mongostore: read ranges: %w", err))
 				return

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 )
 
 // TestFailure: a handler error puts its projection in the failed state
@@ -176,5 +178,33 @@ func TestRegistryUpcastsAndRefusesUnknown(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "old shape,new shape" {
 		t.Errorf("handler saw %v", got)
+	}
+}
+
+// TestCorruptStoredEvent: a document in the events collection that is not
+// a well-formed event (written around the store) fails the projections
+// that reach it, naming it, instead of stalling them in retries.
+func TestCorruptStoredEvent(t *testing.T) {
+	s := openStore(t)
+	b := &bank{t: t, s: s}
+	b.open(2)
+	bad := uuid.New()
+	_, err := s.EventsCollection().InsertOne(context.Background(), bson.D{
+		{Key: "_id", Value: mongostore.UUIDValue(bad)},
+		{Key: "aggregate_uuid", Value: primitive.Binary{Subtype: 0, Data: []byte("not a uuid")}},
+		{Key: "aggregate_type", Value: "Account"}, {Key: "version", Value: int64(1)}, {Key: "name", Value: "Deposited"},
+		{Key: "schema_version", Value: int32(1)}, {Key: "data", Value: bson.D{}}, {Key: "metadata", Value: bson.D{}},
+		{Key: "recorded_at", Value: time.Now()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fast(projections.NewRunner(s, accountsProjection(), projections.EventCounts()))
+	start(t, r)
+	for _, name := range []string{"accounts", projections.EventCountsProjection} {
+		st := waitState(t, r, name, projections.StateFailed)
+		if st.Failure.EventID != bad || !strings.Contains(st.Failure.Error, "not well-formed") {
+			t.Errorf("%s: failure %+v does not name the corrupt event %s", name, st.Failure, bad)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -157,19 +158,23 @@ func (r *Runner) status(ctx context.Context, p *Projection, cp *checkpoint) (Sta
 	if st.Behind, err = r.store.CountAfter(ctx, pos, p.names()); err != nil {
 		return st, err
 	}
+	// An unreadable stored event fails the projection (see Failure); the
+	// backlog estimate then leaves it out rather than failing the status.
 	if cp != nil && !pos.IsZero() {
 		late, err := r.lateEvents(ctx, p, cp, pos)
-		if err != nil {
+		if err != nil && !errors.Is(err, mongostore.ErrCorruptEvent) {
 			return st, err
 		}
 		st.Behind += late
 	}
 	if st.Behind > 0 {
 		for e, err := range r.store.Scan(ctx, mongostore.ScanQuery{After: pos, Names: p.names(), Limit: 1}) {
-			if err != nil {
+			if err != nil && !errors.Is(err, mongostore.ErrCorruptEvent) {
 				return st, err
 			}
-			st.Lag = max(0, r.now().Sub(e.RecordedAt))
+			if err == nil {
+				st.Lag = max(0, r.now().Sub(e.RecordedAt))
+			}
 		}
 	}
 	return st, nil

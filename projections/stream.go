@@ -128,7 +128,7 @@ func (s *changeStream) read(ctx context.Context, polling bool) {
 		}
 		ev, err := mongostore.DecodeEvent(ce.FullDocument)
 		if err != nil {
-			s.done <- err
+			s.done <- err // a *mongostore.DecodeError naming the document
 			return
 		}
 		last = s.cs.ResumeToken()

@@ -214,9 +214,25 @@ func (w *worker) failed(ctx context.Context, cp *checkpoint, he *HandlerError) e
 	}, nil)
 }
 
+// corrupt puts the projection in the failed state when err is a stored
+// document that is not a well-formed event: retrying cannot help.
+func (w *worker) corrupt(ctx context.Context, cp *checkpoint, err error) error {
+	var de *mongostore.DecodeError
+	if !errors.As(err, &de) {
+		return err
+	}
+	if ferr := w.failed(ctx, cp, &HandlerError{Projection: w.p.Name, EventID: de.ID, EventName: "(unreadable)", Err: de}); ferr != nil {
+		return ferr
+	}
+	return errReload
+}
+
 // apply applies a batch and turns a handler error into the failed state.
 func (w *worker) apply(ctx context.Context, cp *checkpoint, b batch) error {
 	_, err := w.applyBatch(ctx, cp, b)
+	if errors.Is(err, mongostore.ErrCorruptEvent) {
+		return w.corrupt(ctx, cp, err)
+	}
 	var he *HandlerError
 	if errors.As(err, &he) && !isTransient(he.Err) {
 		if ferr := w.failed(ctx, cp, he); ferr != nil {
@@ -273,7 +289,7 @@ func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Posit
 		size := 0
 		for e, err := range w.r.store.Scan(ctx, mongostore.ScanQuery{After: after, Names: w.p.names(), Limit: int64(w.r.BatchSize)}) {
 			if err != nil {
-				return err
+				return w.corrupt(ctx, cp, err)
 			}
 			b.events = append(b.events, e)
 			after = mongostore.PositionOf(e)
@@ -310,6 +326,9 @@ func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream)
 		case err := <-stream.done:
 			if mongostore.IsHistoryLost(err) {
 				return w.historyLost(ctx, cp, err)
+			}
+			if errors.Is(err, mongostore.ErrCorruptEvent) {
+				return w.corrupt(ctx, cp, err)
 			}
 			return fmt.Errorf("change stream: %w", err)
 		case <-w.r.wakeup():
