@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,4 +66,56 @@ func TestConcurrentRunners(t *testing.T) {
 	if applied[0].Load() == 0 || applied[1].Load() == 0 {
 		t.Logf("batches committed per runner: %d and %d (the lease never changed hands)", applied[0].Load(), applied[1].Load())
 	}
+}
+
+// TestDeposedRunnerWritesNothing: while another owner holds the lease (a
+// runner that crashed without releasing it), this runner applies nothing,
+// even though its transactions run; when the lease expires, it takes over
+// and catches up exactly.
+func TestDeposedRunnerWritesNothing(t *testing.T) {
+	s := openStore(t)
+	b := &bank{t: t, s: s}
+	b.open(3)
+	r := fast(projections.NewRunner(s, accountsProjection()))
+	var attempts, commits atomic.Int64
+	projections.SetHook(r, func(_ context.Context, p int, _, _ string) error {
+		switch p {
+		case projections.HookBeforeBatch:
+			attempts.Add(1)
+		case projections.HookAfterCommit:
+			commits.Add(1)
+		}
+		return nil
+	})
+	start(t, r)
+	waitLive(t, r, "accounts")
+	before := readModel(t, r)
+	checkpoints := s.Database().Collection(projections.CollectionCheckpoints)
+	setOwner := func(owner string, until time.Time) {
+		t.Helper()
+		if _, err := checkpoints.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: "accounts"}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: owner}, {Key: "lease_until", Value: until}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setOwner("ghost", time.Now().Add(time.Hour))
+	committed := commits.Load()
+	tried := attempts.Load()
+	b.activity(20)
+	deadline := time.Now().Add(30 * time.Second)
+	for attempts.Load() == tried {
+		if time.Now().After(deadline) {
+			t.Fatal("the runner never tried to apply the new events")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if commits.Load() != committed {
+		t.Fatalf("a runner without the lease committed %d batches", commits.Load()-committed)
+	}
+	if got := readModel(t, r); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("the read model changed while another owner held the lease")
+	}
+	setOwner("ghost", time.Unix(0, 0)) // the ghost's lease runs out
+	waitLive(t, r, "accounts")
+	checkTruth(t, s, r)
 }
