@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return fmt.Errorf("%w: %v", errUsage, err)
 	})
 	root.AddCommand(serveCommand(getenv))
+	root.AddCommand(operateCommands(getenv)...)
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:

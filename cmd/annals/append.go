@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+)
+
+// appendBody is the body of POST /v1/streams/{id}/events, which append
+// also reads from --file.
+type appendBody struct {
+	ExpectedVersion json.RawMessage `json:"expected_version,omitempty"`
+	AggregateType   string          `json:"aggregate_type,omitempty"`
+	Events          []eventBody     `json:"events"`
+}
+
+type eventBody struct {
+	ID            *string         `json:"id,omitempty"`
+	Name          string          `json:"name"`
+	SchemaVersion *int32          `json:"schema_version,omitempty"`
+	Data          json.RawMessage `json:"data,omitempty"`
+	Metadata      json.RawMessage `json:"metadata,omitempty"`
+}
+
+// appendView is what an append stored: the API's 201 body.
+type appendView struct {
+	AggregateUUID string `json:"aggregate_uuid"`
+	FromVersion   int64  `json:"from_version"`
+	ToVersion     int64  `json:"to_version"`
+	Events        []struct {
+		ID      string `json:"id"`
+		Version int64  `json:"version"`
+	} `json:"events"`
+	RecordedAt time.Time `json:"recorded_at"`
+	Replayed   bool      `json:"replayed"`
+}
+
+type appendFlags struct {
+	target
+	name, data, metadata, id string
+	schemaVersion            int32
+	expected, aggregateType  string
+	file                     string
+	json                     bool
+}
+
+func appendCommand(getenv func(string) string) *cobra.Command {
+	var fl appendFlags
+	cmd := &cobra.Command{
+		Use:   "append <aggregate_uuid>",
+		Short: "Append events to a stream",
+		Long: `Append events to one stream (aggregate), all or nothing.
+
+One event comes from flags (--name, --data, --metadata, --id,
+--schema-version); several from --file, a JSON file ('-' for stdin) with the
+body of the HTTP API's POST /v1/streams/{id}/events:
+
+  {"expected_version": 2, "aggregate_type": "Order",
+   "events": [{"id": "…", "name": "OrderConfirmed", "schema_version": 1,
+               "data": {"by": "ana"}, "metadata": {"actor": "ana"}}]}
+
+--expected-version and --type apply to both and win over the file's.
+Give events ids (--id, or "id" in the file) to make the append safe to
+retry: the same ids are never stored twice. It prints the versions the
+events got, as a table or with --json as JSON.
+
+` + helpStoreOrServer,
+		Example: `  annals append 0198c0de-5b6a-7c3e-9d2a-4f1e2d3c4b5a --name OrderCreated --data '{"total":42}' --type Order --expected-version no_stream
+  annals append 0198c0de-5b6a-7c3e-9d2a-4f1e2d3c4b5a --file events.json --server http://127.0.0.1:8080 --token s3cret
+  cat events.json | annals append 0198c0de-5b6a-7c3e-9d2a-4f1e2d3c4b5a --file -`,
+		Args: oneArg("the aggregate UUID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := fl.setup(cmd, getenv); err != nil {
+				return err
+			}
+			stream, err := parseStream(args[0])
+			if err != nil {
+				return err
+			}
+			body, err := fl.body(cmd)
+			if err != nil {
+				return err
+			}
+			var res appendView
+			if fl.useServer {
+				err = fl.client().do(cmd.Context(), http.MethodPost, "/v1/streams/"+stream.String()+"/events", nil, body, &res)
+			} else {
+				err = fl.withStore(cmd.Context(), func(s *mongostore.Store) error {
+					res, err = appendToStore(cmd.Context(), s, stream, body)
+					return err
+				})
+			}
+			if err != nil {
+				return err
+			}
+			return printAppend(cmd.OutOrStdout(), cmd.ErrOrStderr(), res, body, fl.json)
+		},
+	}
+	f := cmd.Flags()
+	fl.storeFlags(f)
+	fl.serverFlags(f)
+	f.StringVar(&fl.name, "name", "", "event name, e.g. OrderCreated")
+	f.StringVar(&fl.data, "data", "", "event payload, a JSON object (Extended JSON allowed, e.g. {\"at\":{\"$date\":\"2026-01-02T15:04:05Z\"}})")
+	f.StringVar(&fl.metadata, "metadata", "", "event metadata, a JSON object: correlation_id, causation_id, actor and free fields")
+	f.StringVar(&fl.id, "id", "", "event id, a UUID, to make the append idempotent (default: assigned)")
+	f.Int32Var(&fl.schemaVersion, "schema-version", 0, "schema version of the payload (default 1)")
+	f.StringVar(&fl.expected, "expected-version", "", "what the stream must be at: any, no_stream, exists or a version number (default any)")
+	f.StringVar(&fl.aggregateType, "type", "", "aggregate type recorded on the events, e.g. Order")
+	f.StringVar(&fl.file, "file", "", "read the request body from this JSON file ('-' for stdin) instead of the event flags")
+	f.BoolVar(&fl.json, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// parseStream reads an aggregate UUID argument.
+func parseStream(s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 || id == uuid.Nil {
+		return uuid.Nil, usagef("aggregate UUID %q is not a UUID like 123e4567-e89b-12d3-a456-426614174000", s)
+	}
+	return id, nil
+}
+
+// body builds the request from --file or from the event flags.
+func (fl *appendFlags) body(cmd *cobra.Command) (appendBody, error) {
+	var b appendBody
+	f := cmd.Flags()
+	eventFlags := []string{"name", "data", "metadata", "id", "schema-version"}
+	if fl.file != "" {
+		for _, n := range eventFlags {
+			if f.Changed(n) {
+				return b, usagef("--%s and --file exclude each other: put the event in the file", n)
+			}
+		}
+		var err error
+		if b, err = readAppendBody(cmd.InOrStdin(), fl.file); err != nil {
+			return b, err
+		}
+	} else {
+		if fl.name == "" {
+			return b, usagef("say what to append: --name (with --data, --metadata) or --file")
+		}
+		e := eventBody{Name: fl.name}
+		if fl.id != "" {
+			if _, err := uuid.Parse(fl.id); err != nil || len(fl.id) != 36 {
+				return b, usagef("--id %q is not a UUID", fl.id)
+			}
+			e.ID = &fl.id
+		}
+		if f.Changed("schema-version") {
+			if fl.schemaVersion < 1 {
+				return b, usagef("--schema-version must be at least 1")
+			}
+			e.SchemaVersion = &fl.schemaVersion
+		}
+		var err error
+		if e.Data, err = objectFlag("data", fl.data); err != nil {
+			return b, err
+		}
+		if e.Metadata, err = objectFlag("metadata", fl.metadata); err != nil {
+			return b, err
+		}
+		b.Events = []eventBody{e}
+	}
+	if fl.expected != "" {
+		raw, err := expectedFlag(fl.expected)
+		if err != nil {
+			return b, err
+		}
+		b.ExpectedVersion = raw
+	}
+	if fl.aggregateType != "" {
+		b.AggregateType = fl.aggregateType
+	}
+	if len(b.Events) == 0 {
+		return b, errors.New("the body holds no events: \"events\" must list at least one")
+	}
+	return b, nil
+}
+
+// readAppendBody reads a request body from a file, or stdin for "-",
+// refusing unknown fields.
+func readAppendBody(stdin io.Reader, path string) (appendBody, error) {
+	var b appendBody
+	r := stdin
+	name := "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return b, err
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return b, fmt.Errorf("read %s: %w", name, err)
+	}
+	if dec.More() {
+		return b, fmt.Errorf("read %s: unexpected data after the JSON body", name)
+	}
+	return b, nil
+}
+
+// objectFlag checks that a flag holds a JSON object; empty is absent.
+func objectFlag(name, v string) (json.RawMessage, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(v), &m); err != nil || m == nil {
+		return nil, usagef("--%s must be a JSON object like {\"key\":\"value\"}", name)
+	}
+	return json.RawMessage(v), nil
+}
+
+// expectedFlag turns --expected-version into its JSON form.
+func expectedFlag(v string) (json.RawMessage, error) {
+	switch v {
+	case "any", "no_stream", "exists":
+		return json.Marshal(v)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return nil, usagef("--expected-version %q must be any, no_stream, exists or a version number from 0", v)
+	}
+	return json.RawMessage(strconv.FormatInt(n, 10)), nil
+}
+
+// appendToStore appends a request body to a store, as the HTTP API does.
+func appendToStore(ctx context.Context, s *mongostore.Store, stream uuid.UUID, b appendBody) (appendView, error) {
+	var out appendView
+	expected, err := parseExpected(b.ExpectedVersion)
+	if err != nil {
+		return out, err
+	}
+	events := make([]mongostore.EventData, len(b.Events))
+	for i, e := range b.Events {
+		if events[i], err = e.eventData(i); err != nil {
+			return out, err
+		}
+	}
+	res, err := s.AppendStreams(ctx, mongostore.StreamAppend{Stream: stream, Type: b.AggregateType, Expected: expected, Events: events})
+	if err != nil {
+		return out, err
+	}
+	r := res[0]
+	out = appendView{AggregateUUID: stream.String(), FromVersion: r.FromVersion, ToVersion: r.ToVersion,
+		RecordedAt: r.RecordedAt, Replayed: r.Replayed}
+	for i, id := range r.IDs {
+		out.Events = append(out.Events, struct {
+			ID      string `json:"id"`
+			Version int64  `json:"version"`
+		}{id.String(), r.FromVersion + int64(i)})
+	}
+	return out, nil
+}
+
+// parseExpected reads expected_version: a version number, or "any",
+// "no_stream", "exists"; absent is any.
+func parseExpected(raw json.RawMessage) (mongostore.ExpectedVersion, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return mongostore.Any, nil
+	}
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		switch name {
+		case "any":
+			return mongostore.Any, nil
+		case "no_stream":
+			return mongostore.NoStream, nil
+		case "exists":
+			return mongostore.StreamExists, nil
+		}
+		return mongostore.Any, fmt.Errorf(`expected_version %q must be a version number or one of "any", "no_stream", "exists"`, name)
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < 0 {
+		return mongostore.Any, fmt.Errorf(`expected_version %s must be a version number from 0, or one of "any", "no_stream", "exists"`, raw)
+	}
+	return mongostore.Exact(n), nil
+}
+
+// eventData turns one event of a body into what the store appends.
+func (e eventBody) eventData(i int) (mongostore.EventData, error) {
+	var out mongostore.EventData
+	if e.ID != nil {
+		id, err := uuid.Parse(*e.ID)
+		if err != nil || len(*e.ID) != 36 || id == uuid.Nil {
+			return out, fmt.Errorf("events[%d].id %q is not a UUID", i, *e.ID)
+		}
+		out.ID = id
+	}
+	out.Name = e.Name
+	if e.SchemaVersion != nil {
+		if *e.SchemaVersion < 1 {
+			return out, fmt.Errorf("events[%d].schema_version %d must be at least 1", i, *e.SchemaVersion)
+		}
+		out.SchemaVersion = *e.SchemaVersion
+	}
+	data := bytes.TrimSpace(e.Data)
+	switch {
+	case len(data) == 0 || string(data) == "null":
+	case data[0] != '{':
+		return out, fmt.Errorf("events[%d].data must be a JSON object", i)
+	default:
+		out.Data = json.RawMessage(data)
+	}
+	meta, err := parseMetadata(e.Metadata)
+	if err != nil {
+		return out, fmt.Errorf("events[%d].metadata: %w", i, err)
+	}
+	out.Metadata = meta
+	return out, nil
+}
+
+// parseMetadata reads a metadata object as the HTTP API does: the named
+// ids as strings, other fields free-form; numbers with a fraction or an
+// exponent become float64, others int64.
+func parseMetadata(raw json.RawMessage) (mongostore.Metadata, error) {
+	var m mongostore.Metadata
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return m, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var fields map[string]any
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return m, errors.New("must be a JSON object")
+	}
+	for k, v := range fields {
+		switch k {
+		case "correlation_id", "causation_id", "actor":
+			s, ok := v.(string)
+			if !ok {
+				return m, fmt.Errorf("%s must be a string", k)
+			}
+			switch k {
+			case "correlation_id":
+				m.CorrelationID = s
+			case "causation_id":
+				m.CausationID = s
+			default:
+				m.Actor = s
+			}
+		default:
+			val, err := metadataValue(v)
+			if err != nil {
+				return m, fmt.Errorf("%s: %w", k, err)
+			}
+			if m.Extra == nil {
+				m.Extra = map[string]any{}
+			}
+			m.Extra[k] = val
+		}
+	}
+	return m, nil
+}
+
+func metadataValue(v any) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if strings.ContainsAny(string(x), ".eE") {
+			return x.Float64()
+		}
+		return x.Int64()
+	case map[string]any:
+		for k, e := range x {
+			val, err := metadataValue(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = val
+		}
+		return x, nil
+	case []any:
+		for i, e := range x {
+			val, err := metadataValue(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = val
+		}
+		return x, nil
+	}
+	return v, nil
+}
+
+// printAppend prints the stored versions: a table, or JSON.
+func printAppend(stdout, stderr io.Writer, res appendView, b appendBody, asJSON bool) error {
+	if asJSON {
+		return writeJSON(stdout, res)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tID\tNAME")
+	for i, e := range res.Events {
+		name := ""
+		if i < len(b.Events) {
+			name = b.Events[i].Name
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", e.Version, e.ID, name)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if res.Replayed {
+		fmt.Fprintln(stderr, "already stored by an earlier append with the same ids: nothing new was written")
+	}
+	return nil
+}

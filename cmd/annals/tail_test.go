@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/google/uuid"
+)
+
+// TestTailServer follows the live feed: events appended after tail
+// started come out one line each, and --count ends it with exit code 0.
+func TestTailServer(t *testing.T) {
+	api := startAPI(t)
+	ctx := context.Background()
+	for _, asJSON := range []bool{false, true} {
+		var out bytes.Buffer
+		errOut := &watcher{}
+		following := errOut.when("following")
+		args := []string{"tail", "--count", "2"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		exit := background(ctx, api.env(), &out, errOut, args...)
+		wait(t, following, "tail to connect")
+		id := uuid.New()
+		if _, err := api.store.Append(ctx, id, mongostore.NoStream,
+			mongostore.EventData{Name: "Opened", Data: map[string]any{"by": "ana"}},
+			mongostore.EventData{Name: "Closed"}); err != nil {
+			t.Fatal(err)
+		}
+		if code := exit(); code != exitOK {
+			t.Fatalf("tail exit code %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("tail printed %d lines, want 2:\n%s", len(lines), out.String())
+		}
+		if asJSON {
+			var e eventView
+			if err := json.Unmarshal([]byte(lines[0]), &e); err != nil || e.AggregateUUID != id.String() || e.Version != 1 || e.Name != "Opened" {
+				t.Errorf("tail --json line %q: %+v, %v", lines[0], e, err)
+			}
+		} else if !strings.Contains(lines[0], id.String()+"  v1  Opened  {\"by\":\"ana\"}") || !strings.Contains(lines[1], "v2  Closed  {}") {
+			t.Errorf("tail printed:\n%s", out.String())
+		}
+	}
+}
+
+// TestTailReconnects: when the connection drops, tail reconnects after
+// the last event it printed, missing none and repeating none.
+func TestTailReconnects(t *testing.T) {
+	api := startAPI(t)
+	ctx := context.Background()
+	out, errOut := &watcher{}, &watcher{}
+	following := errOut.when("following")
+	exit := background(ctx, api.env(), out, errOut, "tail", "--count", "3")
+	wait(t, following, "tail to connect")
+	id := uuid.New()
+	appendOne := func(v int64) {
+		t.Helper()
+		if _, err := api.store.Append(ctx, id, mongostore.Exact(v-1), mongostore.EventData{Name: "Ticked"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	printed := out.when("v1  Ticked")
+	appendOne(1)
+	wait(t, printed, "the first event")
+	reconnected := errOut.when("reconnected")
+	api.srv.CloseClientConnections()
+	appendOne(2) // while tail is away
+	wait(t, reconnected, "tail to reconnect")
+	appendOne(3)
+	if code := exit(); code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	got := out.String()
+	for _, v := range []string{"v1  Ticked", "v2  Ticked", "v3  Ticked"} {
+		if strings.Count(got, v) != 1 {
+			t.Errorf("%q printed %d times, want once:\n%s", v, strings.Count(got, v), got)
+		}
+	}
+}
+
+// TestTailStopsOnInterrupt: tail runs until its context ends (Ctrl-C)
+// and then exits 0, through a server and on the embedded engine.
+func TestTailStopsOnInterrupt(t *testing.T) {
+	api := startAPI(t)
+	for _, c := range []struct {
+		name    string
+		environ map[string]string
+		started string
+	}{
+		{"server", api.env(), "following"},
+		{"store", map[string]string{"ANNALS_STORE": fileStore(t)}, "prefer --server"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out bytes.Buffer
+			errOut := &watcher{}
+			started := errOut.when(c.started)
+			exit := background(ctx, c.environ, &out, errOut, "tail")
+			wait(t, started, "tail to start")
+			cancel()
+			if code := exit(); code != exitOK {
+				t.Errorf("exit code %d after interrupt, want 0\nstderr:\n%s", code, errOut)
+			}
+		})
+	}
+}
+
+func TestTailErrors(t *testing.T) {
+	api := startAPI(t)
+	cli(t, map[string]string{"ANNALS_SERVER": api.url}, "tail").expect(t, exitError, "401")
+	cli(t, nil, "tail", "--server", "http://127.0.0.1:1").expect(t, exitError, "reach the server")
+	cli(t, api.env(), "tail", "--count", "-1").expect(t, exitUsage, "--count")
+	cli(t, api.env(), "tail", "extra").expect(t, exitUsage, "no arguments")
+}
