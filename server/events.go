@@ -253,7 +253,7 @@ func (e eventRequest) toEventData(i int) (mongostore.EventData, error) {
 	default:
 		out.Data = json.RawMessage(data)
 	}
-	meta, err := parseMetadata(e.Metadata)
+	meta, err := ParseMetadata(e.Metadata)
 	if err != nil {
 		return out, badRequest("events[%d].metadata: %v", i, err)
 	}
@@ -261,10 +261,11 @@ func (e eventRequest) toEventData(i int) (mongostore.EventData, error) {
 	return out, nil
 }
 
-// parseMetadata reads a metadata object: the named ids as strings, any
-// other field as free-form data. JSON numbers with a fraction or exponent
-// become float64 (1.0 stays a float64), others int64.
-func parseMetadata(raw json.RawMessage) (mongostore.Metadata, error) {
+// ParseMetadata reads a metadata object as the API takes it: the named ids
+// (correlation_id, causation_id, actor) as strings, any other field as
+// free-form data. JSON numbers with a fraction or exponent become float64
+// (1.0 stays a float64), others int64. The CLI reads files the same way.
+func ParseMetadata(raw json.RawMessage) (mongostore.Metadata, error) {
 	var m mongostore.Metadata
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -334,8 +335,8 @@ func jsonValue(v any) (any, error) {
 	return v, nil
 }
 
-// eventJSON is an event as the API shows it.
-type eventJSON struct {
+// EventView is an event as the API shows it.
+type EventView struct {
 	ID            string          `json:"id"`
 	AggregateUUID string          `json:"aggregate_uuid"`
 	AggregateType string          `json:"aggregate_type"`
@@ -347,12 +348,13 @@ type eventJSON struct {
 	RecordedAt    time.Time       `json:"recorded_at"`
 }
 
-// toJSON renders an event; payloads as relaxed Extended JSON (numbers as
-// numbers, dates as {"$date": …}).
-func toJSON(e mongostore.Event) (eventJSON, error) {
+// RenderEvent renders an event as the API shows it: payloads as relaxed
+// Extended JSON (numbers as numbers, dates as {"$date": …}), the named
+// metadata fields first, then the others by key.
+func RenderEvent(e mongostore.Event) (EventView, error) {
 	data, err := bson.MarshalExtJSON(e.Data, false, false)
 	if err != nil {
-		return eventJSON{}, fmt.Errorf("render event %s data: %w", e.ID, err)
+		return EventView{}, fmt.Errorf("render event %s data: %w", e.ID, err)
 	}
 	meta := bson.D{}
 	if e.Metadata.CorrelationID != "" {
@@ -369,9 +371,9 @@ func toJSON(e mongostore.Event) (eventJSON, error) {
 	}
 	metaJSON, err := bson.MarshalExtJSON(meta, false, false)
 	if err != nil {
-		return eventJSON{}, fmt.Errorf("render event %s metadata: %w", e.ID, err)
+		return EventView{}, fmt.Errorf("render event %s metadata: %w", e.ID, err)
 	}
-	return eventJSON{
+	return EventView{
 		ID: e.ID.String(), AggregateUUID: e.Stream.String(), AggregateType: e.StreamType, Version: e.Version,
 		Name: e.Name, SchemaVersion: e.SchemaVersion, Data: data, Metadata: metaJSON, RecordedAt: e.RecordedAt,
 	}, nil
@@ -382,7 +384,7 @@ type streamResponse struct {
 	AggregateUUID string      `json:"aggregate_uuid"`
 	AggregateType string      `json:"aggregate_type"`
 	Version       int64       `json:"version"`
-	Events        []eventJSON `json:"events"`
+	Events        []EventView `json:"events"`
 }
 
 func (s *Server) readEvents(c echo.Context) error {
@@ -398,9 +400,9 @@ func (s *Server) readEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := streamResponse{AggregateUUID: stream.String(), AggregateType: st.Type, Version: st.Version, Events: []eventJSON{}}
+	out := streamResponse{AggregateUUID: stream.String(), AggregateType: st.Type, Version: st.Version, Events: []EventView{}}
 	for _, e := range st.Events {
-		j, err := toJSON(e)
+		j, err := RenderEvent(e)
 		if err != nil {
 			return err
 		}

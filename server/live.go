@@ -120,7 +120,7 @@ func (s *Server) live(c echo.Context) error {
 				s.log.Error("live feed: undecodable event", logKeyError, err)
 				continue
 			}
-			j, err := toJSON(ev)
+			j, err := RenderEvent(ev)
 			if err != nil {
 				s.log.Error("live feed: render event", logKeyError, err)
 				continue

@@ -8,33 +8,35 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// projectionJSON is a projection's status as the API shows it.
-type projectionJSON struct {
+// ProjectionView is a projection's status as the API shows it.
+type ProjectionView struct {
 	Name        string          `json:"name"`
 	State       string          `json:"state"`
 	Generation  int64           `json:"generation"`
 	Version     int             `json:"version"`
 	Owner       string          `json:"owner,omitempty"`
-	Checkpoint  checkpointJSON  `json:"checkpoint"`
-	LastEvent   *lastEventJSON  `json:"last_event,omitempty"`
+	Checkpoint  CheckpointView  `json:"checkpoint"`
+	LastEvent   *LastEventView  `json:"last_event,omitempty"`
 	Applied     int64           `json:"applied"`
 	Behind      int64           `json:"behind"`
 	LagSeconds  float64         `json:"lag_seconds"`
 	HistoryLost int64           `json:"history_lost"`
-	Failure     *failureJSON    `json:"failure,omitempty"`
-	Rebuild     *projectionJSON `json:"rebuild,omitempty"`
+	Failure     *FailureView    `json:"failure,omitempty"`
+	Rebuild     *ProjectionView `json:"rebuild,omitempty"`
 	Collections []string        `json:"collections"`
 	UpdatedAt   *time.Time      `json:"updated_at,omitempty"`
 }
 
-type checkpointJSON struct {
+// CheckpointView is where a projection resumes.
+type CheckpointView struct {
 	HasResumeToken bool       `json:"has_resume_token"`
 	RecordedAt     *time.Time `json:"recorded_at,omitempty"`
 	AggregateUUID  string     `json:"aggregate_uuid,omitempty"`
 	Version        int64      `json:"version"`
 }
 
-type lastEventJSON struct {
+// LastEventView is the last event a projection applied.
+type LastEventView struct {
 	ID            string    `json:"id"`
 	AggregateUUID string    `json:"aggregate_uuid"`
 	Version       int64     `json:"version"`
@@ -42,7 +44,8 @@ type lastEventJSON struct {
 	RecordedAt    time.Time `json:"recorded_at"`
 }
 
-type failureJSON struct {
+// FailureView says why a projection failed.
+type FailureView struct {
 	EventID       string    `json:"event_id"`
 	EventName     string    `json:"event_name"`
 	AggregateUUID string    `json:"aggregate_uuid"`
@@ -51,35 +54,42 @@ type failureJSON struct {
 	At            time.Time `json:"at"`
 }
 
-func (s *Server) projectionView(st projections.Status) projectionJSON {
-	out := projectionJSON{
+func (s *Server) projectionView(st projections.Status) ProjectionView {
+	var collections []string
+	if p, ok := s.runner.Projection(st.Name); ok {
+		collections = collectionsOf(p)
+	}
+	return RenderProjection(st, collections)
+}
+
+// RenderProjection renders a projection's status as the API shows it; the
+// CLI prints statuses from a store the same way.
+func RenderProjection(st projections.Status, collections []string) ProjectionView {
+	out := ProjectionView{
 		Name: st.Name, State: st.State, Generation: st.Generation, Version: st.Version, Owner: st.Owner,
 		Applied: st.Applied, Behind: st.Behind, LagSeconds: st.Lag.Seconds(), HistoryLost: st.HistoryLost,
-		Collections: []string{},
-	}
-	if p, ok := s.runner.Projection(st.Name); ok {
-		out.Collections = append(out.Collections, collectionsOf(p)...)
+		Collections: append([]string{}, collections...),
 	}
 	if !st.UpdatedAt.IsZero() {
 		t := st.UpdatedAt
 		out.UpdatedAt = &t
 	}
 	cp := st.Checkpoint
-	out.Checkpoint = checkpointJSON{HasResumeToken: cp.ResumeToken != nil, Version: cp.Position.Version}
+	out.Checkpoint = CheckpointView{HasResumeToken: cp.ResumeToken != nil, Version: cp.Position.Version}
 	if !cp.Position.IsZero() {
 		t := cp.Position.RecordedAt
 		out.Checkpoint.RecordedAt = &t
 		out.Checkpoint.AggregateUUID = cp.Position.Stream.String()
 	}
 	if l := st.LastEvent; l != nil {
-		out.LastEvent = &lastEventJSON{ID: l.ID.String(), AggregateUUID: l.Stream.String(), Version: l.Version, Name: l.Name, RecordedAt: l.RecordedAt}
+		out.LastEvent = &LastEventView{ID: l.ID.String(), AggregateUUID: l.Stream.String(), Version: l.Version, Name: l.Name, RecordedAt: l.RecordedAt}
 	}
 	if f := st.Failure; f != nil {
-		out.Failure = &failureJSON{EventID: f.EventID.String(), EventName: f.EventName, AggregateUUID: f.Stream.String(),
+		out.Failure = &FailureView{EventID: f.EventID.String(), EventName: f.EventName, AggregateUUID: f.Stream.String(),
 			Version: f.Version, Error: f.Error, At: f.At}
 	}
 	if st.Build != nil {
-		b := s.projectionView(*st.Build)
+		b := RenderProjection(*st.Build, collections)
 		out.Rebuild = &b
 	}
 	return out
@@ -101,8 +111,8 @@ func (s *Server) listProjections(c echo.Context) error {
 		return err
 	}
 	out := struct {
-		Projections []projectionJSON `json:"projections"`
-	}{Projections: []projectionJSON{}}
+		Projections []ProjectionView `json:"projections"`
+	}{Projections: []ProjectionView{}}
 	for _, st := range sts {
 		out.Projections = append(out.Projections, s.projectionView(st))
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/server"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 )
@@ -320,85 +321,12 @@ func (e eventBody) eventData(i int) (mongostore.EventData, error) {
 	default:
 		out.Data = json.RawMessage(data)
 	}
-	meta, err := parseMetadata(e.Metadata)
+	meta, err := server.ParseMetadata(e.Metadata)
 	if err != nil {
 		return out, fmt.Errorf("events[%d].metadata: %w", i, err)
 	}
 	out.Metadata = meta
 	return out, nil
-}
-
-// parseMetadata reads a metadata object as the HTTP API does: the named
-// ids as strings, other fields free-form; numbers with a fraction or an
-// exponent become float64, others int64.
-func parseMetadata(raw json.RawMessage) (mongostore.Metadata, error) {
-	var m mongostore.Metadata
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return m, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var fields map[string]any
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return m, errors.New("must be a JSON object")
-	}
-	for k, v := range fields {
-		switch k {
-		case "correlation_id", "causation_id", "actor":
-			s, ok := v.(string)
-			if !ok {
-				return m, fmt.Errorf("%s must be a string", k)
-			}
-			switch k {
-			case "correlation_id":
-				m.CorrelationID = s
-			case "causation_id":
-				m.CausationID = s
-			default:
-				m.Actor = s
-			}
-		default:
-			val, err := metadataValue(v)
-			if err != nil {
-				return m, fmt.Errorf("%s: %w", k, err)
-			}
-			if m.Extra == nil {
-				m.Extra = map[string]any{}
-			}
-			m.Extra[k] = val
-		}
-	}
-	return m, nil
-}
-
-func metadataValue(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		if strings.ContainsAny(string(x), ".eE") {
-			return x.Float64()
-		}
-		return x.Int64()
-	case map[string]any:
-		for k, e := range x {
-			val, err := metadataValue(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = val
-		}
-		return x, nil
-	case []any:
-		for i, e := range x {
-			val, err := metadataValue(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = val
-		}
-		return x, nil
-	}
-	return v, nil
 }
 
 // printAppend prints the stored versions: a table, or JSON.

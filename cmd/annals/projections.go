@@ -13,82 +13,17 @@ import (
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
+	"github.com/annalsdb/annals/server"
 	"github.com/spf13/cobra"
 )
 
 // projectionView is a projection's status: the HTTP API's shape, so that
-// --json prints the same whichever way a command went.
-type projectionView struct {
-	Name       string `json:"name"`
-	State      string `json:"state"`
-	Generation int64  `json:"generation"`
-	Version    int    `json:"version"`
-	Owner      string `json:"owner,omitempty"`
-	Checkpoint struct {
-		HasResumeToken bool       `json:"has_resume_token"`
-		RecordedAt     *time.Time `json:"recorded_at,omitempty"`
-		AggregateUUID  string     `json:"aggregate_uuid,omitempty"`
-		Version        int64      `json:"version"`
-	} `json:"checkpoint"`
-	LastEvent   *lastEventView  `json:"last_event,omitempty"`
-	Applied     int64           `json:"applied"`
-	Behind      int64           `json:"behind"`
-	LagSeconds  float64         `json:"lag_seconds"`
-	HistoryLost int64           `json:"history_lost"`
-	Failure     *failureView    `json:"failure,omitempty"`
-	Rebuild     *projectionView `json:"rebuild,omitempty"`
-	Collections []string        `json:"collections"`
-	UpdatedAt   *time.Time      `json:"updated_at,omitempty"`
-}
-
-type lastEventView struct {
-	ID            string    `json:"id"`
-	AggregateUUID string    `json:"aggregate_uuid"`
-	Version       int64     `json:"version"`
-	Name          string    `json:"name"`
-	RecordedAt    time.Time `json:"recorded_at"`
-}
-
-type failureView struct {
-	EventID       string    `json:"event_id"`
-	EventName     string    `json:"event_name"`
-	AggregateUUID string    `json:"aggregate_uuid"`
-	Version       int64     `json:"version"`
-	Error         string    `json:"error"`
-	At            time.Time `json:"at"`
-}
+// --json output is the same from a store or a server.
+type projectionView = server.ProjectionView
 
 // statusView renders a runner's status as the API does.
 func statusView(st projections.Status, collections []string) projectionView {
-	v := projectionView{
-		Name: st.Name, State: st.State, Generation: st.Generation, Version: st.Version, Owner: st.Owner,
-		Applied: st.Applied, Behind: st.Behind, LagSeconds: st.Lag.Seconds(), HistoryLost: st.HistoryLost,
-		Collections: append([]string{}, collections...),
-	}
-	if !st.UpdatedAt.IsZero() {
-		t := st.UpdatedAt
-		v.UpdatedAt = &t
-	}
-	cp := st.Checkpoint
-	v.Checkpoint.HasResumeToken = cp.ResumeToken != nil
-	v.Checkpoint.Version = cp.Position.Version
-	if !cp.Position.IsZero() {
-		t := cp.Position.RecordedAt
-		v.Checkpoint.RecordedAt = &t
-		v.Checkpoint.AggregateUUID = cp.Position.Stream.String()
-	}
-	if l := st.LastEvent; l != nil {
-		v.LastEvent = &lastEventView{ID: l.ID.String(), AggregateUUID: l.Stream.String(), Version: l.Version, Name: l.Name, RecordedAt: l.RecordedAt}
-	}
-	if f := st.Failure; f != nil {
-		v.Failure = &failureView{EventID: f.EventID.String(), EventName: f.EventName, AggregateUUID: f.Stream.String(),
-			Version: f.Version, Error: f.Error, At: f.At}
-	}
-	if st.Build != nil {
-		b := statusView(*st.Build, collections)
-		v.Rebuild = &b
-	}
-	return v
+	return server.RenderProjection(st, collections)
 }
 
 // projectionsAPI is what the projections commands need, from a server or
