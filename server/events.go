@@ -21,34 +21,65 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 )
 
-// appendRequest is the body of POST /v1/streams/{id}/events.
-type appendRequest struct {
-	ExpectedVersion json.RawMessage `json:"expected_version"`
-	AggregateType   string          `json:"aggregate_type"`
-	Events          []eventRequest  `json:"events"`
+// AppendRequest is the body of POST /v1/streams/{id}/events (and of the
+// CLI's append --file).
+type AppendRequest struct {
+	ExpectedVersion json.RawMessage `json:"expected_version,omitempty"`
+	AggregateType   string          `json:"aggregate_type,omitempty"`
+	Events          []EventRequest  `json:"events"`
 }
 
-type eventRequest struct {
-	ID            *string         `json:"id"`
+// EventRequest is one event of an AppendRequest.
+type EventRequest struct {
+	ID            *string         `json:"id,omitempty"`
 	Name          string          `json:"name"`
-	SchemaVersion *int32          `json:"schema_version"`
-	Data          json.RawMessage `json:"data"`
-	Metadata      json.RawMessage `json:"metadata"`
+	SchemaVersion *int32          `json:"schema_version,omitempty"`
+	Data          json.RawMessage `json:"data,omitempty"`
+	Metadata      json.RawMessage `json:"metadata,omitempty"`
 }
 
-// appendResponse is the 201 body.
-type appendResponse struct {
+// AppendResponse is the 201 body: what an append stored.
+type AppendResponse struct {
 	AggregateUUID string          `json:"aggregate_uuid"`
 	FromVersion   int64           `json:"from_version"`
 	ToVersion     int64           `json:"to_version"`
-	Events        []appendedEvent `json:"events"`
+	Events        []AppendedEvent `json:"events"`
 	RecordedAt    time.Time       `json:"recorded_at"`
 	Replayed      bool            `json:"replayed"`
 }
 
-type appendedEvent struct {
+// AppendedEvent is one stored event's id and version.
+type AppendedEvent struct {
 	ID      string `json:"id"`
 	Version int64  `json:"version"`
+}
+
+// StreamAppend turns the request into the store's append for stream,
+// checking what the store does not: the expected version's spelling, ids,
+// schema versions, that data is an object, and the metadata. Errors match
+// the server's invalid-input problem.
+func (r AppendRequest) StreamAppend(stream uuid.UUID) (mongostore.StreamAppend, error) {
+	expected, err := parseExpected(r.ExpectedVersion)
+	if err != nil {
+		return mongostore.StreamAppend{}, err
+	}
+	events := make([]mongostore.EventData, len(r.Events))
+	for i, e := range r.Events {
+		if events[i], err = e.toEventData(i); err != nil {
+			return mongostore.StreamAppend{}, err
+		}
+	}
+	return mongostore.StreamAppend{Stream: stream, Type: r.AggregateType, Expected: expected, Events: events}, nil
+}
+
+// NewAppendResponse describes what an append to stream stored.
+func NewAppendResponse(stream uuid.UUID, r mongostore.AppendResult) AppendResponse {
+	out := AppendResponse{AggregateUUID: stream.String(), FromVersion: r.FromVersion, ToVersion: r.ToVersion,
+		RecordedAt: r.RecordedAt, Replayed: r.Replayed, Events: []AppendedEvent{}}
+	for i, id := range r.IDs {
+		out.Events = append(out.Events, AppendedEvent{ID: id.String(), Version: r.FromVersion + int64(i)})
+	}
+	return out
 }
 
 func streamParam(c echo.Context) (uuid.UUID, error) {
@@ -188,12 +219,8 @@ func (s *Server) appendEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req appendRequest
+	var req AppendRequest
 	if err := decodeStrict(c.Request().Body, &req); err != nil {
-		return err
-	}
-	expected, err := parseExpected(req.ExpectedVersion)
-	if err != nil {
 		return err
 	}
 	if len(req.Events) == 0 {
@@ -202,16 +229,12 @@ func (s *Server) appendEvents(c echo.Context) error {
 	if len(req.Events) > s.opts.MaxEvents {
 		return wrapf(errTooLarge, "%d events in one append; the limit is %d", len(req.Events), s.opts.MaxEvents)
 	}
-	events := make([]mongostore.EventData, len(req.Events))
-	for i, e := range req.Events {
-		if events[i], err = e.toEventData(i); err != nil {
-			return err
-		}
+	sa, err := req.StreamAppend(stream)
+	if err != nil {
+		return err
 	}
-	res, err := s.store.AppendStreams(c.Request().Context(), mongostore.StreamAppend{
-		Stream: stream, Type: req.AggregateType, Expected: expected, Events: events,
-	})
-	stored := len(events)
+	res, err := s.store.AppendStreams(c.Request().Context(), sa)
+	stored := len(sa.Events)
 	if err == nil && res[0].Replayed {
 		stored = 0 // annals_appended_events_total excludes replays
 	}
@@ -219,17 +242,12 @@ func (s *Server) appendEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r := res[0]
-	out := appendResponse{AggregateUUID: stream.String(), FromVersion: r.FromVersion, ToVersion: r.ToVersion,
-		RecordedAt: r.RecordedAt, Replayed: r.Replayed}
-	for i, id := range r.IDs {
-		out.Events = append(out.Events, appendedEvent{ID: id.String(), Version: r.FromVersion + int64(i)})
-	}
+	out := NewAppendResponse(stream, res[0])
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/streams/"+stream.String()+"/events")
 	return c.JSON(http.StatusCreated, out)
 }
 
-func (e eventRequest) toEventData(i int) (mongostore.EventData, error) {
+func (e EventRequest) toEventData(i int) (mongostore.EventData, error) {
 	var out mongostore.EventData
 	if e.ID != nil {
 		id, err := uuid.Parse(*e.ID)

@@ -33,20 +33,20 @@ func exactFields(b []byte, where string, allowed []string) error {
 }
 
 // UnmarshalJSON decodes the append body with exact field names.
-func (r *appendRequest) UnmarshalJSON(b []byte) error {
+func (r *AppendRequest) UnmarshalJSON(b []byte) error {
 	if err := exactFields(b, "the body", appendFields); err != nil {
 		return err
 	}
-	type plain appendRequest
+	type plain AppendRequest
 	return json.Unmarshal(b, (*plain)(r))
 }
 
 // UnmarshalJSON decodes one event of the append body with exact field
 // names.
-func (e *eventRequest) UnmarshalJSON(b []byte) error {
+func (e *EventRequest) UnmarshalJSON(b []byte) error {
 	if err := exactFields(b, "an event", eventFields); err != nil {
 		return err
 	}
-	type plain eventRequest
+	type plain EventRequest
 	return json.Unmarshal(b, (*plain)(e))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/server"
@@ -21,33 +19,12 @@ import (
 )
 
 // appendBody is the body of POST /v1/streams/{id}/events, which append
-// also reads from --file.
-type appendBody struct {
-	ExpectedVersion json.RawMessage `json:"expected_version,omitempty"`
-	AggregateType   string          `json:"aggregate_type,omitempty"`
-	Events          []eventBody     `json:"events"`
-}
-
-type eventBody struct {
-	ID            *string         `json:"id,omitempty"`
-	Name          string          `json:"name"`
-	SchemaVersion *int32          `json:"schema_version,omitempty"`
-	Data          json.RawMessage `json:"data,omitempty"`
-	Metadata      json.RawMessage `json:"metadata,omitempty"`
-}
-
-// appendView is what an append stored: the API's 201 body.
-type appendView struct {
-	AggregateUUID string `json:"aggregate_uuid"`
-	FromVersion   int64  `json:"from_version"`
-	ToVersion     int64  `json:"to_version"`
-	Events        []struct {
-		ID      string `json:"id"`
-		Version int64  `json:"version"`
-	} `json:"events"`
-	RecordedAt time.Time `json:"recorded_at"`
-	Replayed   bool      `json:"replayed"`
-}
+// also reads from --file; appendView is what an append stored.
+type (
+	appendBody = server.AppendRequest
+	eventBody  = server.EventRequest
+	appendView = server.AppendResponse
+)
 
 type appendFlags struct {
 	target
@@ -244,89 +221,15 @@ func expectedFlag(v string) (json.RawMessage, error) {
 
 // appendToStore appends a request body to a store, as the HTTP API does.
 func appendToStore(ctx context.Context, s *mongostore.Store, stream uuid.UUID, b appendBody) (appendView, error) {
-	var out appendView
-	expected, err := parseExpected(b.ExpectedVersion)
+	sa, err := b.StreamAppend(stream)
 	if err != nil {
-		return out, err
+		return appendView{}, err
 	}
-	events := make([]mongostore.EventData, len(b.Events))
-	for i, e := range b.Events {
-		if events[i], err = e.eventData(i); err != nil {
-			return out, err
-		}
-	}
-	res, err := s.AppendStreams(ctx, mongostore.StreamAppend{Stream: stream, Type: b.AggregateType, Expected: expected, Events: events})
+	res, err := s.AppendStreams(ctx, sa)
 	if err != nil {
-		return out, err
+		return appendView{}, err
 	}
-	r := res[0]
-	out = appendView{AggregateUUID: stream.String(), FromVersion: r.FromVersion, ToVersion: r.ToVersion,
-		RecordedAt: r.RecordedAt, Replayed: r.Replayed}
-	for i, id := range r.IDs {
-		out.Events = append(out.Events, struct {
-			ID      string `json:"id"`
-			Version int64  `json:"version"`
-		}{id.String(), r.FromVersion + int64(i)})
-	}
-	return out, nil
-}
-
-// parseExpected reads expected_version: a version number, or "any",
-// "no_stream", "exists"; absent is any.
-func parseExpected(raw json.RawMessage) (mongostore.ExpectedVersion, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return mongostore.Any, nil
-	}
-	var name string
-	if json.Unmarshal(raw, &name) == nil {
-		switch name {
-		case "any":
-			return mongostore.Any, nil
-		case "no_stream":
-			return mongostore.NoStream, nil
-		case "exists":
-			return mongostore.StreamExists, nil
-		}
-		return mongostore.Any, fmt.Errorf(`expected_version %q must be a version number or one of "any", "no_stream", "exists"`, name)
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n < 0 {
-		return mongostore.Any, fmt.Errorf(`expected_version %s must be a version number from 0, or one of "any", "no_stream", "exists"`, raw)
-	}
-	return mongostore.Exact(n), nil
-}
-
-// eventData turns one event of a body into what the store appends.
-func (e eventBody) eventData(i int) (mongostore.EventData, error) {
-	var out mongostore.EventData
-	if e.ID != nil {
-		id, err := uuid.Parse(*e.ID)
-		if err != nil || len(*e.ID) != 36 || id == uuid.Nil {
-			return out, fmt.Errorf("events[%d].id %q is not a UUID", i, *e.ID)
-		}
-		out.ID = id
-	}
-	out.Name = e.Name
-	if e.SchemaVersion != nil {
-		if *e.SchemaVersion < 1 {
-			return out, fmt.Errorf("events[%d].schema_version %d must be at least 1", i, *e.SchemaVersion)
-		}
-		out.SchemaVersion = *e.SchemaVersion
-	}
-	data := bytes.TrimSpace(e.Data)
-	switch {
-	case len(data) == 0 || string(data) == "null":
-	case data[0] != '{':
-		return out, fmt.Errorf("events[%d].data must be a JSON object", i)
-	default:
-		out.Data = json.RawMessage(data)
-	}
-	meta, err := server.ParseMetadata(e.Metadata)
-	if err != nil {
-		return out, fmt.Errorf("events[%d].metadata: %w", i, err)
-	}
-	out.Metadata = meta
-	return out, nil
+	return server.NewAppendResponse(stream, res[0]), nil
 }
 
 // printAppend prints the stored versions: a table, or JSON.
