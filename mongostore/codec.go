@@ -95,6 +95,11 @@ func checkKeys(doc bson.Raw, path string) error {
 		}
 		val := el.Value()
 		switch val.Type {
+		case bsontype.MinKey, bsontype.MaxKey, bsontype.JavaScript, bsontype.CodeWithScope,
+			bsontype.Symbol, bsontype.Undefined, bsontype.DBPointer:
+			// Internal or deprecated BSON types: no event needs them, and the
+			// embedded engine cannot store some of them.
+			return fmt.Errorf("field %q in %s is BSON %s, which events cannot hold", key, orRoot(path), val.Type)
 		case bsontype.EmbeddedDocument:
 			if err := checkKeys(val.Document(), path+"."+key); err != nil {
 				return err

@@ -197,6 +197,7 @@ func (r *Runner) switchGeneration(ctx context.Context, p *Projection, build *che
 		return errIdle
 	}
 	r.Logger.Info("blue/green build caught up; switched", logKeyProjection, p.Name, logKeyGeneration, build.Generation)
+	r.wake() // the serving worker follows at once
 	if err := r.dropGenerations(ctx, p, old); err != nil {
 		return err
 	}

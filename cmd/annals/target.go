@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/annalsdb/annals/mongostore"
@@ -106,7 +107,12 @@ func (t *target) open(ctx context.Context) (*mongostore.Store, error) {
 }
 
 // client returns the API client for --server.
-func (t *target) client() *apiClient { return newAPIClient(t.server, t.token) }
+// client talks to the server. ANNALS_TOKEN may hold several tokens,
+// comma-separated, for serve; a client sends the first.
+func (t *target) client() *apiClient {
+	token, _, _ := strings.Cut(t.token, ",")
+	return newAPIClient(t.server, strings.TrimSpace(token))
+}
 
 // withStore opens the store, runs fn and closes the store, also when ctx
 // has ended.

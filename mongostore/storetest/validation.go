@@ -9,6 +9,7 @@ import (
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 )
 
 func runValidation(t *testing.T, open Opener) {
@@ -40,6 +41,9 @@ func runValidation(t *testing.T, open Opener) {
 		{"corrupt BSON data", uuid.New(), []mongostore.EventData{ev("A", bson.Raw{9, 0, 0, 0, 1})}, mongostore.ErrInvalidInput, "data"},
 		{"operator key in data", uuid.New(), []mongostore.EventData{ev("A", map[string]any{"$set": 1})}, mongostore.ErrInvalidInput, "data"},
 		{"nested operator key in data", uuid.New(), []mongostore.EventData{ev("A", map[string]any{"a": map[string]any{"$gt": 1}})}, mongostore.ErrInvalidInput, "data"},
+		{"MinKey in data", uuid.New(), []mongostore.EventData{ev("A", bson.D{{Key: "k", Value: primitive.MinKey{}}})}, mongostore.ErrInvalidInput, "data"},
+		{"JavaScript in data", uuid.New(), []mongostore.EventData{ev("A", bson.D{{Key: "k", Value: primitive.JavaScript("1")}})}, mongostore.ErrInvalidInput, "data"},
+		{"Undefined in metadata", uuid.New(), []mongostore.EventData{{Name: "A", Metadata: mongostore.Metadata{Extra: map[string]any{"u": primitive.Undefined{}}}}}, mongostore.ErrInvalidInput, "metadata"},
 		{"operator key in metadata", uuid.New(), []mongostore.EventData{{Name: "A", Metadata: mongostore.Metadata{Extra: map[string]any{"$x": 1}}}}, mongostore.ErrInvalidInput, "metadata"},
 		{"dotted metadata key", uuid.New(), []mongostore.EventData{{Name: "A", Metadata: mongostore.Metadata{Extra: map[string]any{"a.b": 1}}}}, mongostore.ErrInvalidInput, "metadata"},
 		{"metadata key repeating a named field", uuid.New(), []mongostore.EventData{{Name: "A", Metadata: mongostore.Metadata{Extra: map[string]any{"actor": "x"}}}}, mongostore.ErrInvalidInput, "metadata"},
