@@ -144,8 +144,8 @@ func (s *Store) check(ctx context.Context, p *prepared) (head, error) {
 // recordTime is now, truncated to what BSON dates hold, and never earlier
 // than the streams' last events, so recorded_at never decreases within a
 // stream even when writers' clocks disagree.
-func recordTime(heads []head) time.Time {
-	at := time.Now().UTC().Truncate(time.Millisecond)
+func recordTime(now time.Time, heads []head) time.Time {
+	at := now.UTC().Truncate(time.Millisecond)
 	for _, h := range heads {
 		if h.at.After(at) {
 			at = h.at.UTC()
@@ -186,7 +186,7 @@ func (s *Store) appendSingle(ctx context.Context, p *prepared) ([]AppendResult, 
 	if err != nil {
 		return nil, err
 	}
-	docs, res, err := p.documents(h, recordTime([]head{h}), make([]any, 0, 1))
+	docs, res, err := p.documents(h, recordTime(s.cfg.clock(), []head{h}), make([]any, 0, 1))
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +213,7 @@ func (s *Store) appendTransaction(ctx context.Context, batch []*prepared) ([]App
 			}
 			heads[i] = h
 		}
-		at := recordTime(heads)
+		at := recordTime(s.cfg.clock(), heads)
 		docs := make([]any, 0, n)
 		results = make([]AppendResult, len(batch))
 		for i, p := range batch {

@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/256dpi/lungo"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
@@ -33,6 +34,7 @@ type config struct {
 	anyRetries    int
 	writeConcern  *writeconcern.WriteConcern
 	lungo         lungo.Options
+	clock         func() time.Time
 }
 
 func defaultConfig() config {
@@ -42,6 +44,7 @@ func defaultConfig() config {
 		maxBatchBytes: DefaultMaxBatchBytes,
 		anyRetries:    DefaultAnyRetries,
 		writeConcern:  &writeconcern.WriteConcern{W: "majority", Journal: ptr(true)},
+		clock:         time.Now,
 	}
 }
 
@@ -83,6 +86,17 @@ func WithWriteConcern(wc *writeconcern.WriteConcern) Option {
 // memory: and file: URIs. Its Store field is ignored: the URI decides.
 func WithEngineOptions(o lungo.Options) Option {
 	return func(c *config) { c.lungo = o }
+}
+
+// WithClock sets where the store reads the time it records events at
+// (default time.Now): for tests and simulations of writers whose clocks
+// disagree. nil keeps time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.clock = now
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,12 +1,15 @@
 package projections_test
 
 import (
+	"bytes"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/256dpi/lungo"
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
+	"github.com/google/uuid"
 )
 
 // TestHistoryLoss stops the runner, appends while the tiny oplog rolls past
@@ -43,5 +46,39 @@ func TestHistoryLoss(t *testing.T) {
 	checkTruth(t, s, r2)
 	if st.HistoryLost < 1 {
 		t.Errorf("history loss not counted: %+v", st)
+	}
+}
+
+// TestSkippedEventsAdvanceTheResumeToken: a projection that handles few of
+// the events still records the change stream's progress past the others,
+// so a restart does not replay them and an idle projection does not fall
+// out of the oplog window.
+func TestSkippedEventsAdvanceTheResumeToken(t *testing.T) {
+	s := openStore(t)
+	b := &bank{t: t, s: s}
+	b.open(2)
+	r := fast(projections.NewRunner(s, accountsProjection()))
+	start(t, r)
+	waitLive(t, r, "accounts")
+	b.activity(1) // a handled event: the checkpoint gets a token
+	before := waitLive(t, r, "accounts").Checkpoint.ResumeToken
+	for range 5 {
+		if _, err := s.Append(context.Background(), uuid.New(), mongostore.Any, mongostore.EventData{Name: "Unrelated"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := r.Status(context.Background(), "accounts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Checkpoint.ResumeToken != nil && !bytes.Equal(st.Checkpoint.ResumeToken, before) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the resume token never moved past events the projection skips")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"sync/atomic"
+	"time"
 	"testing"
 
 	"github.com/annalsdb/annals/mongostore"
@@ -151,15 +153,35 @@ func runAppend(t *testing.T, open Opener) {
 	})
 
 	t.Run("RecordedAtNeverDecreases", func(t *testing.T) {
-		s := open(t)
-		id := uuid.New()
-		var last mongostore.AppendResult
-		for i := range 20 {
-			res := mustAppend(t, s, id, mongostore.Exact(int64(i)), ev("Ticked", nil))
-			if res.RecordedAt.Before(last.RecordedAt) {
-				t.Fatalf("event %d recorded at %v, before the previous event's %v", i+1, res.RecordedAt, last.RecordedAt)
+		// Writers whose clocks disagree: one an hour ahead, then one on
+		// time. The later events are recorded no earlier than the earlier
+		// ones, so reading a stream as of a time gives a prefix of it.
+		var skew atomic.Int64
+		clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		s := open(t, mongostore.WithClock(clock))
+		for _, batch := range []int{1, 3} {
+			id := uuid.New()
+			skew.Store(int64(time.Hour))
+			first := mustAppend(t, s, id, mongostore.NoStream, ev("Ticked", nil))
+			skew.Store(0)
+			var last mongostore.AppendResult
+			for i := range 5 {
+				events := make([]mongostore.EventData, batch)
+				for j := range events {
+					events[j] = ev("Ticked", nil)
+				}
+				last = mustAppend(t, s, id, mongostore.Exact(first.ToVersion+int64(i*batch)), events...)
+				if last.RecordedAt.Before(first.RecordedAt) {
+					t.Fatalf("batch of %d: recorded at %v, before the stream's earlier event at %v", batch, last.RecordedAt, first.RecordedAt)
+				}
 			}
-			last = res
+			st, err := s.Read(ctxFor(t), id, mongostore.ReadQuery{AsOf: first.RecordedAt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Version != last.ToVersion {
+				t.Errorf("as of the skewed first event: version %d, want all %d (recorded at the same time or later)", st.Version, last.ToVersion)
+			}
 		}
 	})
 }
