@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/annalsdb/annals/projections"
@@ -20,5 +21,16 @@ func TestCatchUpThenLive(t *testing.T) {
 	checkTruth(t, s, r)
 	if st.LastEvent == nil || st.Applied == 0 || st.Generation != 1 {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// TestRunStoppedWhileStarting: a runner whose context ends before or while
+// it starts returns nil, as when it ends later.
+func TestRunStoppedWhileStarting(t *testing.T) {
+	s := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := projections.NewRunner(s, accountsProjection()).Run(ctx); err != nil {
+		t.Fatalf("Run with an ended context: %v", err)
 	}
 }
