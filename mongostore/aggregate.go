@@ -30,10 +30,19 @@ type Root[A Aggregate] struct {
 // payload's type must be registered. Decide first, then record: Record is
 // for facts, not for checks.
 func (r *Root[A]) Record(payload any, meta ...Metadata) error {
+	return r.RecordWithID(uuid.Nil, payload, meta...)
+}
+
+// RecordWithID is Record with the event's id chosen by the caller, e.g.
+// derived from the command that caused it, so that saving again after an
+// unknown outcome stores nothing twice. Give ids to all the events of a
+// save or to none.
+func (r *Root[A]) RecordWithID(id uuid.UUID, payload any, meta ...Metadata) error {
 	ed, err := r.reg.EventData(payload)
 	if err != nil {
 		return err
 	}
+	ed.ID = id
 	if len(meta) > 0 {
 		ed.Metadata = meta[0]
 	}

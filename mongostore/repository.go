@@ -209,6 +209,26 @@ func (r *Repository[A]) Update(ctx context.Context, id uuid.UUID, decide func(*R
 	})
 }
 
+// UpdateAll is Update for several aggregates saved atomically (SaveAll): a
+// transfer between two accounts, say. decide gets the roots in the order
+// of ids.
+func (r *Repository[A]) UpdateAll(ctx context.Context, ids []uuid.UUID, decide func(roots []*Root[A]) error) error {
+	return r.retry(ctx, func() error {
+		roots := make([]*Root[A], len(ids))
+		for i, id := range ids {
+			root, err := r.Load(ctx, id)
+			if err != nil {
+				return err
+			}
+			roots[i] = root
+		}
+		if err := decide(roots); err != nil {
+			return permanent{err}
+		}
+		return r.SaveAll(ctx, roots...)
+	})
+}
+
 // Create records the events of a new aggregate and saves them; it fails
 // with a *ConcurrencyError if the aggregate exists.
 func (r *Repository[A]) Create(ctx context.Context, id uuid.UUID, decide func(*Root[A]) error) error {

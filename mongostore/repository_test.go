@@ -358,3 +358,39 @@ func TestCache(t *testing.T) {
 		t.Fatalf("after the conflict: version %d (%v)", root.Version, err)
 	}
 }
+
+func TestUpdateAllAndRecordWithID(t *testing.T) {
+	s, repo := newOrders(t)
+	ctx := context.Background()
+	a, b := uuid.New(), uuid.New()
+	for _, id := range []uuid.UUID{a, b} {
+		if err := repo.Create(ctx, id, func(r *mongostore.Root[*order]) error { return r.Record(OrderPlaced{Customer: "gi"}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lineA, lineB := uuid.New(), uuid.New()
+	move := func(roots []*mongostore.Root[*order]) error {
+		if err := roots[0].RecordWithID(lineA, LineAdded{Cents: -5}); err != nil {
+			return err
+		}
+		return roots[1].RecordWithID(lineB, LineAdded{Cents: 5})
+	}
+	if err := repo.UpdateAll(ctx, []uuid.UUID{a, b}, move); err != nil {
+		t.Fatal(err)
+	}
+	// Sent again (an unknown outcome): the same ids store nothing twice.
+	root, err := repo.Load(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, a, mongostore.Exact(1), mongostore.EventData{ID: lineA, Name: "LineAdded", Data: LineAdded{Cents: -5}}); err != nil {
+		t.Fatalf("replaying the recorded event: %v", err)
+	}
+	again, err := repo.Load(ctx, a)
+	if err != nil || again.Version != root.Version || root.State.Total != -5 {
+		t.Fatalf("after the replay: %+v at %d (was %d), %v", again.State, again.Version, root.Version, err)
+	}
+	if err := repo.UpdateAll(ctx, []uuid.UUID{a, b}, func([]*mongostore.Root[*order]) error { return errAlreadyDecided }); !errors.Is(err, errAlreadyDecided) {
+		t.Errorf("a business rule: got %v", err)
+	}
+}
