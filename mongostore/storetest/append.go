@@ -3,8 +3,8 @@ package storetest
 import (
 	"errors"
 	"sync/atomic"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/google/uuid"
