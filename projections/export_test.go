@@ -4,9 +4,10 @@ import "context"
 
 // Hook points, for tests in package projections_test.
 const (
-	HookBeforeBatch  = int(hookBeforeBatch)
-	HookBeforeCommit = int(hookBeforeCommit)
-	HookAfterCommit  = int(hookAfterCommit)
+	HookBeforeBatch   = int(hookBeforeBatch)
+	HookBeforeCommit  = int(hookBeforeCommit)
+	HookAfterCommit   = int(hookAfterCommit)
+	HookBeforeHandoff = int(hookBeforeHandoff)
 )
 
 // SetHook makes the runner call fn at each hook point.

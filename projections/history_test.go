@@ -3,6 +3,7 @@ package projections_test
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,5 +81,42 @@ func TestSkippedEventsAdvanceTheResumeToken(t *testing.T) {
 			t.Fatal("the resume token never moved past events the projection skips")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestLateCommitAtHandoff: an append whose recorded_at is older than where
+// the catch-up's first pass ended (a writer's clock behind, or a slow
+// transaction), committed after that pass and before the change stream
+// opens, is in neither. The second pass, from CatchUpMargin before the
+// position, must find it.
+func TestLateCommitAtHandoff(t *testing.T) {
+	s := openEmbedded(t)
+	b := &bank{t: t, s: s}
+	b.open(3)
+	b.activity(30)
+	late, err := mongostore.New(context.Background(), s.Client(), mongostore.WithDatabase(s.Database().Name()),
+		mongostore.WithClock(func() time.Time { return time.Now().Add(-time.Minute) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lateAccount := uuid.New()
+	r := fast(projections.NewRunner(s, accountsProjection()))
+	var once sync.Once
+	projections.SetHook(r, func(ctx context.Context, point int, _, _ string) error {
+		if point != projections.HookBeforeHandoff {
+			return nil
+		}
+		var err error
+		once.Do(func() {
+			_, err = late.Append(ctx, lateAccount, mongostore.NoStream,
+				mongostore.EventData{Name: "AccountOpened", Data: map[string]any{"owner": "late"}})
+		})
+		return err
+	})
+	start(t, r)
+	waitLive(t, r, "accounts")
+	checkTruth(t, s, r)
+	if _, ok := readModel(t, r)[lateAccount]; !ok {
+		t.Error("the late-committed account is missing from the read model")
 	}
 }

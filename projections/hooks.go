@@ -6,9 +6,10 @@ import "context"
 type hook int
 
 const (
-	hookBeforeBatch  hook = iota // before a batch's transaction starts
-	hookBeforeCommit             // inside the transaction, effects and checkpoint written
-	hookAfterCommit              // after the transaction committed
+	hookBeforeBatch   hook = iota // before a batch's transaction starts
+	hookBeforeCommit              // inside the transaction, effects and checkpoint written
+	hookAfterCommit               // after the transaction committed
+	hookBeforeHandoff             // catch-up's first pass done, change stream not yet open
 )
 
 // hooks lets tests stop the runner at precise points. The zero value does

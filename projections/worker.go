@@ -252,6 +252,9 @@ func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, er
 	if err := w.scan(ctx, cp, from, false); err != nil {
 		return nil, err
 	}
+	if err := w.r.hooks.call(ctx, hookBeforeHandoff, w.p.Name, StateCatchingUp); err != nil {
+		return nil, err
+	}
 	// On MongoDB the stream starts at a majority-committed time read
 	// before the second pass: an append committed on the primary but not
 	// yet on a majority is then in the stream even if the pass's majority
