@@ -61,7 +61,7 @@ func (s *Store) AppendStreams(ctx context.Context, appends ...StreamAppend) ([]A
 		}
 		var ce *ConcurrencyError
 		mismatch := errors.As(err, &ce)
-		if !mismatch && !isDuplicate(err) && !isWriteConflict(err) {
+		if !mismatch && !IsDuplicate(err) && !isWriteConflict(err) {
 			return nil, fmt.Errorf("mongostore: append: %w", err)
 		}
 		// The events may already be stored by an earlier attempt whose
@@ -331,9 +331,9 @@ func (s *Store) replay(ctx context.Context, batch []*prepared) ([]AppendResult, 
 
 func bytesEqual(a []byte, b []byte) bool { return string(a) == string(b) }
 
-// isDuplicate reports a unique index violation, as MongoDB (E11000) or the
+// IsDuplicate reports a unique index violation, as MongoDB (E11000) or the
 // embedded engine says it.
-func isDuplicate(err error) bool {
+func IsDuplicate(err error) bool {
 	return mongo.IsDuplicateKeyError(err) || lungo.IsUniquenessError(err)
 }
 

@@ -189,6 +189,15 @@ var extraRegistry = func() *bsoncodec.Registry {
 	return r
 }()
 
+// extraDecoder decodes one free-form metadata value into an any.
+var extraDecoder = func() bsoncodec.ValueDecoder {
+	dec, err := extraRegistry.LookupDecoder(reflect.TypeFor[any]())
+	if err != nil {
+		panic(err) // the default registry always has one
+	}
+	return dec
+}()
+
 func decodeMetadata(raw bson.Raw) (Metadata, error) {
 	var m Metadata
 	if len(raw) <= len(emptyDocument) {
@@ -218,12 +227,7 @@ func decodeMetadata(raw bson.Raw) (Metadata, error) {
 			var v any
 			dc := bsoncodec.DecodeContext{Registry: extraRegistry}
 			vr := bsonrw.NewBSONValueReader(val.Type, val.Value)
-			dec, err := extraRegistry.LookupDecoder(reflect.TypeOf((*any)(nil)).Elem())
-			if err != nil {
-				return m, err
-			}
-			target := reflect.ValueOf(&v).Elem()
-			if err := dec.DecodeValue(dc, vr, target); err != nil {
+			if err := extraDecoder.DecodeValue(dc, vr, reflect.ValueOf(&v).Elem()); err != nil {
 				return m, fmt.Errorf("metadata %s: %w", key, err)
 			}
 			if m.Extra == nil {

@@ -8,10 +8,9 @@ import (
 
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
-// readBatchSize is the cursor batch size of stream reads.
+// readBatchSize is the cursor batch size of event reads (see findOptions).
 const readBatchSize = 5000
 
 // ReadQuery narrows a read of one stream. The zero value reads the whole
@@ -150,32 +149,6 @@ func (s *Store) Events(ctx context.Context, stream uuid.UUID, q ReadQuery) iter.
 			yield(Event{}, err)
 			return
 		}
-		// A large first batch keeps a whole-stream load at one round trip
-		// on MongoDB (its default first batch is 101 documents); batches
-		// stay within 16 MiB whatever the size.
-		opts := options.Find().SetSort(bson.D{{Key: fieldVersion, Value: 1}}).SetBatchSize(readBatchSize)
-		if q.Limit > 0 {
-			opts.SetLimit(q.Limit)
-			opts.SetBatchSize(int32(min(q.Limit, readBatchSize)))
-		}
-		cur, err := s.events.Find(ctx, q.filter(stream), opts)
-		if err != nil {
-			yield(Event{}, fmt.Errorf("mongostore: read stream %s: %w", stream, err))
-			return
-		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			ev, err := decodeCurrent(cur)
-			if err != nil {
-				yield(Event{}, fmt.Errorf("mongostore: read stream %s: %w", stream, err))
-				return
-			}
-			if !yield(ev, nil) {
-				return
-			}
-		}
-		if err := cur.Err(); err != nil {
-			yield(Event{}, fmt.Errorf("mongostore: read stream %s: %w", stream, err))
-		}
+		s.find(ctx, yield, "read stream "+stream.String(), q.filter(stream), findOptions(bson.D{{Key: fieldVersion, Value: 1}}, q.Limit))
 	}
 }

@@ -80,30 +80,7 @@ func (s *Store) Scan(ctx context.Context, q ScanQuery) iter.Seq2[Event, error] {
 			yield(Event{}, err)
 			return
 		}
-		opts := options.Find().SetSort(scanSort).SetBatchSize(readBatchSize)
-		if q.Limit > 0 {
-			opts.SetLimit(q.Limit)
-			opts.SetBatchSize(int32(min(q.Limit, readBatchSize)))
-		}
-		cur, err := s.events.Find(ctx, q.filter(), opts)
-		if err != nil {
-			yield(Event{}, fmt.Errorf("mongostore: scan events: %w", err))
-			return
-		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			ev, err := decodeCurrent(cur)
-			if err != nil {
-				yield(Event{}, fmt.Errorf("mongostore: scan events: %w", err))
-				return
-			}
-			if !yield(ev, nil) {
-				return
-			}
-		}
-		if err := cur.Err(); err != nil {
-			yield(Event{}, fmt.Errorf("mongostore: scan events: %w", err))
-		}
+		s.find(ctx, yield, "scan events", q.filter(), findOptions(scanSort, q.Limit))
 	}
 }
 
@@ -152,24 +129,43 @@ func (s *Store) ReadRanges(ctx context.Context, ranges []StreamRange, names []st
 		if len(names) > 0 {
 			f = append(f, bson.E{Key: fieldName, Value: bson.D{{Key: "$in", Value: names}}})
 		}
-		cur, err := s.events.Find(ctx, f, options.Find().SetSort(bson.D{{Key: fieldStream, Value: 1}, {Key: fieldVersion, Value: 1}}))
+		s.find(ctx, yield, "read ranges", f, findOptions(bson.D{{Key: fieldStream, Value: 1}, {Key: fieldVersion, Value: 1}}, 0))
+	}
+}
+
+// findOptions sorts a read of events and asks for large batches (at most
+// limit, when one is set), so a read is one round trip on MongoDB as long
+// as its events fit in 16 MiB: MongoDB's default first batch is 101
+// documents.
+func findOptions(sort bson.D, limit int64) *options.FindOptions {
+	opts := options.Find().SetSort(sort).SetBatchSize(readBatchSize)
+	if limit > 0 {
+		opts.SetLimit(limit).SetBatchSize(int32(min(limit, readBatchSize)))
+	}
+	return opts
+}
+
+// find runs a query on the events collection and yields its events
+// through the cursor, then the first error, wrapped with what. It is the
+// one read loop behind Events, Scan and ReadRanges.
+func (s *Store) find(ctx context.Context, yield func(Event, error) bool, what string, filter bson.D, opts *options.FindOptions) {
+	cur, err := s.events.Find(ctx, filter, opts)
+	if err != nil {
+		yield(Event{}, fmt.Errorf("mongostore: %s: %w", what, err))
+		return
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		ev, err := decodeCurrent(cur)
 		if err != nil {
-			yield(Event{}, fmt.Errorf("mongostore: read ranges: %w", err))
+			yield(Event{}, fmt.Errorf("mongostore: %s: %w", what, err))
 			return
 		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			ev, err := decodeCurrent(cur)
-			if err != nil {
-				yield(Event{}, fmt.Errorf("mongostore: read ranges: %w", err))
-				return
-			}
-			if !yield(ev, nil) {
-				return
-			}
+		if !yield(ev, nil) {
+			return
 		}
-		if err := cur.Err(); err != nil {
-			yield(Event{}, fmt.Errorf("mongostore: read ranges: %w", err))
-		}
+	}
+	if err := cur.Err(); err != nil {
+		yield(Event{}, fmt.Errorf("mongostore: %s: %w", what, err))
 	}
 }

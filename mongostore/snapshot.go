@@ -63,7 +63,7 @@ func (s *Store) saveSnapshot(ctx context.Context, d snapshotDoc) error {
 			{Key: "state", Value: d.State},
 			{Key: "taken_at", Value: d.TakenAt},
 		}}}, options.Update().SetUpsert(true))
-	if err != nil && !isDuplicate(err) { // a newer snapshot won the race
+	if err != nil && !IsDuplicate(err) { // a newer snapshot won the race
 		return fmt.Errorf("mongostore: save snapshot of %s: %w", d.ID, err)
 	}
 	return nil

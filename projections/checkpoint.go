@@ -117,7 +117,7 @@ func (r *Runner) createCheckpoint(ctx context.Context, cp checkpoint) error {
 	cp.UpdatedAt = r.now()
 	_, err := r.checkpoints().UpdateOne(ctx, bson.D{{Key: "_id", Value: cp.ID}},
 		bson.D{{Key: "$setOnInsert", Value: cp}}, options.Update().SetUpsert(true))
-	if err != nil && !isDuplicate(err) {
+	if err != nil && !mongostore.IsDuplicate(err) {
 		return fmt.Errorf("create checkpoint %s: %w", cp.ID, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/annalsdb/annals/mongostore"
 	"go.mongodb.org/mongo-driver/bson"
 )
 
@@ -145,7 +146,7 @@ func (r *Runner) startBuild(ctx context.Context, p *Projection, _ *checkpoint) e
 		})
 		return err
 	})
-	if err != nil && !isDuplicate(err) {
+	if err != nil && !mongostore.IsDuplicate(err) {
 		return fmt.Errorf("projections: start a build of %s: %w", p.Name, err)
 	}
 	return r.ensureGeneration(ctx, p, gen)

@@ -223,10 +223,8 @@ func (r *Runner) Run(ctx context.Context) error {
 // ensureCollections creates the runner's collections, every generation-1
 // query collection and the indexes, outside transactions.
 func (r *Runner) ensureCollections(ctx context.Context) error {
-	for _, name := range []string{CollectionCheckpoints, CollectionPositions} {
-		if err := r.store.EnsureCollection(ctx, name); err != nil {
-			return err
-		}
+	if err := r.ensureState(ctx); err != nil {
+		return err
 	}
 	_, err := r.positions().Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "projection", Value: 1}, {Key: "generation", Value: 1}},

@@ -166,7 +166,3 @@ func isTransient(err error) bool {
 	var se mongo.ServerError
 	return errors.As(err, &se) && (se.HasErrorLabel("TransientTransactionError") || se.HasErrorLabel("RetryableWriteError") || se.HasErrorCode(112))
 }
-
-func isDuplicate(err error) bool {
-	return mongo.IsDuplicateKeyError(err) || lungo.IsUniquenessError(err)
-}
