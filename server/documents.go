@@ -84,9 +84,16 @@ func (s *Server) parseDocumentQuery(c echo.Context, extra map[string]bool) (docu
 			q.sort = ""
 		}
 	}
+	return q, s.page(c, &q, c.QueryParam("sort"), "the cursor belongs to another sort order")
+}
+
+// page reads limit= and cursor= into q. A cursor must have been issued for
+// the same sort field (sortParam), or the request is refused with
+// mismatch.
+func (s *Server) page(c echo.Context, q *documentQuery, sortParam, mismatch string) error {
 	limit, err := intParam(c, "limit", 1, int64(s.opts.MaxPageSize))
 	if err != nil {
-		return q, err
+		return err
 	}
 	if limit > 0 {
 		q.limit = limit
@@ -94,14 +101,14 @@ func (s *Server) parseDocumentQuery(c echo.Context, extra map[string]bool) (docu
 	if cur := c.QueryParam("cursor"); cur != "" {
 		pc, err := decodeCursor(cur)
 		if err != nil {
-			return q, err
+			return err
 		}
-		if pc.Field != c.QueryParam("sort") {
-			return q, badRequest("the cursor belongs to another sort order")
+		if pc.Field != sortParam {
+			return badRequest("%s", mismatch)
 		}
 		q.after = &pc
 	}
-	return q, nil
+	return nil
 }
 
 // scalar reads a filter value: a JSON number, true, false, null or a
@@ -324,22 +331,8 @@ func (s *Server) listStreams(c echo.Context) error {
 	if t := c.QueryParam("aggregate_type"); t != "" {
 		q.filter = bson.D{{Key: "aggregate_type", Value: t}}
 	}
-	limit, err := intParam(c, "limit", 1, int64(s.opts.MaxPageSize))
-	if err != nil {
+	if err := s.page(c, &q, "", "the cursor belongs to another listing"); err != nil {
 		return err
-	}
-	if limit > 0 {
-		q.limit = limit
-	}
-	if cur := c.QueryParam("cursor"); cur != "" {
-		pc, err := decodeCursor(cur)
-		if err != nil {
-			return err
-		}
-		if pc.Field != "" {
-			return badRequest("the cursor belongs to another listing")
-		}
-		q.after = &pc
 	}
 	docs, next, err := s.find(c, coll, q)
 	if err != nil {
