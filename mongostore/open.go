@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/256dpi/lungo"
+
+	"github.com/annalsdb/annals/internal/engine"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
@@ -19,7 +20,7 @@ import (
 //	mongodb://host/?replicaSet=rs0   MongoDB replica set or sharded cluster
 //	mongodb+srv://cluster.example    the same, through DNS seed lists
 //	memory:                          embedded engine in memory
-//	file:PATH                        embedded engine persisted in one file
+//	file:PATH                        embedded engine persisted in the directory PATH
 //
 // Opening creates the collections and indexes and is idempotent. A
 // standalone mongod is refused with ErrNoReplicaSet; a file already opened
@@ -32,7 +33,7 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Store, error) {
 	}
 	switch {
 	case uri == "memory:":
-		return openEmbedded(ctx, EngineMemory, lungo.NewMemoryStore(), nil, cfg)
+		return openEmbedded(ctx, EngineMemory, "", nil, cfg)
 	case strings.HasPrefix(uri, "memory:"):
 		return nil, fmt.Errorf("%w: %q: memory: takes nothing after the colon", ErrUnsupportedURI, uri)
 	case strings.HasPrefix(uri, "file:"):
@@ -62,20 +63,24 @@ func openFile(ctx context.Context, uri string, cfg config) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: %q: file: needs a path, e.g. file:annals.db", ErrUnsupportedURI, uri)
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("mongostore: file path %q: %w", path, err)
-	}
-	if dir := filepath.Dir(abs); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("mongostore: file store directory: %w", err)
-		}
-	}
-	unlock, err := lockFile(abs + ".lock")
+	real, err := realPath(path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := openEmbedded(ctx, EngineFile, lungo.NewFileStore(abs, 0o600), unlock, cfg)
+	unlock, err := lockFile(real + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	eopts := cfg.engineOptions(real)
+	convert, err := engine.NeedsConversion(real)
+	if err == nil && convert {
+		err = engine.ConvertLungo(ctx, real, eopts)
+	}
+	if err != nil {
+		_ = unlock()
+		return nil, fmt.Errorf("mongostore: %w", err)
+	}
+	s, err := openEmbedded(ctx, EngineFile, real, unlock, cfg)
 	if err != nil {
 		_ = unlock()
 		return nil, err
@@ -83,23 +88,50 @@ func openFile(ctx context.Context, uri string, cfg config) (*Store, error) {
 	return s, nil
 }
 
-func openEmbedded(ctx context.Context, engine Engine, st lungo.Store, unlock func() error, cfg config) (*Store, error) {
-	lo := cfg.lungo
-	lo.Store = st
-	client, eng, err := lungo.Open(ctx, lo)
+// realPath resolves a store path to an absolute path with symlinks
+// resolved, so two names of one store share its lock. The store itself
+// need not exist yet; its directory must.
+func realPath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("mongostore: open %s engine: %w", engine, err)
+		return "", fmt.Errorf("mongostore: file path %q: %w", path, err)
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r, nil
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return "", fmt.Errorf("mongostore: file store directory: %w", err)
+	}
+	return filepath.Join(dir, filepath.Base(abs)), nil
+}
+
+func (c config) engineOptions(path string) engine.Options {
+	return engine.Options{
+		Path:                path,
+		CacheSize:           c.engine.CacheSize,
+		OplogEntries:        c.engine.OplogEntries,
+		OplogRetention:      c.engine.OplogRetention,
+		TransactionLifetime: c.engine.TransactionLifetime,
+		Logger:              c.logger,
+	}
+}
+
+func openEmbedded(ctx context.Context, kind Engine, path string, unlock func() error, cfg config) (*Store, error) {
+	eng, err := engine.Open(ctx, cfg.engineOptions(path))
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: open %s engine: %w", kind, err)
 	}
 	release := func(context.Context) error {
-		eng.Close()
+		err := eng.Close()
 		if unlock != nil {
-			return unlock()
+			err = errors.Join(err, unlock())
 		}
-		return nil
+		return err
 	}
-	s, err := build(ctx, client, engine, release, cfg)
+	s, err := build(ctx, eng.Client(), kind, release, cfg)
 	if err != nil {
-		eng.Close()
+		_ = eng.Close()
 		return nil, err
 	}
 	return s, nil
@@ -155,7 +187,7 @@ func checkReplicaSet(ctx context.Context, client lungo.IClient) error {
 func isEmbedded(c lungo.IClient) bool {
 	for {
 		switch v := c.(type) {
-		case *lungo.Client:
+		case *lungo.Client, *engine.Client:
 			return true
 		case *lungo.MongoClient:
 			return false

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/256dpi/lungo"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
 )
 
@@ -33,7 +32,7 @@ type config struct {
 	maxBatchBytes int
 	anyRetries    int
 	writeConcern  *writeconcern.WriteConcern
-	lungo         lungo.Options
+	engine        EngineOptions
 	clock         func() time.Time
 }
 
@@ -82,10 +81,28 @@ func WithWriteConcern(wc *writeconcern.WriteConcern) Option {
 	return func(c *config) { c.writeConcern = wc }
 }
 
-// WithEngineOptions tunes the embedded engine (oplog size and age) for
-// memory: and file: URIs. Its Store field is ignored: the URI decides.
-func WithEngineOptions(o lungo.Options) Option {
-	return func(c *config) { c.lungo = o }
+// EngineOptions tune the embedded engine of memory: and file: URIs. Zero
+// fields keep the defaults.
+type EngineOptions struct {
+	// CacheSize is the block cache in bytes (default 64 MiB): what bounds
+	// the memory a file: store uses for reads, whatever its size.
+	CacheSize int64
+	// OplogEntries is how many change-log entries the engine keeps
+	// (default 200,000): a change stream resuming from an older position
+	// gets a history-lost error, and projections then catch up from the
+	// events collection instead.
+	OplogEntries int64
+	// OplogRetention, when set, also drops change-log entries older than
+	// this.
+	OplogRetention time.Duration
+	// TransactionLifetime aborts a transaction left open longer (default
+	// 60 s, as MongoDB).
+	TransactionLifetime time.Duration
+}
+
+// WithEngineOptions tunes the embedded engine for memory: and file: URIs.
+func WithEngineOptions(o EngineOptions) Option {
+	return func(c *config) { c.engine = o }
 }
 
 // WithClock sets where the store reads the time it records events at

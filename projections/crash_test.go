@@ -53,16 +53,21 @@ func TestCrashes(t *testing.T) {
 					go func() { done <- r.Run(ctx) }()
 					if phase == "live" {
 						// Append until the crash comes: however the runner
-						// batches, it reaches its nth live batch.
+						// batches, it reaches its nth live batch. Each round
+						// waits for the runner to apply what came before, so
+						// appends faster than the runner cannot starve it.
 						var wg sync.WaitGroup
 						wg.Go(func() {
-							for i := 0; i < 5000; i++ {
+							for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 								select {
 								case <-crashed:
 									return
 								default:
 									b.activity(1)
 								}
+								wctx, cancel := context.WithTimeout(context.Background(), time.Second)
+								_, _ = r.WaitLive(wctx, "accounts")
+								cancel()
 							}
 						})
 						wg.Wait()

@@ -275,6 +275,20 @@ func (r *Runner) marginBefore(p mongostore.Position) mongostore.Position {
 	return mongostore.Position{RecordedAt: p.RecordedAt.Add(-r.CatchUpMargin)}
 }
 
+// scanBound is how far a catch-up pass reads: events recorded later than
+// this commit after the change stream that follows the pass opens, so the
+// stream delivers them. The store stamps recorded_at just before it
+// commits; on MongoDB writers on other hosts may stamp with clocks up to
+// CatchUpMargin apart, while the embedded engine has one writer process
+// and one clock, give or take the settle window.
+func (r *Runner) scanBound() time.Time {
+	skew := settleWindow
+	if r.store.Engine() == mongostore.EngineMongoDB {
+		skew = r.CatchUpMargin
+	}
+	return time.Now().Add(skew)
+}
+
 func uuidValue(id uuid.UUID) primitive.Binary { return mongostore.UUIDValue(id) }
 
 // backoff grows waits exponentially between MinBackoff and MaxBackoff,

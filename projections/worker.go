@@ -179,7 +179,8 @@ func (w *worker) setup(ctx context.Context, cp *checkpoint) error {
 // returns nil when there is no token or the history behind it is gone;
 // catch-up then takes over.
 func (w *worker) resume(ctx context.Context, cp *checkpoint) (*changeStream, error) {
-	if cp.Token == nil {
+	if len(cp.Token) == 0 {
+		// No token, or the null a history loss recorded: catch up.
 		return nil, nil
 	}
 	stream, err := w.r.watch(ctx, w.p, cp.Token, nil)
@@ -249,7 +250,7 @@ func (w *worker) apply(ctx context.Context, cp *checkpoint, b batch) error {
 // seen twice.
 func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, error) {
 	from := w.r.marginBefore(cp.Position.position())
-	if err := w.scan(ctx, cp, from, false); err != nil {
+	if err := w.scan(ctx, cp, from, false, w.r.scanBound()); err != nil {
 		return nil, err
 	}
 	if err := w.r.hooks.call(ctx, hookBeforeHandoff, w.p.Name, StateCatchingUp); err != nil {
@@ -267,7 +268,11 @@ func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, er
 	if err != nil {
 		return nil, err
 	}
-	if err := w.scan(ctx, cp, w.r.marginBefore(cp.Position.position()), true); err != nil {
+	// Events recorded after the stream opened (give or take the clocks'
+	// skew) committed after it too and come through the stream: the
+	// second pass stops there, so a writer faster than the catch-up cannot
+	// keep it from going live.
+	if err := w.scan(ctx, cp, w.r.marginBefore(cp.Position.position()), true, w.r.scanBound()); err != nil {
 		stream.close()
 		return nil, err
 	}
@@ -275,8 +280,8 @@ func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, er
 }
 
 // scan applies events from the events collection after from, in batches,
-// until none are left.
-func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Position, rescan bool) error {
+// until none are left or they were recorded after until.
+func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Position, rescan bool, until time.Time) error {
 	after := from
 	renewed := time.Now()
 	for {
@@ -289,10 +294,14 @@ func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Posit
 			renewed = time.Now()
 		}
 		b := batch{state: StateCatchingUp, rescan: rescan}
-		size := 0
+		size, done := 0, false
 		for e, err := range w.r.store.Scan(ctx, mongostore.ScanQuery{After: after, Names: w.p.names(), Limit: int64(w.r.BatchSize)}) {
 			if err != nil {
 				return w.corrupt(ctx, cp, err)
+			}
+			if e.RecordedAt.After(until) {
+				done = true
+				break
 			}
 			b.events = append(b.events, e)
 			after = mongostore.PositionOf(e)
@@ -305,6 +314,9 @@ func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Posit
 		}
 		if err := w.apply(ctx, cp, b); err != nil {
 			return err
+		}
+		if done {
+			return nil
 		}
 	}
 }

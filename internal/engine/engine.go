@@ -1,0 +1,515 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.mongodb.org/mongo-driver/bson"
+)
+
+// Defaults of Options.
+const (
+	// DefaultCacheSize is the block cache size: what bounds the memory a
+	// store uses for reads, whatever its size on disk.
+	DefaultCacheSize = 64 << 20
+	// DefaultMemTableSize is the size of one memtable.
+	DefaultMemTableSize = 16 << 20
+	// DefaultOplogEntries is how many change-log entries are kept. A change
+	// stream whose resume point is older gets a history-lost error and its
+	// owner falls back to reading the collections.
+	DefaultOplogEntries = 200_000
+	// DefaultTransactionLifetime is how long a transaction may stay open
+	// before the engine aborts it, as MongoDB's
+	// transactionLifetimeLimitSeconds.
+	DefaultTransactionLifetime = 60 * time.Second
+	// VerifyOnOpenLimit is the store size up to which Open reads every
+	// block back and checks its checksum; larger stores check file sizes at
+	// open and every block's checksum when it is read (and Verify checks
+	// them all).
+	VerifyOnOpenLimit = 64 << 20
+)
+
+// formatVersion is written in the marker file and in the store; a store
+// with another version is refused.
+const formatVersion = "annals-embedded/1"
+
+// MarkerFile is the file in a store directory that says what it is.
+const MarkerFile = "ANNALS-STORE"
+
+// Options configure an engine. The zero value opens an empty in-memory
+// engine with the defaults.
+type Options struct {
+	// Path is the store directory; empty means in memory.
+	Path string
+	// CacheSize is the block cache size in bytes; 0 means DefaultCacheSize.
+	CacheSize int64
+	// MemTableSize is the memtable size in bytes; 0 means
+	// DefaultMemTableSize.
+	MemTableSize uint64
+	// OplogEntries is how many change-log entries are kept; 0 means
+	// DefaultOplogEntries.
+	OplogEntries int64
+	// OplogRetention, when set, also trims entries older than this at
+	// commits.
+	OplogRetention time.Duration
+	// TransactionLifetime aborts transactions open longer; 0 means
+	// DefaultTransactionLifetime.
+	TransactionLifetime time.Duration
+	// Logger receives the engine's few log lines; nil discards them.
+	Logger *slog.Logger
+	// FS overrides the file system (tests inject faults through it).
+	FS vfs.FS
+}
+
+func (o *Options) defaults() {
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.OplogEntries <= 0 {
+		o.OplogEntries = DefaultOplogEntries
+	}
+	if o.TransactionLifetime <= 0 {
+		o.TransactionLifetime = DefaultTransactionLifetime
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Engine is an embedded document store on Pebble. It is safe for
+// concurrent use. Writers are serialised by one lock; their fsyncs are
+// shared (group commit); readers never wait for writers.
+type Engine struct {
+	opts   Options
+	db     *pebble.DB
+	memory bool
+
+	// wsem is the writer lock: held by one write transaction at a time.
+	wsem chan struct{}
+	// cat is the published catalog.
+	cat atomic.Pointer[catalog]
+	// state is the engine's counters; changed only under wsem.
+	state engineState
+
+	// applied is the cluster time of the last commit applied (visible);
+	// durable that of the last commit known to be synced.
+	applied atomic.Uint64
+	durable atomic.Uint64
+	mu      sync.Mutex
+	// changed is closed and replaced whenever durable advances.
+	changed chan struct{}
+	// trimmed is the position of the last change-log entry trimmed.
+	trimmed atomic.Pointer[[]byte]
+	// cursors are the open lazy cursors, closed when the engine closes.
+	cursors map[*Cursor]struct{}
+	// cursorsClosed is set once Close has closed the cursors.
+	cursorsClosed bool
+
+	closeMu sync.RWMutex
+	closed  bool
+	done    chan struct{}
+	// inflight counts operations using db, so Close waits for them.
+	inflight sync.WaitGroup
+}
+
+// Open opens (or creates) an engine. A store directory that exists but
+// cannot be read back intact is refused with an error wrapping ErrCorrupt
+// or ErrNotAStore; the engine never starts empty over existing data.
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	opts.defaults()
+	e := &Engine{opts: opts, wsem: make(chan struct{}, 1), changed: make(chan struct{}), done: make(chan struct{})}
+	fs := opts.FS
+	dir := opts.Path
+	if dir == "" {
+		e.memory = true
+		if fs == nil {
+			fs = vfs.NewMem()
+		}
+		dir = "mem"
+	}
+	if fs == nil {
+		fs = vfs.Default
+	}
+	existing, err := checkMarker(fs, dir, e.memory)
+	if err != nil {
+		return nil, err
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		FS:                 fs,
+		Cache:              cache,
+		MemTableSize:       opts.MemTableSize,
+		ErrorIfNotExists:   existing,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{opts.Logger},
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		if existing {
+			return nil, fmt.Errorf("%w: %s: %v; restore it from a backup (annals export/import) or move it aside to start a new store", ErrCorrupt, dir, err)
+		}
+		return nil, fmt.Errorf("engine: open %s: %w", dir, err)
+	}
+	e.db = db
+	if err := e.load(existing); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if !e.memory {
+		if err := e.verifyFiles(fs, dir); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		if !existing {
+			if err := writeMarker(fs, dir); err != nil {
+				_ = db.Close()
+				return nil, err
+			}
+		}
+	}
+	e.applied.Store(e.state.LastTS)
+	e.durable.Store(e.state.LastTS)
+	e.setTrimmed()
+	return e, nil
+}
+
+// checkMarker reports whether dir holds an existing store, and refuses a
+// directory that holds something else.
+func checkMarker(fs vfs.FS, dir string, memory bool) (bool, error) {
+	if memory {
+		return false, nil
+	}
+	st, err := fs.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := fs.MkdirAll(dir, 0o700); err != nil {
+			return false, fmt.Errorf("engine: create %s: %w", dir, err)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("engine: %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return false, fmt.Errorf("%w: %s is a file, not a store directory", ErrNotAStore, dir)
+	}
+	f, err := fs.Open(fs.PathJoin(dir, MarkerFile))
+	if errors.Is(err, os.ErrNotExist) {
+		entries, lerr := fs.List(dir)
+		if lerr == nil && len(entries) == 0 {
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: %s has no %s file; if it is an annals store its marker was lost: "+
+			"restore it from a backup, otherwise point annals at an empty or new path", ErrCorrupt, dir, MarkerFile)
+	}
+	if err != nil {
+		return false, fmt.Errorf("engine: %s: %w", dir, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return false, fmt.Errorf("engine: read %s: %w", filepath.Join(dir, MarkerFile), err)
+	}
+	if string(b) != markerContent() {
+		return false, fmt.Errorf("%w: %s: marker %s is not %q; the store was damaged or written by another release",
+			ErrCorrupt, dir, MarkerFile, formatVersion)
+	}
+	return true, nil
+}
+
+func markerContent() string {
+	return formatVersion + "\nThis directory is an annals embedded store (Pebble). Open it only through annals.\n"
+}
+
+func writeMarker(fs vfs.FS, dir string) error {
+	tmp := fs.PathJoin(dir, MarkerFile+".tmp")
+	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("engine: write marker: %w", err)
+	}
+	if _, err := io.WriteString(f, markerContent()); err != nil {
+		f.Close()
+		return fmt.Errorf("engine: write marker: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("engine: sync marker: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("engine: write marker: %w", err)
+	}
+	if err := fs.Rename(tmp, fs.PathJoin(dir, MarkerFile)); err != nil {
+		return fmt.Errorf("engine: write marker: %w", err)
+	}
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("engine: sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// load reads the format, the counters and the catalog.
+func (e *Engine) load(existing bool) error {
+	corrupt := func(what string, err error) error {
+		return fmt.Errorf("%w: %s: %s: %v", ErrCorrupt, e.opts.Path, what, err)
+	}
+	v, closer, err := e.db.Get(metaFormat)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if existing {
+			return corrupt("format record", errors.New("missing"))
+		}
+		b := e.db.NewBatch()
+		_ = b.Set(metaFormat, []byte(formatVersion), nil)
+		e.state = engineState{NextColl: 1}
+		raw, _ := bson.Marshal(&e.state)
+		_ = b.Set(metaState, raw, nil)
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("engine: initialise: %w", err)
+		}
+		e.cat.Store(&catalog{colls: map[string]*collMeta{}})
+		return nil
+	case err != nil:
+		return corrupt("format record", err)
+	}
+	format := string(v)
+	closer.Close()
+	if format != formatVersion {
+		return fmt.Errorf("%w: %s: format %q, this release reads %q", ErrCorrupt, e.opts.Path, format, formatVersion)
+	}
+	v, closer, err = e.db.Get(metaState)
+	if err != nil {
+		return corrupt("state record", err)
+	}
+	err = bson.Unmarshal(v, &e.state)
+	closer.Close()
+	if err != nil {
+		return corrupt("state record", err)
+	}
+	cat := &catalog{colls: map[string]*collMeta{}}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCatalog}, UpperBound: []byte{prefixCatalog + 1}})
+	if err != nil {
+		return corrupt("catalog", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		m := &collMeta{}
+		if err := bson.Unmarshal(it.Value(), m); err != nil {
+			it.Close()
+			return corrupt("catalog entry", err)
+		}
+		if !bytes.Equal(it.Key(), catalogKey(m.DB, m.Name)) {
+			it.Close()
+			return corrupt("catalog entry", fmt.Errorf("key %q names another collection than %s", it.Key(), m.ns()))
+		}
+		cat.colls[catName(m.DB, m.Name)] = m
+	}
+	if err := it.Close(); err != nil {
+		return corrupt("catalog", err)
+	}
+	e.cat.Store(cat)
+	return nil
+}
+
+// verifyFiles checks that every table file the store lists is there with
+// its size, and for small stores reads every block back.
+func (e *Engine) verifyFiles(fs vfs.FS, dir string) error {
+	tables, err := e.db.SSTables()
+	if err != nil {
+		return fmt.Errorf("%w: %s: list tables: %v", ErrCorrupt, dir, err)
+	}
+	var total uint64
+	for _, level := range tables {
+		for _, t := range level {
+			name := fs.PathJoin(dir, fmt.Sprintf("%06d.sst", uint64(t.BackingSSTNum)))
+			st, err := fs.Stat(name)
+			if err != nil {
+				return fmt.Errorf("%w: %s: table %s: %v; restore the store from a backup", ErrCorrupt, dir, name, err)
+			}
+			if !t.Virtual && uint64(st.Size()) != t.Size {
+				return fmt.Errorf("%w: %s: table %s is %d bytes, the store expects %d (truncated?); restore the store from a backup",
+					ErrCorrupt, dir, name, st.Size(), t.Size)
+			}
+			total += t.Size
+		}
+	}
+	if total <= VerifyOnOpenLimit {
+		if err := e.Verify(context.Background()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Verify reads every key and value of the store, which checks the checksum
+// of every block. It reports the first damage found, wrapping ErrCorrupt.
+func (e *Engine) Verify(ctx context.Context) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.inflight.Done()
+	it, err := e.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, e.opts.Path, err)
+	}
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		if _, err := it.ValueAndErr(); err != nil {
+			it.Close()
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, e.opts.Path, err)
+		}
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			it.Close()
+			return ctx.Err()
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, e.opts.Path, err)
+	}
+	return nil
+}
+
+// setTrimmed publishes the trimmed position of e.state. Under wsem.
+func (e *Engine) setTrimmed() {
+	if e.state.TrimmedTS == 0 && e.state.TrimmedOp == 0 {
+		return
+	}
+	k := oplogKey(e.state.TrimmedTS, e.state.TrimmedOp)
+	e.trimmed.Store(&k)
+}
+
+// enter registers an operation; it fails once the engine is closed.
+func (e *Engine) enter() error {
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.inflight.Add(1)
+	return nil
+}
+
+// Close flushes and closes the store. Operations in progress finish first;
+// later ones fail with ErrClosed. Close is idempotent.
+func (e *Engine) Close() error {
+	e.closeMu.Lock()
+	if e.closed {
+		e.closeMu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.done)
+	e.closeMu.Unlock()
+	e.mu.Lock()
+	e.cursorsClosed = true
+	open := make([]*Cursor, 0, len(e.cursors))
+	for c := range e.cursors {
+		open = append(open, c)
+	}
+	e.mu.Unlock()
+	for _, c := range open {
+		c.closeEngine()
+	}
+	e.inflight.Wait()
+	var err error
+	if !e.memory {
+		err = e.db.Flush()
+	}
+	return errors.Join(err, e.db.Close())
+}
+
+// Memory reports whether the engine keeps its data in memory only.
+func (e *Engine) Memory() bool { return e.memory }
+
+// lock takes the writer lock.
+func (e *Engine) lock(ctx context.Context) error {
+	select {
+	case e.wsem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.done:
+		return ErrClosed
+	}
+}
+
+func (e *Engine) unlock() { <-e.wsem }
+
+// nextTS returns a cluster time after every earlier one: seconds since the
+// epoch in the high half, an increment in the low half. Under wsem.
+func (e *Engine) nextTS() uint64 {
+	now := uint64(time.Now().Unix()) << 32
+	ts := e.state.LastTS + 1
+	if now > ts {
+		ts = now
+	}
+	return ts
+}
+
+// markDurable records that every commit up to ts is synced and wakes
+// change streams.
+func (e *Engine) markDurable(ts uint64) {
+	e.mu.Lock()
+	if ts > e.durable.Load() {
+		e.durable.Store(ts)
+		close(e.changed)
+		e.changed = make(chan struct{})
+	}
+	e.mu.Unlock()
+}
+
+// changedChan returns a channel closed when durable next advances.
+func (e *Engine) changedChan() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.changed
+}
+
+// waitDurable waits until everything visible now is synced, so nothing the
+// engine answers depends on a commit a crash could still take away.
+func (e *Engine) waitDurable(ctx context.Context) error {
+	target := e.applied.Load()
+	for e.durable.Load() < target {
+		ch := e.changedChan()
+		if e.durable.Load() >= target {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.done:
+			return ErrClosed
+		}
+	}
+	return nil
+}
+
+// quietLogger sends Pebble's informational lines to debug and its errors
+// to error.
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q quietLogger) Fatalf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/256dpi/lungo/bsonkit"
+	"github.com/256dpi/lungo/mongokit"
+	"github.com/cockroachdb/pebble/v2"
+	"go.mongodb.org/mongo-driver/bson"
+)
+
+// query is a find, count, update or delete's selection.
+type query struct {
+	filter bson.D
+	sort   bson.D
+	skip   int64
+	limit  int64 // 0: no limit
+}
+
+// prepared is a query with its plan.
+type prepared struct {
+	query
+	sortFields []sortField
+	plan       *plan
+}
+
+func prepare(m *collMeta, q query) (*prepared, error) {
+	sf, err := parseSort(q.sort)
+	if err != nil {
+		return nil, err
+	}
+	if q.skip < 0 {
+		return nil, commandError(codeBadValue, "BadValue", "skip must be non-negative")
+	}
+	if q.limit < 0 {
+		q.limit = -q.limit
+	}
+	p := &prepared{query: q, sortFields: sf}
+	if m != nil {
+		p.plan = planQuery(m, q.filter, sf)
+	}
+	return p, nil
+}
+
+// run yields the documents a query selects, in order, skipped and
+// limited, until fn returns false. r is what it reads: the store, a
+// snapshot, or a transaction's batch.
+func run(ctx context.Context, r pebble.Reader, m *collMeta, p *prepared, fn func(stored) bool) error {
+	if m == nil {
+		return nil
+	}
+	skip, limit := p.skip, p.limit
+	if p.plan.sorted {
+		n := int64(0)
+		return walk(ctx, r, m, p.plan, p.filter, func(s stored) bool {
+			if skip > 0 {
+				skip--
+				return true
+			}
+			n++
+			return fn(s) && (limit == 0 || n < limit)
+		})
+	}
+	var all []stored
+	err := walk(ctx, r, m, p.plan, p.filter, func(s stored) bool {
+		all = append(all, s)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	all, err = sortStored(all, p.sort)
+	if err != nil {
+		return err
+	}
+	for i, s := range all {
+		if int64(i) < skip {
+			continue
+		}
+		if limit > 0 && int64(i)-skip >= limit {
+			break
+		}
+		if !fn(s) {
+			break
+		}
+	}
+	return nil
+}
+
+// sortStored sorts documents as MongoDB does, stably.
+func sortStored(all []stored, sort bson.D) ([]stored, error) {
+	if len(sort) == 0 || len(all) < 2 {
+		return all, nil
+	}
+	list := make(bsonkit.List, len(all))
+	byDoc := make(map[*bson.D]stored, len(all))
+	for i := range all {
+		d := &all[i].doc
+		list[i] = d
+		byDoc[d] = all[i]
+	}
+	sd := sort
+	sorted, err := mongokit.Sort(list, &sd)
+	if err != nil {
+		return nil, fmt.Errorf("engine: sort: %w", err)
+	}
+	out := make([]stored, len(sorted))
+	for i, d := range sorted {
+		out[i] = byDoc[d]
+	}
+	return out, nil
+}
+
+// walk visits the documents of a plan's spans that match filter.
+func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bson.D, fn func(stored) bool) error {
+	var prefix []byte
+	if p.index != nil {
+		prefix = indexPrefix(m.ID, p.index.ID)
+	} else {
+		prefix = docPrefix(m.ID)
+	}
+	spans := p.spans
+	if !p.bounded {
+		spans = []span{{}}
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	upper := prefixEnd(prefix)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var f *bson.D
+	if len(filter) > 0 {
+		f = &filter
+	}
+	visit := func() (bool, error) {
+		var raw []byte
+		if p.index != nil {
+			v, closer, err := r.Get(docKey(m.ID, it.Value()))
+			if err != nil {
+				return false, fmt.Errorf("%w: index %s points at a missing document: %v", ErrCorrupt, p.index.Name, err)
+			}
+			raw = bytes.Clone(v)
+			closer.Close()
+		} else {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return false, err
+			}
+			raw = bytes.Clone(v)
+		}
+		s := stored{raw: raw}
+		if err := bson.Unmarshal(raw, &s.doc); err != nil {
+			return false, fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
+		}
+		if f != nil {
+			ok, err := mongokit.Match(&s.doc, f)
+			if err != nil {
+				return false, fmt.Errorf("engine: filter: %w", err)
+			}
+			if !ok {
+				return true, nil
+			}
+		}
+		return fn(s), nil
+	}
+	n := 0
+	step := func() error {
+		if n++; n%1024 == 0 {
+			return ctx.Err()
+		}
+		return nil
+	}
+	for i := range spans {
+		s := spans[i]
+		if p.reverse {
+			s = spans[len(spans)-1-i]
+		}
+		lo := append(bytes.Clone(prefix), s.start...)
+		hi := upper
+		if s.end != nil {
+			hi = append(bytes.Clone(prefix), s.end...)
+		}
+		if p.reverse {
+			for valid := it.SeekLT(hi); valid && bytes.Compare(it.Key(), lo) >= 0; valid = it.Prev() {
+				if err := step(); err != nil {
+					return err
+				}
+				more, err := visit()
+				if err != nil || !more {
+					return err
+				}
+			}
+		} else {
+			for valid := it.SeekGE(lo); valid && bytes.Compare(it.Key(), hi) < 0; valid = it.Next() {
+				if err := step(); err != nil {
+					return err
+				}
+				more, err := visit()
+				if err != nil || !more {
+					return err
+				}
+			}
+		}
+		if err := it.Error(); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}

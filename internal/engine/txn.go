@@ -1,0 +1,447 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/256dpi/lungo/bsonkit"
+	"github.com/cockroachdb/pebble/v2"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+)
+
+// txn is a write transaction. It holds the writer lock from begin to
+// commit or abort, so its reads (through its indexed batch, which shows
+// its own writes over the store) see nothing change under them: commits
+// are serialisable.
+type txn struct {
+	e        *Engine
+	b        *pebble.Batch
+	cat      *catalog
+	catDirty bool
+	state    engineState
+	ts       uint64
+	op       uint32
+	wall     time.Time
+	done     bool
+}
+
+// begin starts a write transaction: it waits for the writer lock.
+func (e *Engine) begin(ctx context.Context) (*txn, error) {
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	if err := e.lock(ctx); err != nil {
+		e.inflight.Done()
+		return nil, err
+	}
+	t := &txn{e: e, b: e.db.NewIndexedBatch(), cat: e.cat.Load(), state: e.state, wall: time.Now()}
+	t.ts = e.nextTS()
+	return t, nil
+}
+
+// abort drops the transaction's writes and releases the lock.
+func (t *txn) abort() {
+	if t.done {
+		return
+	}
+	t.done = true
+	_ = t.b.Close()
+	t.e.unlock()
+	t.e.inflight.Done()
+}
+
+// commit applies the transaction atomically and returns once it is
+// durable. The writer lock is released as soon as the batch is applied,
+// so the next writer runs while this one's fsync is in flight, and
+// concurrent commits share fsyncs.
+func (t *txn) commit(ctx context.Context) error {
+	if t.done {
+		return errors.New("engine: transaction already finished")
+	}
+	t.done = true
+	e := t.e
+	defer e.inflight.Done()
+	if t.b.Empty() && !t.catDirty {
+		_ = t.b.Close()
+		e.unlock()
+		return nil
+	}
+	t.state.LastTS = t.ts
+	if err := t.trimOplog(); err != nil {
+		_ = t.b.Close()
+		e.unlock()
+		return err
+	}
+	raw, err := bson.Marshal(&t.state)
+	if err == nil {
+		err = t.b.Set(metaState, raw, nil)
+	}
+	if err == nil && t.state.TrimmedTS != e.state.TrimmedTS {
+		// Publish the trim before it is visible: a change stream that
+		// reads past trimmed entries must know they are gone.
+		k := oplogKey(t.state.TrimmedTS, t.state.TrimmedOp)
+		e.trimmed.Store(&k)
+	}
+	if err == nil {
+		err = e.db.ApplyNoSyncWait(t.b, pebble.Sync)
+	}
+	if err != nil {
+		_ = t.b.Close()
+		e.unlock()
+		return fmt.Errorf("engine: commit: %w", err)
+	}
+	e.state = t.state
+	e.setTrimmed()
+	if t.catDirty {
+		e.cat.Store(t.cat)
+	}
+	e.applied.Store(t.ts)
+	e.unlock()
+	err = t.b.SyncWait()
+	_ = t.b.Close()
+	if err != nil {
+		return fmt.Errorf("engine: commit outcome unknown: sync: %w", err)
+	}
+	e.markDurable(t.ts)
+	return nil
+}
+
+// collection returns a collection's catalog entry, creating the collection
+// when create is set and it does not exist (nil, nil otherwise).
+func (t *txn) collection(db, coll string, create bool) (*collMeta, error) {
+	if m := t.cat.get(db, coll); m != nil || !create {
+		return m, nil
+	}
+	if err := validateNames(db, coll); err != nil {
+		return nil, err
+	}
+	m := &collMeta{ID: t.state.NextColl, DB: db, Name: coll, NextIndex: 1}
+	t.state.NextColl++
+	if err := t.putColl(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// putColl writes a collection's catalog entry.
+func (t *txn) putColl(m *collMeta) error {
+	if !t.catDirty {
+		t.cat = t.cat.clone()
+		t.catDirty = true
+	}
+	t.cat.colls[catName(m.DB, m.Name)] = m
+	raw, err := bson.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return t.b.Set(catalogKey(m.DB, m.Name), raw, nil)
+}
+
+// dropColl removes a collection, its documents and its index entries.
+func (t *txn) dropColl(m *collMeta) error {
+	if !t.catDirty {
+		t.cat = t.cat.clone()
+		t.catDirty = true
+	}
+	delete(t.cat.colls, catName(m.DB, m.Name))
+	if err := t.b.Delete(catalogKey(m.DB, m.Name), nil); err != nil {
+		return err
+	}
+	if err := t.b.DeleteRange(docPrefix(m.ID), prefixEnd(docPrefix(m.ID)), nil); err != nil {
+		return err
+	}
+	if err := t.b.DeleteRange(collIndexPrefix(m.ID), prefixEnd(collIndexPrefix(m.ID)), nil); err != nil {
+		return err
+	}
+	return t.logChange(bson.D{
+		{Key: "operationType", Value: "drop"},
+	}, m)
+}
+
+// stored is a document as stored: its bytes and its decoded form.
+type stored struct {
+	raw bson.Raw
+	doc bson.D
+}
+
+func (s stored) id() any { return bsonkit.Get(&s.doc, "_id") }
+
+// insert stores a new document (with its _id set). A document with the
+// same _id, or the same key on a unique index, is a duplicate key error.
+func (t *txn) insert(m *collMeta, s stored) error {
+	idKey, err := appendKey(nil, s.id())
+	if err != nil {
+		return fmt.Errorf("engine: _id: %w", err)
+	}
+	dk := docKey(m.ID, idKey)
+	if ok, err := exists(t.b, dk); err != nil {
+		return err
+	} else if ok {
+		return &dupKeyError{ns: m.ns(), index: "_id_", key: dupKeyText("_id", s.id())}
+	}
+	if err := t.addEntries(m, s.doc, idKey, nil); err != nil {
+		return err
+	}
+	if err := t.b.Set(dk, s.raw, nil); err != nil {
+		return err
+	}
+	return t.logChange(bson.D{
+		{Key: "operationType", Value: "insert"},
+		{Key: "fullDocument", Value: s.raw},
+		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: s.id()}}},
+	}, m)
+}
+
+// replace writes next over prev (same _id). desc is the change event's
+// operation: "update" with its description, or "replace".
+func (t *txn) replace(m *collMeta, prev, next stored, desc bson.D) error {
+	idKey, err := appendKey(nil, prev.id())
+	if err != nil {
+		return err
+	}
+	if err := t.addEntries(m, next.doc, idKey, &prev.doc); err != nil {
+		return err
+	}
+	if err := t.b.Set(docKey(m.ID, idKey), next.raw, nil); err != nil {
+		return err
+	}
+	ev := append(bson.D{}, desc...)
+	ev = append(ev,
+		bson.E{Key: "fullDocument", Value: next.raw},
+		bson.E{Key: "documentKey", Value: bson.D{{Key: "_id", Value: prev.id()}}})
+	return t.logChange(ev, m)
+}
+
+// remove deletes a stored document and its index entries.
+func (t *txn) remove(m *collMeta, s stored) error {
+	idKey, err := appendKey(nil, s.id())
+	if err != nil {
+		return err
+	}
+	for _, ix := range m.Indexes {
+		keys, _, err := entryKeys(m, ix, &s.doc, idKey)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := t.b.Delete(k, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.b.Delete(docKey(m.ID, idKey), nil); err != nil {
+		return err
+	}
+	return t.logChange(bson.D{
+		{Key: "operationType", Value: "delete"},
+		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: s.id()}}},
+	}, m)
+}
+
+// addEntries writes doc's index entries, removing those of prev (the
+// document's previous version) that doc no longer has. A unique index
+// entry held by another document is a duplicate key error, found before
+// anything is written, so a failed write leaves the batch as it was.
+func (t *txn) addEntries(m *collMeta, doc bson.D, idKey []byte, prev *bson.D) error {
+	type change struct {
+		ix       int
+		add, del [][]byte
+		multi    bool
+	}
+	changes := make([]change, 0, len(m.Indexes))
+	for i, ix := range m.Indexes {
+		keys, multi, err := entryKeys(m, ix, &doc, idKey)
+		if err != nil {
+			return err
+		}
+		var old [][]byte
+		if prev != nil {
+			if old, _, err = entryKeys(m, ix, prev, idKey); err != nil {
+				return err
+			}
+		}
+		c := change{ix: i, multi: multi && !ix.Multikey}
+		for _, k := range old {
+			if !containsKey(keys, k) {
+				c.del = append(c.del, k)
+			}
+		}
+		for _, k := range keys {
+			if containsKey(old, k) {
+				continue
+			}
+			if ix.Unique {
+				v, closer, err := t.b.Get(k)
+				if err == nil {
+					same := bytes.Equal(v, idKey)
+					closer.Close()
+					if !same {
+						return &dupKeyError{ns: m.ns(), index: ix.Name, key: dupKeyDoc(ix, &doc)}
+					}
+				} else if !errors.Is(err, pebble.ErrNotFound) {
+					return err
+				}
+			}
+			c.add = append(c.add, k)
+		}
+		changes = append(changes, c)
+	}
+	var marked *collMeta
+	for _, c := range changes {
+		for _, k := range c.del {
+			if err := t.b.Delete(k, nil); err != nil {
+				return err
+			}
+		}
+		for _, k := range c.add {
+			if err := t.b.Set(k, idKey, nil); err != nil {
+				return err
+			}
+		}
+		if c.multi {
+			if marked == nil {
+				marked = m.clone()
+			}
+			marked.Indexes[c.ix].Multikey = true
+		}
+	}
+	if marked != nil {
+		if err := t.putColl(marked); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func containsKey(keys [][]byte, k []byte) bool {
+	for _, x := range keys {
+		if bytes.Equal(x, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// logChange appends a change event to the change log, in the batch.
+func (t *txn) logChange(ev bson.D, m *collMeta) error {
+	op := t.op
+	t.op++
+	full := make(bson.D, 0, len(ev)+4)
+	full = append(full,
+		bson.E{Key: "_id", Value: bson.D{{Key: "_data", Value: tokenData(t.ts, op)}}},
+		ev[0],
+		bson.E{Key: "clusterTime", Value: tsValue(t.ts)},
+		bson.E{Key: "wallTime", Value: primitive.NewDateTimeFromTime(t.wall)},
+		bson.E{Key: "ns", Value: bson.D{{Key: "db", Value: m.DB}, {Key: "coll", Value: m.Name}}},
+	)
+	full = append(full, ev[1:]...)
+	raw, err := bson.Marshal(full)
+	if err != nil {
+		return fmt.Errorf("engine: change event: %w", err)
+	}
+	t.state.OplogCount++
+	return t.b.Set(oplogKey(t.ts, op), raw, nil)
+}
+
+// tokenData is the _data of a resume token: the change's position.
+func tokenData(ts uint64, op uint32) string {
+	return hex.EncodeToString(oplogKey(ts, op)[1:])
+}
+
+func parseTokenData(s string) (uint64, uint32, bool) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 12 {
+		return 0, 0, false
+	}
+	return parseOplogKey(append([]byte{prefixOplog}, b...))
+}
+
+func tsValue(ts uint64) primitive.Timestamp {
+	return primitive.Timestamp{T: uint32(ts >> 32), I: uint32(ts)}
+}
+
+func tsOf(t primitive.Timestamp) uint64 { return uint64(t.T)<<32 | uint64(t.I) }
+
+// trimOplog deletes the oldest change-log entries beyond the limits.
+func (t *txn) trimOplog() error {
+	o := t.e.opts
+	over := t.state.OplogCount - o.OplogEntries
+	var cutoff uint64
+	if o.OplogRetention > 0 {
+		cutoff = uint64(time.Now().Add(-o.OplogRetention).Unix()) << 32
+	}
+	// Trim in chunks, not at every commit.
+	if over < o.OplogEntries/16+1 && (cutoff == 0 || t.state.TrimmedTS >= cutoff) {
+		return nil
+	}
+	it, err := t.e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOplog}, UpperBound: []byte{prefixOplog + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var last []byte
+	n := int64(0)
+	for it.First(); it.Valid(); it.Next() {
+		ts, _, _ := parseOplogKey(it.Key())
+		if n >= over && (cutoff == 0 || ts >= cutoff) {
+			break
+		}
+		// Never trim the last entry: it anchors the newest position.
+		if ts >= t.ts {
+			break
+		}
+		last = append(last[:0], it.Key()...)
+		n++
+	}
+	if last == nil {
+		return nil
+	}
+	if err := t.b.DeleteRange([]byte{prefixOplog}, prefixEnd(last), nil); err != nil {
+		return err
+	}
+	ts, op, _ := parseOplogKey(last)
+	t.state.TrimmedTS, t.state.TrimmedOp = ts, op
+	t.state.OplogCount -= n
+	return nil
+}
+
+func exists(r pebble.Reader, k []byte) (bool, error) {
+	_, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
+}
+
+func dupKeyText(field string, v any) string {
+	b, err := bson.MarshalExtJSON(bson.D{{Key: field, Value: v}}, false, false)
+	if err != nil {
+		return fmt.Sprintf("{ %s: %v }", field, v)
+	}
+	return string(b)
+}
+
+func dupKeyDoc(ix *indexMeta, doc *bson.D) string {
+	d := bson.D{}
+	for _, f := range ix.Fields {
+		v := bsonkit.Get(doc, f)
+		if v == bsonkit.Missing {
+			v = nil
+		}
+		d = append(d, bson.E{Key: f, Value: v})
+	}
+	b, err := bson.MarshalExtJSON(d, false, false)
+	if err != nil {
+		return fmt.Sprint(d)
+	}
+	return string(b)
+}

@@ -1,0 +1,243 @@
+package peerbench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// bulkStreams × eventsPerStream events make one bulk batch: 100.
+const bulkStreams = 10
+
+// writerCounts are the numbers of concurrent writers of DurableAppend.
+var writerCounts = []int{1, 16}
+
+// perStored runs fn as stored=N/impl=I for every size and implementation
+// (those keep selects, if set).
+func perStored(b *testing.B, keep func(impl) bool, fn func(b *testing.B, im impl, stored int)) {
+	for _, n := range storedSizes(b) {
+		for _, im := range impls {
+			if keep != nil && !keep(im) {
+				continue
+			}
+			b.Run(fmt.Sprintf("stored=%d/impl=%s", n, im.name), func(b *testing.B) { fn(b, im, n) })
+		}
+	}
+}
+
+func persistent(im impl) bool { return im.persistent }
+
+// BenchmarkAppend1 appends one event with an exact expected version to an
+// existing stream of a store of N events, each op to another stream. The
+// store is seeded again, timer stopped, once every stream has had one:
+// it holds between N and 1.1 N events.
+func BenchmarkAppend1(b *testing.B) {
+	perStored(b, nil, func(b *testing.B, im impl, stored int) {
+		ctx := context.Background()
+		f := fixtureOf(b, im, stored, roleAppend)
+		batch := make([]streamAppend, 1)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if f.appended == len(f.streams) {
+				b.StopTimer()
+				f.reseed(b, roleAppend)
+				b.StartTimer()
+			}
+			batch[0] = streamAppend{stream: f.streams[f.appended], expected: eventsPerStream, n: 1}
+			if err := f.log.appendStreams(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			f.appended++
+		}
+	})
+}
+
+// BenchmarkLoad10 loads a whole stream of 10 events, chosen at random
+// among the N/10 streams of a store of N events.
+func BenchmarkLoad10(b *testing.B) {
+	perStored(b, nil, func(b *testing.B, im impl, stored int) {
+		ctx := context.Background()
+		f := fixtureOf(b, im, stored, roleRead)
+		rng := rand.New(rand.NewPCG(1, uint64(stored)))
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			n, v, err := f.log.load(ctx, f.streams[rng.IntN(len(f.streams))])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n != eventsPerStream || v != eventsPerStream {
+				b.Fatalf("loaded %d events up to version %d, want %d", n, v, eventsPerStream)
+			}
+		}
+	})
+}
+
+// BenchmarkScan reads every event of a store of N events in the order
+// they were stored, through a cursor, decoding each: Store.Scan on
+// annals. One op is one pass.
+func BenchmarkScan(b *testing.B) {
+	perStored(b, nil, func(b *testing.B, im impl, stored int) {
+		ctx := context.Background()
+		f := fixtureOf(b, im, stored, roleRead)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			var n int
+			if err := f.log.scan(ctx, func(uuid.UUID, int64) error { n++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+			if n != stored {
+				b.Fatalf("scanned %d events, want %d", n, stored)
+			}
+		}
+		b.ReportMetric(float64(stored)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// BenchmarkCatchUp brings a new reader of every event up to date over a
+// store of N events: on annals a new projection whose handler only
+// counts, from Runner.Run until its checkpoint is live; on the peers a
+// cursor over the log with the same handler. One op is one catch-up.
+func BenchmarkCatchUp(b *testing.B) {
+	perStored(b, nil, func(b *testing.B, im impl, stored int) {
+		ctx := context.Background()
+		f := fixtureOf(b, im, stored, roleCatchUp)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.StopTimer()
+		for range b.N {
+			applied, err := f.log.catchUp(ctx, b)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if applied != int64(stored) {
+				b.Fatalf("caught up over %d events, want %d", applied, stored)
+			}
+		}
+		b.ReportMetric(float64(stored)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// BenchmarkReopen opens a closed store of N events and loads one stream:
+// the time until a restarted process serves its first read, with the
+// files in the page cache (they were just written). It also reports the
+// store's size right after seeding: disk-B/event is the space its files
+// take (allocated blocks, as du counts), file-B/event their length, and
+// bson-B/event the events as the BSON documents annals stores, the same
+// for every implementation. Only persistent implementations run it.
+func BenchmarkReopen(b *testing.B) {
+	perStored(b, persistent, func(b *testing.B, im impl, stored int) {
+		ctx := context.Background()
+		t := templateOf(b, im, stored)
+		f := fixtureOf(b, im, stored, roleReopen)
+		if err := f.close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			l, err := im.open(ctx, f.dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, _, err := l.load(ctx, f.streams[i%len(f.streams)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if n != eventsPerStream {
+				b.Fatalf("loaded %d events, want %d", n, eventsPerStream)
+			}
+			if err := l.close(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(t.disk)/float64(stored), "disk-B/event")
+		b.ReportMetric(float64(t.size)/float64(stored), "file-B/event")
+		b.ReportMetric(float64(t.bson)/float64(t.events), "bson-B/event")
+	})
+}
+
+// BenchmarkBulk100 ingests batches of 100 events, one transaction per
+// batch: 10 new streams of 10 events, the seeding's shape. The store
+// starts empty and is replaced by an empty one, timer stopped, every
+// freshEvents events. One op is one batch.
+func BenchmarkBulk100(b *testing.B) {
+	for _, im := range impls {
+		b.Run("impl="+im.name, func(b *testing.B) {
+			ctx := context.Background()
+			fs := newFreshStore(b, im)
+			batch := make([]streamAppend, bulkStreams)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				for i := range batch {
+					batch[i] = streamAppend{stream: uuid.New(), expected: 0, n: eventsPerStream}
+				}
+				if err := fs.reserve(b, bulkStreams*eventsPerStream).appendStreams(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*bulkStreams*eventsPerStream)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkDurableAppend appends one event at a time with an exact
+// expected version, each writer to its own stream; writers=1 is the single
+// durable client, writers=16 shows what concurrency (group commit, if any)
+// buys. annals-file, sqlite and bbolt have synced the event to disk when
+// an append returns; annals-memory, which keeps nothing, is there for
+// reference. The store starts empty and is replaced by an empty one, timer
+// stopped, every freshEvents events. One op is one event appended, by
+// whichever writer.
+func BenchmarkDurableAppend(b *testing.B) {
+	for _, w := range writerCounts {
+		for _, im := range impls {
+			b.Run(fmt.Sprintf("writers=%d/impl=%s", w, im.name), func(b *testing.B) { benchWriters(b, im, w) })
+		}
+	}
+}
+
+func benchWriters(b *testing.B, im impl, writers int) {
+	ctx := context.Background()
+	fs := newFreshStore(b, im)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for left := b.N; left > 0; {
+		round := min(left, freshEvents)
+		left -= round
+		l := fs.reserve(b, round)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range writers {
+			wg.Go(func() {
+				stream, version := uuid.New(), int64(0)
+				batch := make([]streamAppend, 1)
+				for next.Add(1) <= int64(round) {
+					batch[0] = streamAppend{stream: stream, expected: version, n: 1}
+					if err := l.appendStreams(ctx, batch); err != nil {
+						b.Error(err)
+						return
+					}
+					version++
+				}
+			})
+		}
+		wg.Wait()
+		if b.Failed() {
+			b.FailNow()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
