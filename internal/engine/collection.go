@@ -220,7 +220,7 @@ func project(s stored, proj bson.D) (bson.Raw, error) {
 	if len(proj) == 0 {
 		return s.raw, nil
 	}
-	out, err := mongokit.Project(&s.doc, &proj)
+	out, err := mongokit.Project(s.d(), &proj)
 	if err != nil {
 		return nil, fmt.Errorf("engine: projection: %w", err)
 	}
@@ -400,8 +400,7 @@ func (c *Collection) Distinct(ctx context.Context, field string, filter any, opt
 			return err
 		}
 		return run(ctx, r, m, p, func(s stored) bool {
-			d := s.doc
-			list = append(list, &d)
+			list = append(list, s.d())
 			return true
 		})
 	})
@@ -413,26 +412,27 @@ func (c *Collection) Distinct(ctx context.Context, field string, filter any, opt
 
 // newDocument encodes a document to insert, with an _id first (a new
 // ObjectID when it has none).
-func newDocument(doc any) (stored, error) {
+func newDocument(in any) (stored, error) {
 	var raw bson.Raw
-	switch d := doc.(type) {
+	switch d := in.(type) {
 	case nil:
 		return stored{}, mongo.ErrNilDocument
 	case bson.Raw:
 		raw = d
 	default:
-		b, err := bson.Marshal(doc)
+		b, err := bson.Marshal(in)
 		if err != nil {
 			return stored{}, fmt.Errorf("engine: %w", err)
 		}
 		raw = b
 	}
-	var s stored
-	if err := bson.Unmarshal(raw, &s.doc); err != nil {
+	doc := bson.D{}
+	if err := bson.Unmarshal(raw, &doc); err != nil {
 		return stored{}, fmt.Errorf("engine: %w", err)
 	}
+	s := stored{doc: &doc}
 	idAt := -1
-	for i, e := range s.doc {
+	for i, e := range doc {
 		if e.Key == "_id" {
 			idAt = i
 			break
@@ -440,14 +440,15 @@ func newDocument(doc any) (stored, error) {
 	}
 	switch {
 	case idAt < 0:
-		s.doc = append(bson.D{{Key: "_id", Value: primitive.NewObjectID()}}, s.doc...)
+		doc = append(bson.D{{Key: "_id", Value: primitive.NewObjectID()}}, doc...)
 	case idAt > 0:
-		id := s.doc[idAt]
-		rest := append(append(bson.D{}, s.doc[:idAt]...), s.doc[idAt+1:]...)
-		s.doc = append(bson.D{id}, rest...)
+		id := doc[idAt]
+		rest := append(append(bson.D{}, doc[:idAt]...), doc[idAt+1:]...)
+		doc = append(bson.D{id}, rest...)
 	}
+	s.doc = &doc
 	if idAt != 0 {
-		b, err := bson.Marshal(s.doc)
+		b, err := bson.Marshal(doc)
 		if err != nil {
 			return stored{}, err
 		}
@@ -611,6 +612,7 @@ func (c *Collection) apply(ctx context.Context, t *txn, q query, u updateSpec, h
 		return res, err
 	}
 	for _, prev := range matches {
+		prev.d() // decode once; copies share it
 		res.matched++
 		next, desc, err := updated(prev, q.filter, u)
 		if err != nil {
@@ -653,9 +655,9 @@ func updated(prev stored, filter bson.D, u updateSpec) (stored, bson.D, error) {
 		if id := bsonkit.Get(&u.replace, "_id"); id != bsonkit.Missing && bsonkit.Compare(id, prev.id()) != 0 {
 			return next, nil, commandError(66, "ImmutableField", "the (immutable) field '_id' was found to have been altered")
 		}
-		next.doc = d
+		next.doc = &d
 	} else {
-		d := bsonkit.Clone(&prev.doc)
+		d := bsonkit.Clone(prev.d())
 		f := filter
 		ud := u.update
 		ch, err := mongokit.Apply(d, &f, &ud, false, u.filters)
@@ -665,8 +667,8 @@ func updated(prev stored, filter bson.D, u updateSpec) (stored, bson.D, error) {
 		if bsonkit.Compare(bsonkit.Get(d, "_id"), prev.id()) != 0 {
 			return next, nil, commandError(66, "ImmutableField", "the (immutable) field '_id' was found to have been altered")
 		}
-		next.doc = *d
-		raw, err := bson.Marshal(next.doc)
+		next.doc = d
+		raw, err := bson.Marshal(d)
 		if err != nil {
 			return next, nil, err
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"fmt"
 
@@ -97,7 +98,7 @@ func sortStored(all []stored, sort bson.D) ([]stored, error) {
 	list := make(bsonkit.List, len(all))
 	byDoc := make(map[*bson.D]stored, len(all))
 	for i := range all {
-		d := &all[i].doc
+		d := all[i].d()
 		list[i] = d
 		byDoc[d] = all[i]
 	}
@@ -135,18 +136,45 @@ func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bso
 	}
 	defer it.Close()
 	var f *bson.D
+	var rf *rawFilter
 	if len(filter) > 0 {
 		f = &filter
+		rf = compileRaw(filter)
 	}
+	var docs *pebble.Iterator
+	var dk []byte
+	defer func() {
+		if docs != nil {
+			docs.Close()
+		}
+	}()
 	visit := func() (bool, error) {
 		var raw []byte
 		if p.index != nil {
-			v, closer, err := r.Get(docKey(m.ID, it.Value()))
+			// A second iterator fetches the documents: cheaper than a Get
+			// per entry, and its seeks reuse their position when entries
+			// point at documents in _id order.
+			if docs == nil {
+				dp := docPrefix(m.ID)
+				var err error
+				if docs, err = r.NewIter(&pebble.IterOptions{LowerBound: dp, UpperBound: prefixEnd(dp)}); err != nil {
+					return false, err
+				}
+			}
+			dk = append(append(dk[:0], prefixDoc), 0, 0, 0, 0)
+			binary.BigEndian.PutUint32(dk[1:], m.ID)
+			dk = append(dk, it.Value()...)
+			if !docs.SeekGE(dk) || !bytes.Equal(docs.Key(), dk) {
+				if err := docs.Error(); err != nil {
+					return false, err
+				}
+				return false, fmt.Errorf("%w: index %s points at a missing document %x", ErrCorrupt, p.index.Name, it.Value())
+			}
+			v, err := docs.ValueAndErr()
 			if err != nil {
-				return false, fmt.Errorf("%w: index %s points at a missing document: %v", ErrCorrupt, p.index.Name, err)
+				return false, err
 			}
 			raw = bytes.Clone(v)
-			closer.Close()
 		} else {
 			v, err := it.ValueAndErr()
 			if err != nil {
@@ -154,12 +182,21 @@ func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bso
 			}
 			raw = bytes.Clone(v)
 		}
-		s := stored{raw: raw}
-		if err := bson.Unmarshal(raw, &s.doc); err != nil {
+		if err := bson.Raw(raw).Validate(); err != nil {
 			return false, fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
 		}
+		s := stored{raw: raw}
+		if rf != nil {
+			ok, decided := rf.match(raw)
+			if decided {
+				if !ok {
+					return true, nil
+				}
+				return fn(s), nil
+			}
+		}
 		if f != nil {
-			ok, err := mongokit.Match(&s.doc, f)
+			ok, err := mongokit.Match(s.d(), f)
 			if err != nil {
 				return false, fmt.Errorf("engine: filter: %w", err)
 			}

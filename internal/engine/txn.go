@@ -163,13 +163,36 @@ func (t *txn) dropColl(m *collMeta) error {
 	}, m)
 }
 
-// stored is a document as stored: its bytes and its decoded form.
+// stored is a document as stored: its bytes and, once something needs it,
+// its decoded form. Reads that the raw matcher decides never decode.
 type stored struct {
 	raw bson.Raw
-	doc bson.D
+	doc *bson.D
 }
 
-func (s stored) id() any { return bsonkit.Get(&s.doc, "_id") }
+// d returns the decoded document, decoding it on first use. The bytes were
+// validated when they were read.
+func (s *stored) d() *bson.D {
+	if s.doc == nil {
+		d := bson.D{}
+		if err := bson.Unmarshal(s.raw, &d); err != nil {
+			d = bson.D{}
+		}
+		s.doc = &d
+	}
+	return s.doc
+}
+
+func (s *stored) id() any {
+	if s.doc == nil {
+		if v, err := s.raw.LookupErr("_id"); err == nil {
+			if x, ok := rawScalar(v); ok {
+				return x
+			}
+		}
+	}
+	return bsonkit.Get(s.d(), "_id")
+}
 
 // insert stores a new document (with its _id set). A document with the
 // same _id, or the same key on a unique index, is a duplicate key error.
@@ -184,7 +207,7 @@ func (t *txn) insert(m *collMeta, s stored) error {
 	} else if ok {
 		return &dupKeyError{ns: m.ns(), index: "_id_", key: dupKeyText("_id", s.id())}
 	}
-	if err := t.addEntries(m, s.doc, idKey, nil); err != nil {
+	if err := t.addEntries(m, *s.d(), idKey, nil); err != nil {
 		return err
 	}
 	if err := t.b.Set(dk, s.raw, nil); err != nil {
@@ -204,7 +227,7 @@ func (t *txn) replace(m *collMeta, prev, next stored, desc bson.D) error {
 	if err != nil {
 		return err
 	}
-	if err := t.addEntries(m, next.doc, idKey, &prev.doc); err != nil {
+	if err := t.addEntries(m, *next.d(), idKey, prev.d()); err != nil {
 		return err
 	}
 	if err := t.b.Set(docKey(m.ID, idKey), next.raw, nil); err != nil {
@@ -224,7 +247,7 @@ func (t *txn) remove(m *collMeta, s stored) error {
 		return err
 	}
 	for _, ix := range m.Indexes {
-		keys, _, err := entryKeys(m, ix, &s.doc, idKey)
+		keys, _, err := entryKeys(m, ix, s.d(), idKey)
 		if err != nil {
 			return err
 		}
