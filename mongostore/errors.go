@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/annalsdb/annals/internal/engine"
 )
 
 // Sentinel errors. Match them with errors.Is; the typed errors below wrap
@@ -51,6 +53,16 @@ var (
 
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("mongostore: store closed")
+
+	// ErrEngineClosed means the embedded engine closed under an operation
+	// (the store was closed while it ran).
+	ErrEngineClosed = engine.ErrClosed
+
+	// ErrCorruptStore means an embedded store's files are damaged: a
+	// checksum mismatch, a missing or truncated file, an unknown format.
+	// Open refuses such a store (it never starts empty over it) and reads
+	// that reach damaged data fail with it; the message names the path.
+	ErrCorruptStore = engine.ErrCorrupt
 )
 
 // ConcurrencyError reports an expected-version mismatch on one stream. It

@@ -88,7 +88,7 @@ type EngineOptions struct {
 	// the memory a file: store uses for reads, whatever its size.
 	CacheSize int64
 	// OplogEntries is how many change-log entries the engine keeps
-	// (default 200,000): a change stream resuming from an older position
+	// (default 100,000): a change stream resuming from an older position
 	// gets a history-lost error, and projections then catch up from the
 	// events collection instead.
 	OplogEntries int64

@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/256dpi/lungo"
 	"github.com/google/uuid"
 
+	"github.com/annalsdb/annals/internal/engine"
 	"github.com/annalsdb/annals/internal/roundtrip"
 	"github.com/annalsdb/annals/mongostore"
 )
@@ -16,12 +16,12 @@ import (
 // roundtrip), so they hold on every engine; they are counts, not timings.
 func TestRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	inner, engine, err := lungo.Open(ctx, lungo.Options{Store: lungo.NewMemoryStore()})
+	eng, err := engine.Open(ctx, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(engine.Close)
-	client := roundtrip.Wrap(inner)
+	t.Cleanup(func() { eng.Close() })
+	client := roundtrip.Wrap(eng.Client())
 	store, err := mongostore.New(ctx, client)
 	if err != nil {
 		t.Fatal(err)

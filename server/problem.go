@@ -75,6 +75,7 @@ var table = []struct {
 	{errUnsupportedMedia, kind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}},
 	{mongostore.ErrClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
 	{lungo.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
+	{mongostore.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
 	{context.DeadlineExceeded, kind{"timeout", "Request timed out", http.StatusServiceUnavailable}},
 	{context.Canceled, kind{"canceled", "Request canceled", http.StatusServiceUnavailable}},
 }

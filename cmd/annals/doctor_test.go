@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,17 +33,56 @@ func doctor(t *testing.T, environ map[string]string, code int, args []string, wa
 func TestDoctorEmbedded(t *testing.T) {
 	uri := fileStore(t)
 	doctor(t, nil, exitOK, []string{"--store", uri},
-		"warn engine embedded engine (file)",
+		"ok engine embedded engine (file)",
 		"ok indexes present: "+strings.Join([]string{mongostore.IndexStreamVersion, mongostore.IndexTypeStream, mongostore.IndexRecordedAt}, ", "),
-		"skip oplog window skipped on the embedded engine",
+		"ok checksums every block of the store reads back intact",
+		"ok oplog window the embedded engine keeps its change log on disk",
 		"ok write concern not applicable",
-		"healthy: nothing to fix, 1 warning.")
-	doctor(t, map[string]string{"ANNALS_STORE": "memory:"}, exitOK, []string{}, "in memory", "healthy")
+		"healthy: nothing to fix, 0 warnings.")
+	doctor(t, map[string]string{"ANNALS_STORE": "memory:"}, exitOK, []string{}, "warn engine embedded engine in memory", "healthy: nothing to fix, 1 warning.")
 
 	// A file another process (here: this test) holds.
 	s := openStore(t, uri)
 	defer s.Close(context.Background())
 	doctor(t, nil, exitError, []string{"--store", uri}, "FIX", "locked", "stop it first", "1 problem to fix")
+}
+
+// TestDoctorCorruptStore: a damaged store is refused, with the fix, and
+// left as it was.
+func TestDoctorCorruptStore(t *testing.T) {
+	uri := fileStore(t)
+	s := openStore(t, uri)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimPrefix(uri, "file:")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := ""
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".sst") {
+			damaged = filepath.Join(dir, e.Name())
+			break
+		}
+	}
+	if damaged == "" {
+		t.Fatalf("no table file in %s: %v", dir, entries)
+	}
+	b, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/3] ^= 0xff
+	if err := os.WriteFile(damaged, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doctor(t, nil, exitError, []string{"--store", uri}, "FIX checksums", "store is corrupt", dir, "restore", "1 problem to fix")
+	after, err := os.ReadFile(damaged)
+	if err != nil || string(after) != string(b) {
+		t.Errorf("doctor changed the damaged file (err %v)", err)
+	}
 }
 
 func TestDoctorErrors(t *testing.T) {

@@ -28,7 +28,7 @@ const (
 	// DefaultOplogEntries is how many change-log entries are kept. A change
 	// stream whose resume point is older gets a history-lost error and its
 	// owner falls back to reading the collections.
-	DefaultOplogEntries = 200_000
+	DefaultOplogEntries = 100_000
 	// DefaultTransactionLifetime is how long a transaction may stay open
 	// before the engine aborts it, as MongoDB's
 	// transactionLifetimeLimitSeconds.
@@ -37,7 +37,7 @@ const (
 	// block back and checks its checksum; larger stores check file sizes at
 	// open and every block's checksum when it is read (and Verify checks
 	// them all).
-	VerifyOnOpenLimit = 64 << 20
+	VerifyOnOpenLimit = 8 << 20
 )
 
 // formatVersion is written in the marker file and in the store; a store
@@ -157,6 +157,17 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		ErrorIfNotExists:   existing,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{opts.Logger},
+		EventListener: &pebble.EventListener{
+			// Pebble's default stops the process on damaged data; the
+			// engine fails the read that met it instead (ErrCorrupt)
+			// and logs where it is.
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				opts.Logger.Error("store data is damaged", "path", info.Path, "details", info.Details)
+			},
+			BackgroundError: func(err error) {
+				opts.Logger.Error("store background work failed", "error", err)
+			},
+		},
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/annalsdb/annals/internal/engine"
 	"github.com/annalsdb/annals/internal/roundtrip"
 )
 
@@ -19,12 +20,12 @@ import (
 // collection reached through it.
 func open(t *testing.T) (*roundtrip.Client, lungo.ICollection) {
 	t.Helper()
-	inner, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
+	eng, err := engine.Open(context.Background(), engine.Options{})
 	if err != nil {
 		t.Fatalf("open engine: %v", err)
 	}
-	t.Cleanup(engine.Close)
-	c := roundtrip.Wrap(inner)
+	t.Cleanup(func() { eng.Close() })
+	c := roundtrip.Wrap(eng.Client())
 	return c, c.Database("db").Collection("c")
 }
 
@@ -272,8 +273,8 @@ func TestWrappersStayWrapped(t *testing.T) {
 	if got := sess.Client(); got != lungo.IClient(c) {
 		t.Errorf("Session.Client() = %T, want the counting client", got)
 	}
-	if _, ok := c.Unwrap().(*lungo.Client); !ok {
-		t.Errorf("Unwrap() = %T, want *lungo.Client", c.Unwrap())
+	if _, ok := c.Unwrap().(*engine.Client); !ok {
+		t.Errorf("Unwrap() = %T, want *engine.Client", c.Unwrap())
 	}
 }
 
