@@ -20,11 +20,12 @@
 // Open takes a URI. mongodb:// and mongodb+srv:// reach a MongoDB replica
 // set or sharded cluster through the official driver; a standalone mongod
 // is refused with ErrNoReplicaSet, because appends need transactions.
-// memory: and file:PATH run the embedded engine (github.com/256dpi/lungo),
-// which implements the same driver API with real transactions and unique
-// indexes, but copies data on every write: it is for tests and trials, not
-// production. A file: store belongs to one process at a time (ErrLocked).
-// The same code runs on every engine.
+// memory: and file:PATH run annals' embedded engine on Pebble, which
+// implements the same driver API with real transactions, indexes that
+// queries use, change streams, durable commits and checksummed files
+// (damage is ErrCorruptStore, never silent). A file: store is a directory
+// and belongs to one process at a time (ErrLocked); WithEngineOptions
+// tunes its cache and change log. The same code runs on every engine.
 //
 // # Data model
 //
