@@ -6,18 +6,19 @@ package mongostore_test
 //
 //	benchstat -col /impl bench.txt
 //
-// pairs them. Both variants run on their own engine started from the same
-// seeded catalog and reach it through a roundtrip.Client, so they pay the
-// same counting overhead and report roundtrips/op alike.
+// pairs them. Each variant runs on its own fresh engine, seeded by the
+// store with the timer stopped (a 100-event and a 1,000-event stream, with
+// the store's indexes), and both variants reach it through a
+// roundtrip.Client, so they pay the same counting overhead and report
+// roundtrips/op alike.
 //
-// Fairness: the embedded engine copies a collection (and its oplog, which
-// it does not trim for five minutes) on every write, and its finds sort and
-// scan the whole collection, so the cost of an operation grows with the
-// data already stored. Appends therefore restart from the seed on a fresh
-// engine every benchAppendReset appended events (every benchRaceReset
-// rounds for the race), with the timer stopped: whatever b.N each variant
-// gets, both see the same collection sizes, between the seed's 1,100
-// events and 1,100 plus the reset interval.
+// Fairness: the engine's writes, and its index look-ups of a stream's
+// head, cost about the same whatever the data already stored, so the
+// append benchmarks keep appending to one stream for all of b.N. A load
+// reads the whole stream, though, and costs more as the stream grows. The
+// race, whose writers load the stream they append to, therefore races each
+// round on a stream of its own, seeded with 100 events with the timer
+// stopped: whatever b.N each variant gets, every round is the same race.
 
 import (
 	"context"
@@ -35,6 +36,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/annalsdb/annals/internal/engine"
 	"github.com/annalsdb/annals/internal/roundtrip"
 	"github.com/annalsdb/annals/mongostore"
 )
@@ -51,14 +53,8 @@ const (
 	benchType = "Account"
 	// benchEventName is the name of every benchmark event.
 	benchEventName = "FundsDeposited"
-	// benchAppendReset is how many events the append benchmarks add
-	// before starting again from the seed.
-	benchAppendReset = 256
 	// benchRaceWriters is the number of appenders racing on one stream.
 	benchRaceWriters = 8
-	// benchRaceReset is how many race rounds run before starting again
-	// from the seed; a round appends between 1 and benchRaceWriters events.
-	benchRaceReset = 16
 )
 
 var (
@@ -93,112 +89,75 @@ func benchEvents(n int) []mongostore.EventData {
 	return evs
 }
 
-var benchSeed struct {
-	once    sync.Once
-	catalog *lungo.Catalog
-	err     error
-}
-
-// benchCatalog returns the seeded catalog: benchSmall and benchLarge,
-// written by the store, with its indexes. Engines opened on it share its
-// documents; the engine copies what it changes, so the seed stays intact.
-func benchCatalog(tb testing.TB) *lungo.Catalog {
-	tb.Helper()
-	benchSeed.once.Do(func() {
-		benchSeed.catalog, benchSeed.err = buildBenchCatalog(context.Background())
-	})
-	if benchSeed.err != nil {
-		tb.Fatalf("seed: %v", benchSeed.err)
-	}
-	return benchSeed.catalog
-}
-
-func buildBenchCatalog(ctx context.Context) (*lungo.Catalog, error) {
-	mem := lungo.NewMemoryStore()
-	client, engine, err := lungo.Open(ctx, lungo.Options{Store: mem})
-	if err != nil {
-		return nil, err
-	}
-	defer engine.Close()
-	store, err := mongostore.New(ctx, client)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range []struct {
-		id uuid.UUID
-		n  int
-	}{{benchSmall, benchSmallVersion}, {benchLarge, benchLargeVersion}} {
-		for v := 0; v < s.n; v += 100 {
-			_, err := store.AppendStreams(ctx, mongostore.StreamAppend{
-				Stream: s.id, Type: benchType, Expected: mongostore.Exact(int64(v)), Events: benchEvents(min(100, s.n-v)),
-			})
-			if err != nil {
-				return nil, err
-			}
+// benchSeedStream writes a new stream of n events with the store, in
+// appends of 100 events.
+func benchSeedStream(ctx context.Context, store *mongostore.Store, id uuid.UUID, n int) error {
+	for v := 0; v < n; v += 100 {
+		_, err := store.AppendStreams(ctx, mongostore.StreamAppend{
+			Stream: id, Type: benchType, Expected: mongostore.Exact(int64(v)), Events: benchEvents(min(100, n-v)),
+		})
+		if err != nil {
+			return fmt.Errorf("seed stream %s: %w", id, err)
 		}
 	}
-	return mem.Load()
+	return nil
 }
 
-// benchEnv is one variant's engine, started from the seed, with a store
-// on it and both reached through one counting client.
+// benchEnv is one variant's fresh engine, seeded, with a store on it and
+// both reached through one counting client.
 type benchEnv struct {
-	tb     testing.TB
-	engine *lungo.Engine
 	client *roundtrip.Client
 	store  *mongostore.Store
 	// events is the store's own events collection handle, which the raw
 	// variants use directly.
 	events lungo.ICollection
-	// discarded counts the round trips made on engines already replaced.
-	discarded int64
+	// seeder is a store on the engine's own client, which writes seeds
+	// without counting them.
+	seeder *mongostore.Store
 }
 
-func newBenchEnv(tb testing.TB) *benchEnv {
-	tb.Helper()
-	e := &benchEnv{tb: tb}
-	e.open()
-	tb.Cleanup(func() { e.engine.Close() })
-	return e
-}
-
-func (e *benchEnv) open() {
-	e.tb.Helper()
+// newBenchEnv opens and seeds a fresh in-memory engine with the timer
+// stopped, and closes it when the benchmark ends. The counter starts from
+// zero, and counts nothing of the seed.
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
 	ctx := context.Background()
-	mem := lungo.NewMemoryStore()
-	if err := mem.Store(benchCatalog(e.tb)); err != nil {
-		e.tb.Fatal(err)
-	}
-	inner, engine, err := lungo.Open(ctx, lungo.Options{Store: mem})
+	eng, err := engine.Open(ctx, engine.Options{})
 	if err != nil {
-		e.tb.Fatal(err)
+		b.Fatal(err)
 	}
-	client := roundtrip.Wrap(inner)
+	b.Cleanup(func() {
+		if err := eng.Close(); err != nil {
+			b.Errorf("close engine: %v", err)
+		}
+	})
+	seeder, err := mongostore.New(ctx, eng.Client())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := benchSeedStream(ctx, seeder, benchSmall, benchSmallVersion); err != nil {
+		b.Fatal(err)
+	}
+	if err := benchSeedStream(ctx, seeder, benchLarge, benchLargeVersion); err != nil {
+		b.Fatal(err)
+	}
+	client := roundtrip.Wrap(eng.Client())
 	store, err := mongostore.New(ctx, client)
 	if err != nil {
-		engine.Close()
-		e.tb.Fatal(err)
+		b.Fatal(err)
 	}
 	if store.Engine() != mongostore.EngineMemory {
-		e.tb.Fatalf("store engine = %s, want %s", store.Engine(), mongostore.EngineMemory)
+		b.Fatalf("store engine = %s, want %s", store.Engine(), mongostore.EngineMemory)
 	}
 	client.Reset()
-	e.engine, e.client, e.store, e.events = engine, client, store, store.EventsCollection()
-}
-
-// reset replaces the engine by a fresh one started from the seed, with the
-// timer stopped.
-func (e *benchEnv) reset(b *testing.B) {
-	b.StopTimer()
-	e.discarded += e.client.Count()
-	e.engine.Close()
-	e.open()
-	b.StartTimer()
+	return &benchEnv{client: client, store: store, events: store.EventsCollection(), seeder: seeder}
 }
 
 // reportRoundTrips reports the round trips per operation.
 func (e *benchEnv) reportRoundTrips(b *testing.B) {
-	b.ReportMetric(float64(e.discarded+e.client.Count())/float64(b.N), "roundtrips/op")
+	b.ReportMetric(float64(e.client.Count())/float64(b.N), "roundtrips/op")
 }
 
 // errRawConflict is a raw append finding the stream at another version.
@@ -334,10 +293,6 @@ func benchAppend(b *testing.B, n int, fn benchAppendFunc) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if version+int64(n) > benchSmallVersion+benchAppendReset {
-			e.reset(b)
-			version = benchSmallVersion
-		}
 		if err := fn(ctx, e, version, n); err != nil {
 			b.Fatal(err)
 		}
@@ -401,29 +356,29 @@ func BenchmarkLoad1000(b *testing.B) {
 	b.Run("impl=store", func(b *testing.B) { benchLoad(b, benchLarge, benchLargeVersion, true) })
 }
 
-// benchRaceFunc loads benchSmall and appends one event at the version it
+// benchRaceFunc loads a stream and appends one event at the version it
 // read, reporting whether it lost to another writer.
-type benchRaceFunc func(ctx context.Context, e *benchEnv) (conflict bool, err error)
+type benchRaceFunc func(ctx context.Context, e *benchEnv, stream uuid.UUID) (conflict bool, err error)
 
-func storeRace(ctx context.Context, e *benchEnv) (bool, error) {
-	s, err := e.store.Load(ctx, benchSmall)
+func storeRace(ctx context.Context, e *benchEnv, stream uuid.UUID) (bool, error) {
+	s, err := e.store.Load(ctx, stream)
 	if err != nil {
 		return false, err
 	}
-	_, err = e.store.Append(ctx, benchSmall, mongostore.Exact(s.Version), benchEvents(1)...)
+	_, err = e.store.Append(ctx, stream, mongostore.Exact(s.Version), benchEvents(1)...)
 	if errors.Is(err, mongostore.ErrConcurrency) {
 		return true, nil
 	}
 	return false, err
 }
 
-func rawRace(ctx context.Context, e *benchEnv) (bool, error) {
-	evs, err := rawLoad(ctx, e.events, benchSmall)
+func rawRace(ctx context.Context, e *benchEnv, stream uuid.UUID) (bool, error) {
+	evs, err := rawLoad(ctx, e.events, stream)
 	if err != nil {
 		return false, err
 	}
-	err = rawAppend(ctx, e.events, e.client, benchSmall, evs[len(evs)-1].Version, 1)
-	if errors.Is(err, errRawConflict) || lungo.IsUniquenessError(err) {
+	err = rawAppend(ctx, e.events, e.client, stream, evs[len(evs)-1].Version, 1)
+	if errors.Is(err, errRawConflict) || mongo.IsDuplicateKeyError(err) {
 		return true, nil
 	}
 	return false, err
@@ -431,7 +386,8 @@ func rawRace(ctx context.Context, e *benchEnv) (bool, error) {
 
 // benchRace runs rounds of benchRaceWriters goroutines that each load the
 // same stream and append one event at the version they read; one op is one
-// round. It reports the conflicts per round.
+// round. Each round races on a new stream of benchSmallVersion events,
+// written with the timer stopped. It reports the conflicts per round.
 func benchRace(b *testing.B, fn benchRaceFunc) {
 	ctx := context.Background()
 	e := newBenchEnv(b)
@@ -439,15 +395,18 @@ func benchRace(b *testing.B, fn benchRaceFunc) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if i > 0 && i%benchRaceReset == 0 {
-			e.reset(b)
+		b.StopTimer()
+		stream := uuid.New()
+		if err := benchSeedStream(ctx, e.seeder, stream, benchSmallVersion); err != nil {
+			b.Fatal(err)
 		}
+		b.StartTimer()
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for range benchRaceWriters {
 			wg.Go(func() {
 				<-start
-				lost, err := fn(ctx, e)
+				lost, err := fn(ctx, e, stream)
 				if err != nil {
 					b.Error(err)
 				}
@@ -467,9 +426,9 @@ func benchRace(b *testing.B, fn benchRaceFunc) {
 	b.ReportMetric(float64(conflicts.Load())/float64(b.N), "conflicts/op")
 }
 
-// BenchmarkRace8 races eight writers on one stream, each loading it and
-// appending one event with the version it read as the exact expected
-// version. One op is a round of eight attempts.
+// BenchmarkRace8 races eight writers on one stream of 100 events, each
+// loading it and appending one event with the version it read as the exact
+// expected version. One op is a round of eight attempts.
 func BenchmarkRace8(b *testing.B) {
 	b.Run("impl=raw", func(b *testing.B) { benchRace(b, rawRace) })
 	b.Run("impl=store", func(b *testing.B) { benchRace(b, storeRace) })
@@ -478,9 +437,9 @@ func BenchmarkRace8(b *testing.B) {
 // BenchmarkRepositoryLoad loads an aggregate of 1,000 and of 10,000 events
 // through a repository, replaying every event (snapshots=off) or from a
 // snapshot taken at the last event (snapshots=on). With a snapshot the
-// cost must not grow with the stream's length. The embedded engine scans
-// whole collections, so every case holds the same 10,000 events in all
-// (other streams pad the short one): only the stream's length varies.
+// cost must not grow with the stream's length. Every case holds the same
+// 10,000 events in all (other streams pad the short one), so that only the
+// stream's length varies.
 func BenchmarkRepositoryLoad(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		for _, snapshots := range []bool{false, true} {

@@ -11,11 +11,11 @@ package projections_test
 // trips with a roundtrip.Client under the store. docs/performance.md says
 // what the numbers mean.
 //
-// Fairness: the embedded engine copies a collection (and its oplog) on
-// every write and scans on every find, so costs grow with the data. Every
-// catch-up therefore starts a fresh engine from one seeded catalog, and the
-// live benchmark starts again from its seed every benchLiveReset events,
-// with the timer stopped.
+// Every catch-up runs on a fresh engine, seeded by the store with the timer
+// stopped, so each one starts from the same history and no projection. The
+// live benchmark seeds one fresh engine and appends for all of b.N: the
+// engine's writes and index look-ups cost about the same whatever the data
+// already stored.
 
 import (
 	"context"
@@ -32,6 +32,7 @@ import (
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/annalsdb/annals/internal/engine"
 	"github.com/annalsdb/annals/internal/roundtrip"
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
@@ -44,9 +45,6 @@ const (
 	// AccountOpened per account, then deposits and withdrawals appended
 	// one per account per transaction, round robin.
 	benchEvents = 2000
-	// benchLiveReset is how many events the live benchmark appends before
-	// starting again from its seed.
-	benchLiveReset = 256
 	// benchWait bounds every wait for the runner.
 	benchWait = time.Minute
 )
@@ -65,43 +63,10 @@ func benchActivity(n int) mongostore.EventData {
 	return mongostore.EventData{Name: "Deposited", Data: amount{Amount: int64(n%7 + 1)}}
 }
 
-// benchSeed is a catalog built once per process.
-type benchSeed struct {
-	once    sync.Once
-	catalog *lungo.Catalog
-	err     error
-}
-
-var (
-	// catchUpSeed holds benchEvents events over benchAccounts accounts.
-	catchUpSeed benchSeed
-	// liveSeed holds the benchAccounts AccountOpened events only.
-	liveSeed benchSeed
-)
-
-// get returns the seed holding n events, building it the first time.
-// Engines opened on it share its documents; the engine copies what it
-// changes, so the seed stays intact.
-func (s *benchSeed) get(tb testing.TB, n int) *lungo.Catalog {
-	tb.Helper()
-	s.once.Do(func() { s.catalog, s.err = buildBenchSeed(context.Background(), n) })
-	if s.err != nil {
-		tb.Fatalf("seed: %v", s.err)
-	}
-	return s.catalog
-}
-
-func buildBenchSeed(ctx context.Context, n int) (*lungo.Catalog, error) {
-	mem := lungo.NewMemoryStore()
-	client, engine, err := lungo.Open(ctx, lungo.Options{Store: mem})
-	if err != nil {
-		return nil, err
-	}
-	defer engine.Close()
-	store, err := mongostore.New(ctx, client)
-	if err != nil {
-		return nil, err
-	}
+// benchSeed writes n events over benchAccounts accounts with the store:
+// one AccountOpened per account, then activity, one event per account in
+// each transaction of benchAccounts streams.
+func benchSeed(ctx context.Context, store *mongostore.Store, n int) error {
 	var round []mongostore.StreamAppend
 	flush := func() error {
 		if len(round) == 0 {
@@ -122,45 +87,51 @@ func buildBenchSeed(ctx context.Context, n int) (*lungo.Catalog, error) {
 		round = append(round, a)
 		if acct == benchAccounts-1 {
 			if err := flush(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	return mem.Load()
+	return flush()
 }
 
-// benchEngine is an engine started from a seed, with a store on it reached
-// through a counting client.
+// benchEngine is a fresh in-memory engine holding a seed, with a store on
+// it reached through a counting client.
 type benchEngine struct {
-	engine *lungo.Engine
+	engine *engine.Engine
 	// inner is the engine's own client: what the benchmarks read through
 	// it is not counted.
 	inner  lungo.IClient
 	client *roundtrip.Client
 	store  *mongostore.Store
+	closed sync.Once
 }
 
-func openBenchEngine(tb testing.TB, seed *lungo.Catalog) *benchEngine {
+// openBenchEngine opens a fresh engine and seeds it with n events, written
+// through the engine's own client, so the counter counts none of them. The
+// caller stops the timer, and closes the engine.
+func openBenchEngine(tb testing.TB, n int) *benchEngine {
 	tb.Helper()
 	ctx := context.Background()
-	mem := lungo.NewMemoryStore()
-	if err := mem.Store(seed); err != nil {
-		tb.Fatal(err)
-	}
-	inner, engine, err := lungo.Open(ctx, lungo.Options{Store: mem})
+	eng, err := engine.Open(ctx, engine.Options{})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	inner := eng.Client()
+	seeder, err := mongostore.New(ctx, inner)
+	if err == nil {
+		err = benchSeed(ctx, seeder, n)
+	}
+	if err != nil {
+		_ = eng.Close()
+		tb.Fatalf("seed: %v", err)
 	}
 	client := roundtrip.Wrap(inner)
 	store, err := mongostore.New(ctx, client)
 	if err != nil {
-		engine.Close()
+		_ = eng.Close()
 		tb.Fatal(err)
 	}
-	return &benchEngine{engine: engine, inner: inner, client: client, store: store}
+	return &benchEngine{engine: eng, inner: inner, client: client, store: store}
 }
 
 // uncounted returns a collection of the store's database through the
@@ -169,9 +140,14 @@ func (e *benchEngine) uncounted(name string) lungo.ICollection {
 	return e.inner.Database(e.store.Database().Name()).Collection(name)
 }
 
-func (e *benchEngine) close() {
-	_ = e.store.Close(context.Background())
-	e.engine.Close()
+// close closes the store and the engine; later calls do nothing.
+func (e *benchEngine) close(tb testing.TB) {
+	e.closed.Do(func() {
+		_ = e.store.Close(context.Background())
+		if err := e.engine.Close(); err != nil {
+			tb.Errorf("close engine: %v", err)
+		}
+	})
 }
 
 // runBench runs r until stop is called; stop waits for Run to return.
@@ -242,8 +218,9 @@ func logOps(b *testing.B, what string, ops map[string]int64, per float64) {
 }
 
 // countingAccounts is the accounts projection, counting the events its
-// handler applies. The embedded engine never retries a transaction, so
-// each call is one event applied.
+// handler applies. The embedded engine serialises its writers and retries
+// a transaction only once it has outlived its lifetime (a minute), so each
+// call is one event applied.
 func countingAccounts(n *atomic.Int64) *projections.Projection {
 	return projections.New("accounts", accountEvents, func(ctx context.Context, tx *projections.Tx, ev mongostore.Event) error {
 		n.Add(1)
@@ -265,49 +242,16 @@ func BenchmarkCatchUp(b *testing.B) {
 }
 
 func benchCatchUp(b *testing.B, margin time.Duration) {
-	seed := catchUpSeed.get(b, benchEvents)
 	var applied, commits, roundTrips int64
 	ops := map[string]int64{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		e := openBenchEngine(b, seed)
-		var handled, committed atomic.Int64
-		r := projections.NewRunner(e.store, countingAccounts(&handled))
-		r.CatchUpMargin = margin
-		projections.SetHook(r, func(_ context.Context, point int, _, state string) error {
-			if point == projections.HookAfterCommit && state == projections.StateCatchingUp {
-				committed.Add(1)
-			}
-			return nil
-		})
-		state, unwatch := watchState(b, e, "accounts", projections.StateLive, projections.StateFailed)
-		e.client.Reset()
-		b.StartTimer()
-		stop := runBench(b, r)
-		var got string
-		select {
-		case got = <-state:
-		case <-time.After(benchWait):
-		}
-		b.StopTimer()
-		roundTrips += e.client.Count()
-		opsDiff(ops, nil, e.client.Ops())
-		stop()
-		unwatch()
-		if got != projections.StateLive {
-			b.Fatalf("catch-up ended in state %q", got)
-		}
-		if n := handled.Load(); n != benchEvents {
-			b.Fatalf("applied %d events, want %d", n, benchEvents)
-		}
-		if i == 0 {
-			checkTruth(b, e.store, r)
-		}
-		applied += handled.Load()
-		commits += committed.Load()
-		e.close()
+		handled, committed, trips := catchUpOnce(b, margin, ops, i == 0)
+		applied += handled
+		commits += committed
+		roundTrips += trips
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -319,11 +263,55 @@ func benchCatchUp(b *testing.B, margin time.Duration) {
 	logOps(b, "round trips per committed batch", ops, float64(commits))
 }
 
-// liveEnv is a runner live on a fresh engine started from the live seed.
+// catchUpOnce seeds a fresh engine and times a fresh runner catching up
+// over it, until the projection is live; it is called, and returns, with
+// the timer stopped. It reports the events applied, the catch-up batches
+// committed and the round trips, adds the round trips by operation to ops,
+// and with check compares the read model with the events.
+func catchUpOnce(b *testing.B, margin time.Duration, ops map[string]int64, check bool) (handled, committed, roundTrips int64) {
+	e := openBenchEngine(b, benchEvents)
+	defer e.close(b)
+	var applied, commits atomic.Int64
+	r := projections.NewRunner(e.store, countingAccounts(&applied))
+	r.CatchUpMargin = margin
+	projections.SetHook(r, func(_ context.Context, point int, _, state string) error {
+		if point == projections.HookAfterCommit && state == projections.StateCatchingUp {
+			commits.Add(1)
+		}
+		return nil
+	})
+	state, unwatch := watchState(b, e, "accounts", projections.StateLive, projections.StateFailed)
+	e.client.Reset()
+	b.StartTimer()
+	stop := runBench(b, r)
+	var got string
+	select {
+	case got = <-state:
+	case <-time.After(benchWait):
+	}
+	b.StopTimer()
+	roundTrips = e.client.Count()
+	opsDiff(ops, nil, e.client.Ops())
+	stop()
+	unwatch()
+	if got != projections.StateLive {
+		b.Fatalf("catch-up ended in state %q", got)
+	}
+	if n := applied.Load(); n != benchEvents {
+		b.Fatalf("applied %d events, want %d", n, benchEvents)
+	}
+	if check {
+		checkTruth(b, e.store, r)
+	}
+	return applied.Load(), commits.Load(), roundTrips
+}
+
+// liveEnv is a runner live on a fresh engine seeded with the accounts
+// opened.
 type liveEnv struct {
 	*benchEngine
-	stop     func()
-	appended int
+	stop    func()
+	stopped sync.Once
 	// before is the round-trip count when the batch being applied began.
 	before atomic.Int64
 	// committed receives when each live batch committed.
@@ -334,9 +322,9 @@ type liveEnv struct {
 	beforeOps, ops      map[string]int64
 }
 
-func startLive(b *testing.B, seed *lungo.Catalog) *liveEnv {
+func startLive(b *testing.B) *liveEnv {
 	b.Helper()
-	env := &liveEnv{benchEngine: openBenchEngine(b, seed), committed: make(chan time.Time, 1), ops: map[string]int64{}}
+	env := &liveEnv{benchEngine: openBenchEngine(b, benchAccounts), committed: make(chan time.Time, 1), ops: map[string]int64{}}
 	r := projections.NewRunner(env.store, accountsProjection())
 	verbose := testing.Verbose()
 	projections.SetHook(r, func(_ context.Context, point int, _, state string) error {
@@ -368,13 +356,15 @@ func startLive(b *testing.B, seed *lungo.Catalog) *liveEnv {
 		return nil
 	})
 	env.stop = runBench(b, r)
+	b.Cleanup(func() { env.close(b) })
 	waitLive(b, r, "accounts")
 	return env
 }
 
-func (env *liveEnv) close() {
-	env.stop()
-	env.benchEngine.close()
+// close stops the runner and closes the engine; later calls do nothing.
+func (env *liveEnv) close(tb testing.TB) {
+	env.stopped.Do(env.stop)
+	env.benchEngine.close(tb)
 }
 
 // BenchmarkLive appends one event at a time to a projection that is live
@@ -400,35 +390,18 @@ func BenchmarkLive(b *testing.B) {
 
 func benchLive(b *testing.B, poll bool) {
 	ctx := context.Background()
-	seed := liveSeed.get(b, benchAccounts)
-	env := startLive(b, seed)
+	env := startLive(b)
 	accounts := env.uncounted("accounts")
 	lags := make([]time.Duration, 0, b.N)
-	var trips, batches int64
-	ops := map[string]int64{}
-	retire := func(env *liveEnv) {
-		trips += env.batchTrips.Load()
-		batches += env.batches.Load()
-		opsDiff(ops, nil, env.ops)
-		env.close()
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if env.appended == benchLiveReset {
-			b.StopTimer()
-			retire(env)
-			env = startLive(b, seed)
-			accounts = env.uncounted("accounts")
-			b.StartTimer()
-		}
 		acct := benchAccountID(i % benchAccounts)
 		res, err := env.store.Append(ctx, acct, mongostore.Any, benchActivity(i/benchAccounts))
 		appended := time.Now()
 		if err != nil {
 			b.Fatal(err)
 		}
-		env.appended++
 		var doc struct {
 			Applied []int64 `bson:"applied"`
 		}
@@ -467,7 +440,8 @@ func benchLive(b *testing.B, poll bool) {
 		}
 	}
 	b.StopTimer()
-	retire(env)
+	env.close(b)
+	trips, batches := env.batchTrips.Load(), env.batches.Load()
 	if batches != int64(b.N) {
 		b.Fatalf("%d live batches for %d events, want one each", batches, b.N)
 	}
@@ -475,7 +449,7 @@ func benchLive(b *testing.B, poll bool) {
 	b.ReportMetric(percentile(lags, 50), "p50-µs")
 	b.ReportMetric(percentile(lags, 99), "p99-µs")
 	b.ReportMetric(float64(trips)/float64(batches), "roundtrips/batch")
-	logOps(b, fmt.Sprintf("round trips per live batch (%d samples)", b.N), ops, float64(batches))
+	logOps(b, fmt.Sprintf("round trips per live batch (%d samples)", b.N), env.ops, float64(batches))
 }
 
 // percentile returns the p-th percentile of sorted durations, by nearest
