@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,6 +120,10 @@ type Engine struct {
 	// cursorsClosed is set once Close has closed the cursors.
 	cursorsClosed bool
 
+	// failed is set when a commit's fsync failed: its outcome is unknown,
+	// so the engine accepts nothing more (reopening replays the log).
+	failed atomic.Pointer[error]
+
 	closeMu sync.RWMutex
 	closed  bool
 	done    chan struct{}
@@ -147,6 +152,13 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	existing, err := checkMarker(fs, dir, e.memory)
 	if err != nil {
 		return nil, err
+	}
+	if !e.memory && !existing {
+		// The marker first: whatever Pebble writes next is in a directory
+		// that says what it is.
+		if err := writeMarker(fs, dir); err != nil {
+			return nil, err
+		}
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
@@ -185,12 +197,6 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		if err := e.verifyFiles(fs, dir); err != nil {
 			_ = db.Close()
 			return nil, err
-		}
-		if !existing {
-			if err := writeMarker(fs, dir); err != nil {
-				_ = db.Close()
-				return nil, err
-			}
 		}
 	}
 	e.applied.Store(e.state.LastTS)
@@ -239,7 +245,27 @@ func checkMarker(fs vfs.FS, dir string, memory bool) (bool, error) {
 		return false, fmt.Errorf("%w: %s: marker %s is not %q; the store was damaged or written by another release",
 			ErrCorrupt, dir, MarkerFile, formatVersion)
 	}
-	return true, nil
+	// A creation interrupted before Pebble wrote anything leaves the
+	// marker alone (or with Pebble's lock and options files): nothing was
+	// ever committed, so it is opened as new. Table or log files without a
+	// manifest are a damaged store.
+	entries, err := fs.List(dir)
+	if err != nil {
+		return false, fmt.Errorf("engine: %s: %w", dir, err)
+	}
+	manifest, data := false, false
+	for _, name := range entries {
+		switch {
+		case strings.HasPrefix(name, "MANIFEST-"):
+			manifest = true
+		case strings.HasSuffix(name, ".sst"), strings.HasSuffix(name, ".log"), strings.HasSuffix(name, ".blob"):
+			data = true
+		}
+	}
+	if !manifest && data {
+		return false, fmt.Errorf("%w: %s has data files but no manifest; restore the store from a backup", ErrCorrupt, dir)
+	}
+	return manifest, nil
 }
 
 func markerContent() string {
@@ -410,6 +436,9 @@ func (e *Engine) enter() error {
 	if e.closed {
 		return ErrClosed
 	}
+	if err := e.failed.Load(); err != nil {
+		return *err
+	}
 	e.inflight.Add(1)
 	return nil
 }
@@ -437,6 +466,11 @@ func (e *Engine) Close() error {
 	}
 	e.inflight.Wait()
 	var err error
+	if f := e.failed.Load(); f != nil {
+		// The log could not be written: flushing would fail the same way
+		// (Pebble does not survive it); the next open replays the log.
+		return *f
+	}
 	if !e.memory {
 		err = e.db.Flush()
 	}
@@ -471,6 +505,18 @@ func (e *Engine) nextTS() uint64 {
 	return ts
 }
 
+// fail puts the engine in the failed state and wakes everyone waiting.
+func (e *Engine) fail(err error) {
+	err = fmt.Errorf("%w: the store could not sync a commit to disk (%v); restart annals to recover from the log", ErrFailed, err)
+	if e.failed.CompareAndSwap(nil, &err) {
+		e.opts.Logger.Error("store failed", "error", err)
+	}
+	e.mu.Lock()
+	close(e.changed)
+	e.changed = make(chan struct{})
+	e.mu.Unlock()
+}
+
 // markDurable records that every commit up to ts is synced and wakes
 // change streams.
 func (e *Engine) markDurable(ts uint64) {
@@ -498,6 +544,9 @@ func (e *Engine) waitDurable(ctx context.Context) error {
 		ch := e.changedChan()
 		if e.durable.Load() >= target {
 			return nil
+		}
+		if err := e.failed.Load(); err != nil {
+			return *err
 		}
 		select {
 		case <-ch:

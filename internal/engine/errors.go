@@ -19,6 +19,10 @@ var (
 	// commands the engine does not implement. They fail clearly instead of
 	// being ignored.
 	ErrUnsupported = errors.New("engine: not supported")
+	// ErrFailed is returned by every operation after a commit could not be
+	// synced to disk (disk full, I/O error): the engine stops accepting
+	// work rather than answer from a state the disk may not hold.
+	ErrFailed = errors.New("engine: store failed")
 	// ErrNotAStore is returned when a path holds something that is not an
 	// annals embedded store.
 	ErrNotAStore = errors.New("engine: not an annals embedded store")

@@ -105,6 +105,7 @@ func (t *txn) commit(ctx context.Context) error {
 	err = t.b.SyncWait()
 	_ = t.b.Close()
 	if err != nil {
+		e.fail(err)
 		return fmt.Errorf("engine: commit outcome unknown: sync: %w", err)
 	}
 	e.markDurable(t.ts)

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"go.mongodb.org/mongo-driver/bson"
+)
+
+// TestSyncFailureStopsTheEngine: when a commit cannot be synced (a full
+// disk, an I/O error) its outcome is unknown, so the write fails and the
+// engine accepts nothing more, instead of answering from a state the disk
+// may not hold.
+func TestSyncFailureStopsTheEngine(t *testing.T) {
+	ctx := context.Background()
+	broken := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) && strings.HasSuffix(op.Path, ".log") {
+			return errors.New("injected: no space left on device")
+		}
+		return nil
+	})}
+	fs := errorfs.Wrap(vfs.NewMem(), broken)
+	e, err := Open(ctx, Options{Path: "store", FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := e.Client().Database("d").Collection("c")
+	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	broken.On()
+	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}}); err == nil {
+		t.Fatal("a commit whose sync failed was acknowledged")
+	}
+	for name, op := range map[string]func() error{
+		"write": func() error { _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 3}}); return err },
+		"read":  func() error { return c.FindOne(ctx, bson.D{}).Err() },
+	} {
+		if err := op(); !errors.Is(err, ErrFailed) {
+			t.Errorf("%s after the failure: got %v, want ErrFailed", name, err)
+		}
+	}
+}
+
+// TestInterruptedCreation: a store whose creation stopped after the marker
+// and before Pebble wrote anything opens as new; table or log files
+// without a manifest are refused.
+func TestInterruptedCreation(t *testing.T) {
+	ctx := context.Background()
+	fs := vfs.NewMem()
+	if err := fs.MkdirAll("store", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMarker(fs, "store"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(ctx, Options{Path: "store", FS: fs})
+	if err != nil {
+		t.Fatalf("open after an interrupted creation: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.List("store")
+	for _, n := range names {
+		if strings.HasPrefix(n, "MANIFEST-") || strings.HasPrefix(n, "marker.manifest") {
+			if err := fs.Remove(fs.PathJoin("store", n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := Open(ctx, Options{Path: "store", FS: fs}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("open with data files and no manifest: got %v, want ErrCorrupt", err)
+	}
+}
