@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -92,13 +93,30 @@ func writeException(err error) error {
 	return err
 }
 
-// bulkException reports the write error of the i-th model of a bulk write.
+// bulkException reports the write error of the i-th model of a bulk write
+// as the driver does: a failure of that model (a duplicate key, an update
+// that does not apply, a document too large) is a write error, after which
+// an ordered write stops and an unordered one goes on; a failure of the
+// engine itself (closed, failed, corrupt, cancelled) is returned as it is
+// and aborts the whole write.
 func bulkException(i int, err error) error {
-	var dup *dupKeyError
-	if errors.As(err, &dup) {
-		return mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{
-			WriteError: mongo.WriteError{Index: i, Code: codeDuplicateKey, Message: dup.Error()},
-		}}}
+	if engineFailure(err) {
+		return err
 	}
-	return err
+	we := mongo.WriteError{Index: i, Code: codeBadValue, Message: err.Error()}
+	var dup *dupKeyError
+	var ce mongo.CommandError
+	switch {
+	case errors.As(err, &dup):
+		we.Code, we.Message = codeDuplicateKey, dup.Error()
+	case errors.As(err, &ce):
+		we.Code, we.Message = int(ce.Code), ce.Message
+	}
+	return mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: we}}}
+}
+
+// engineFailure reports errors of the engine rather than of a write.
+func engineFailure(err error) bool {
+	return errors.Is(err, ErrClosed) || errors.Is(err, ErrFailed) || errors.Is(err, ErrCorrupt) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || pebbleCorrupt(err)
 }

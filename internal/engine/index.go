@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/primitive"
 )
 
 // indexValues returns the values a document has at a dotted path for an
@@ -19,7 +18,10 @@ func indexValues(doc *bson.D, path string) (vals []any, multikey bool) {
 			if a, ok := asArray(v); ok {
 				multikey = true
 				if len(a) == 0 {
-					vals = append(vals, primitive.Undefined{})
+					// MongoDB keys an empty array apart from null and
+					// missing (as undefined); the empty array's own
+					// encoding does the same.
+					vals = append(vals, bson.A{})
 				}
 				vals = append(vals, a...)
 				return

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"slices"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -315,7 +316,7 @@ func (t *txn) addEntries(m *collMeta, doc bson.D, idKey []byte, prev *bson.D) er
 		}
 		changes = append(changes, c)
 	}
-	var marked *collMeta
+	var marked []uint32
 	for _, c := range changes {
 		for _, k := range c.del {
 			if err := t.b.Delete(k, nil); err != nil {
@@ -328,14 +329,24 @@ func (t *txn) addEntries(m *collMeta, doc bson.D, idKey []byte, prev *bson.D) er
 			}
 		}
 		if c.multi {
-			if marked == nil {
-				marked = m.clone()
-			}
-			marked.Indexes[c.ix].Multikey = true
+			marked = append(marked, m.Indexes[c.ix].ID)
 		}
 	}
-	if marked != nil {
-		if err := t.putColl(marked); err != nil {
+	if len(marked) > 0 {
+		// Mark the indexes on the collection's catalog entry as it is
+		// now, not on m: m may be a view of some of its indexes (a
+		// backfill's), and the entry holds them all.
+		cur := t.cat.get(m.DB, m.Name)
+		if cur == nil {
+			return fmt.Errorf("engine: collection %s vanished during a write", m.ns())
+		}
+		n := cur.clone()
+		for _, ix := range n.Indexes {
+			if slices.Contains(marked, ix.ID) {
+				ix.Multikey = true
+			}
+		}
+		if err := t.putColl(n); err != nil {
 			return err
 		}
 	}
