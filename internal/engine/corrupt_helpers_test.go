@@ -3,9 +3,9 @@ package engine
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -33,30 +33,34 @@ import (
 // document of every collection as stored bytes, every index listing, the
 // order each index walks, and every Pebble record under the engine.
 type cxContent struct {
-	// colls maps "db.coll" to what the collection holds.
-	colls map[string]*cxColl
-	// raw is every key and value of the Pebble store, in key order.
-	raw []cxKV
+	// Colls maps "db.coll" to what the collection holds.
+	Colls map[string]*cxColl
+	// Raw is every key and value of the Pebble store, in key order.
+	Raw []cxKV
 }
 
 type cxColl struct {
-	// ids are the documents' _id values (type byte + value bytes) in the
+	// IDs are the documents' _id values (type byte + value bytes) in the
 	// order a full Find returns them.
-	ids []string
-	// docs maps an _id to the document's bytes.
-	docs map[string][]byte
-	// indexes are the index specifications as listed, as BSON bytes.
-	indexes [][]byte
-	// scans maps an index name to the _ids a hinted full walk returns.
-	scans map[string][]string
+	IDs []string
+	// Docs maps an _id to the document's bytes.
+	Docs map[string][]byte
+	// Indexes are the index specifications as listed, as BSON bytes.
+	Indexes [][]byte
+	// Scans maps an index name to the _ids a hinted full walk returns;
+	// read only when walks are asked for, and compared only when both
+	// sides have them.
+	Scans map[string][]string
 }
 
-type cxKV struct{ k, v []byte }
+type cxKV struct{ K, V []byte }
 
-// cxRead reads the whole content of the store e serves. Any error is
-// returned as it came: the caller classifies it.
-func cxRead(ctx context.Context, e *Engine) (*cxContent, error) {
-	out := &cxContent{colls: map[string]*cxColl{}}
+// cxRead reads the whole content of the store e serves: every document of
+// every collection through Find, the index listings, every record of the
+// Pebble store, and with walks each index walked in full through a hinted
+// Find. Any error is returned as it came: the caller classifies it.
+func cxRead(ctx context.Context, e *Engine, walks bool) (*cxContent, error) {
+	out := &cxContent{Colls: map[string]*cxColl{}}
 	c := e.Client()
 	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
 	if err != nil {
@@ -70,7 +74,7 @@ func cxRead(ctx context.Context, e *Engine) (*cxContent, error) {
 		}
 		for _, name := range names {
 			coll := db.Collection(name)
-			cc := &cxColl{docs: map[string][]byte{}, scans: map[string][]string{}}
+			cc := &cxColl{Docs: map[string][]byte{}, Scans: map[string][]string{}}
 			cur, err := coll.Find(ctx, bson.D{})
 			if err != nil {
 				return nil, fmt.Errorf("find %s.%s: %w", dbName, name, err)
@@ -78,12 +82,12 @@ func cxRead(ctx context.Context, e *Engine) (*cxContent, error) {
 			for cur.Next(ctx) {
 				raw := slices.Clone([]byte(cur.(*Cursor).Current()))
 				id := cxID(raw)
-				if _, dup := cc.docs[id]; dup {
+				if _, dup := cc.Docs[id]; dup {
 					cur.Close(ctx)
 					return nil, fmt.Errorf("find %s.%s: _id %s returned twice", dbName, name, cxShowID(id))
 				}
-				cc.ids = append(cc.ids, id)
-				cc.docs[id] = raw
+				cc.IDs = append(cc.IDs, id)
+				cc.Docs[id] = raw
 			}
 			err = cur.Err()
 			cur.Close(ctx)
@@ -97,7 +101,7 @@ func cxRead(ctx context.Context, e *Engine) (*cxContent, error) {
 			var ixNames []string
 			for specs.Next(ctx) {
 				raw := slices.Clone([]byte(specs.(*Cursor).Current()))
-				cc.indexes = append(cc.indexes, raw)
+				cc.Indexes = append(cc.Indexes, raw)
 				if n, ok := bson.Raw(raw).Lookup("name").StringValueOK(); ok && n != "_id_" {
 					ixNames = append(ixNames, n)
 				}
@@ -108,6 +112,9 @@ func cxRead(ctx context.Context, e *Engine) (*cxContent, error) {
 				return nil, fmt.Errorf("list indexes of %s.%s: %w", dbName, name, err)
 			}
 			for _, ix := range ixNames {
+				if !walks {
+					break
+				}
 				cur, err := coll.Find(ctx, bson.D{}, options.Find().SetHint(ix))
 				if err != nil {
 					return nil, fmt.Errorf("walk index %s of %s.%s: %w", ix, dbName, name, err)
@@ -121,9 +128,9 @@ func cxRead(ctx context.Context, e *Engine) (*cxContent, error) {
 				if err != nil {
 					return nil, fmt.Errorf("walk index %s of %s.%s: %w", ix, dbName, name, err)
 				}
-				cc.scans[ix] = ids
+				cc.Scans[ix] = ids
 			}
-			out.colls[dbName+"."+name] = cc
+			out.Colls[dbName+"."+name] = cc
 		}
 	}
 	if err := e.enter(); err != nil {
@@ -140,12 +147,107 @@ func cxRead(ctx context.Context, e *Engine) (*cxContent, error) {
 			it.Close()
 			return nil, fmt.Errorf("raw records: %w", wrapRead(err))
 		}
-		out.raw = append(out.raw, cxKV{k: slices.Clone(it.Key()), v: slices.Clone(v)})
+		out.Raw = append(out.Raw, cxKV{K: slices.Clone(it.Key()), V: slices.Clone(v)})
 	}
 	if err := it.Close(); err != nil {
 		return nil, fmt.Errorf("raw records: %w", wrapRead(err))
 	}
 	return out, nil
+}
+
+// cxMatches reads the whole content of the store e serves, as cxRead
+// does without the index walks, and reports whether it is want's. It
+// compares as it reads and keeps nothing: it is what every case runs. It
+// stops at the first difference; cxRead then says what differs.
+func cxMatches(ctx context.Context, e *Engine, want *cxContent) (bool, error) {
+	c := e.Client()
+	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return false, fmt.Errorf("list databases: %w", err)
+	}
+	seen := 0
+	for _, dbName := range dbs {
+		db := c.Database(dbName)
+		names, err := db.ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return false, fmt.Errorf("list collections of %s: %w", dbName, err)
+		}
+		for _, name := range names {
+			w := want.Colls[dbName+"."+name]
+			if w == nil {
+				return false, nil
+			}
+			seen++
+			coll := db.Collection(name)
+			same, err := cxSameCursor(ctx, func() (lungo.ICursor, error) { return coll.Find(ctx, bson.D{}) },
+				func(i int, raw bson.Raw) bool {
+					return i < len(w.IDs) && cxID(raw) == w.IDs[i] && bytes.Equal(raw, w.Docs[w.IDs[i]])
+				}, len(w.IDs))
+			if err != nil {
+				return false, fmt.Errorf("find %s.%s: %w", dbName, name, err)
+			}
+			if !same {
+				return false, nil
+			}
+			same, err = cxSameCursor(ctx, func() (lungo.ICursor, error) { return coll.Indexes().List(ctx) },
+				func(i int, raw bson.Raw) bool { return i < len(w.Indexes) && bytes.Equal(raw, w.Indexes[i]) }, len(w.Indexes))
+			if err != nil {
+				return false, fmt.Errorf("list indexes of %s.%s: %w", dbName, name, err)
+			}
+			if !same {
+				return false, nil
+			}
+		}
+	}
+	if seen != len(want.Colls) {
+		return false, nil
+	}
+	if err := e.enter(); err != nil {
+		return false, err
+	}
+	defer e.inflight.Done()
+	it, err := e.db.NewIter(nil)
+	if err != nil {
+		return false, fmt.Errorf("raw records: %w", wrapRead(err))
+	}
+	i := 0
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return false, fmt.Errorf("raw records: %w", wrapRead(err))
+		}
+		if i >= len(want.Raw) || !bytes.Equal(it.Key(), want.Raw[i].K) || !bytes.Equal(v, want.Raw[i].V) {
+			it.Close()
+			return false, nil
+		}
+		i++
+	}
+	if err := it.Close(); err != nil {
+		return false, fmt.Errorf("raw records: %w", wrapRead(err))
+	}
+	return i == len(want.Raw), nil
+}
+
+// cxSameCursor runs a query and checks each result with same, and that
+// there are n.
+func cxSameCursor(ctx context.Context, open func() (lungo.ICursor, error), same func(int, bson.Raw) bool, n int) (bool, error) {
+	cur, err := open()
+	if err != nil {
+		return false, err
+	}
+	defer cur.Close(ctx)
+	i := 0
+	for cur.Next(ctx) {
+		if !same(i, cur.(*Cursor).Current()) {
+			return false, nil
+		}
+		i++
+	}
+	if err := cur.Err(); err != nil {
+		return false, err
+	}
+	return i == n, nil
 }
 
 // cxID is a document's _id as type byte + value bytes.
@@ -170,10 +272,10 @@ func cxShowID(id string) string {
 func cxDiff(want, got *cxContent) string {
 	var d []string
 	names := map[string]bool{}
-	for n := range want.colls {
+	for n := range want.Colls {
 		names[n] = true
 	}
-	for n := range got.colls {
+	for n := range got.Colls {
 		names[n] = true
 	}
 	sorted := make([]string, 0, len(names))
@@ -182,46 +284,54 @@ func cxDiff(want, got *cxContent) string {
 	}
 	sort.Strings(sorted)
 	for _, n := range sorted {
-		w, g := want.colls[n], got.colls[n]
+		w, g := want.Colls[n], got.Colls[n]
 		switch {
 		case g == nil:
-			d = append(d, fmt.Sprintf("collection %s lost (%d docs)", n, len(w.ids)))
+			d = append(d, fmt.Sprintf("collection %s lost (%d docs)", n, len(w.IDs)))
 			continue
 		case w == nil:
-			d = append(d, fmt.Sprintf("collection %s appeared (%d docs)", n, len(g.ids)))
+			d = append(d, fmt.Sprintf("collection %s appeared (%d docs)", n, len(g.IDs)))
 			continue
 		}
 		var lost, changed, extra []string
-		for _, id := range w.ids {
-			gd, ok := g.docs[id]
+		for _, id := range w.IDs {
+			gd, ok := g.Docs[id]
 			switch {
 			case !ok:
 				lost = append(lost, cxShowID(id))
-			case !bytes.Equal(gd, w.docs[id]):
+			case !bytes.Equal(gd, w.Docs[id]):
 				changed = append(changed, cxShowID(id))
 			}
 		}
-		for _, id := range g.ids {
-			if _, ok := w.docs[id]; !ok {
+		for _, id := range g.IDs {
+			if _, ok := w.Docs[id]; !ok {
 				extra = append(extra, cxShowID(id))
 			}
 		}
 		if len(lost)+len(changed)+len(extra) > 0 {
-			d = append(d, fmt.Sprintf("%s: %d lost %s, %d changed %s, %d extra %s", n,
-				len(lost), cxFirst(lost), len(changed), cxFirst(changed), len(extra), cxFirst(extra)))
-		} else if !slices.Equal(w.ids, g.ids) {
+			var parts []string
+			for _, p := range []struct {
+				what string
+				ids  []string
+			}{{"lost", lost}, {"changed", changed}, {"extra", extra}} {
+				if len(p.ids) > 0 {
+					parts = append(parts, fmt.Sprintf("%d %s %s", len(p.ids), p.what, cxFirst(p.ids)))
+				}
+			}
+			d = append(d, fmt.Sprintf("%s: %s", n, strings.Join(parts, ", ")))
+		} else if !slices.Equal(w.IDs, g.IDs) {
 			d = append(d, fmt.Sprintf("%s: same documents in another order", n))
 		}
-		if !slices.EqualFunc(w.indexes, g.indexes, bytes.Equal) {
-			d = append(d, fmt.Sprintf("%s: index listing differs: want %s, got %s", n, cxSpecs(w.indexes), cxSpecs(g.indexes)))
+		if !slices.EqualFunc(w.Indexes, g.Indexes, bytes.Equal) {
+			d = append(d, fmt.Sprintf("%s: index listing differs: want %s, got %s", n, cxSpecs(w.Indexes), cxSpecs(g.Indexes)))
 		}
-		for ix, wids := range w.scans {
-			if gids, ok := g.scans[ix]; ok && !slices.Equal(wids, gids) {
+		for ix, wids := range w.Scans {
+			if gids, ok := g.Scans[ix]; ok && !slices.Equal(wids, gids) {
 				d = append(d, fmt.Sprintf("%s: walk of index %s returns %d entries, want %d", n, ix, len(gids), len(wids)))
 			}
 		}
 	}
-	if rd := cxRawDiff(want.raw, got.raw); rd != "" {
+	if rd := cxRawDiff(want.Raw, got.Raw); rd != "" {
 		d = append(d, rd)
 	}
 	return strings.Join(d, "; ")
@@ -257,18 +367,18 @@ func cxRawDiff(want, got []cxKV) string {
 	i, j := 0, 0
 	for i < len(want) || j < len(got) {
 		switch {
-		case j == len(got) || (i < len(want) && bytes.Compare(want[i].k, got[j].k) < 0):
+		case j == len(got) || (i < len(want) && bytes.Compare(want[i].K, got[j].K) < 0):
 			lost++
-			note("lost", want[i].k)
+			note("lost", want[i].K)
 			i++
-		case i == len(want) || bytes.Compare(want[i].k, got[j].k) > 0:
+		case i == len(want) || bytes.Compare(want[i].K, got[j].K) > 0:
 			extra++
-			note("extra", got[j].k)
+			note("extra", got[j].K)
 			j++
 		default:
-			if !bytes.Equal(want[i].v, got[j].v) {
+			if !bytes.Equal(want[i].V, got[j].V) {
 				changed++
-				note("changed", want[i].k)
+				note("changed", want[i].K)
 			}
 			i++
 			j++
@@ -283,8 +393,8 @@ func cxRawDiff(want, got []cxKV) string {
 // cxDocs counts the documents of a content record.
 func (c *cxContent) docs() int {
 	n := 0
-	for _, cc := range c.colls {
-		n += len(cc.ids)
+	for _, cc := range c.Colls {
+		n += len(cc.IDs)
 	}
 	return n
 }
@@ -470,7 +580,7 @@ func cxBuildStore(ctx context.Context, t *testing.T, dir string, g *cxGen) *cxCo
 	cxMust(t, "update views", err)
 	_, err = kv.Indexes().DropOne(ctx, "n_1")
 	cxMust(t, "drop index", err)
-	want, err := cxRead(ctx, e)
+	want, err := cxRead(ctx, e, true)
 	if err != nil {
 		t.Fatalf("read fixture: %v", err)
 	}
@@ -514,7 +624,7 @@ func cxCrashCopy(ctx context.Context, t *testing.T, dir, crash string, g *cxGen)
 	cxMust(t, "delete kv", err)
 	_, err = views.DeleteOne(ctx, bson.D{{Key: "nested.a.b", Value: int64(2)}})
 	cxMust(t, "delete view", err)
-	want, err := cxRead(ctx, e)
+	want, err := cxRead(ctx, e, true)
 	if err != nil {
 		t.Fatalf("read fixture: %v", err)
 	}
@@ -586,8 +696,10 @@ func cxCopyFile(src, dst string) error {
 }
 
 // cxFingerprint is a directory's file names with their contents' hashes
-// and sizes.
+// and sizes, to compare in one process.
 type cxFingerprint map[string]string
+
+var cxSeed = maphash.MakeSeed()
 
 func cxFingerprintOf(dir string) (cxFingerprint, error) {
 	entries, err := os.ReadDir(dir)
@@ -600,7 +712,7 @@ func cxFingerprintOf(dir string) (cxFingerprint, error) {
 		if err != nil {
 			return nil, err
 		}
-		fp[ent.Name()] = fmt.Sprintf("%d bytes sha256 %x", len(b), sha256.Sum256(b))
+		fp[ent.Name()] = fmt.Sprintf("%d bytes hash %x", len(b), maphash.Bytes(cxSeed, b))
 	}
 	return fp, nil
 }

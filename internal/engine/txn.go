@@ -2,11 +2,11 @@ package engine
 
 import (
 	"bytes"
-	"slices"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/256dpi/lungo/bsonkit"
