@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.mongodb.org/mongo-driver/bson"
 )
@@ -163,6 +164,14 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	popts := &pebble.Options{
+		// Bloom filters let point reads (document fetches, unique checks)
+		// skip the tables that cannot hold the key.
+		Levels: func() (l [7]pebble.LevelOptions) {
+			for i := range l {
+				l[i].FilterPolicy = bloom.FilterPolicy(10)
+			}
+			return l
+		}(),
 		FS:                 fs,
 		Cache:              cache,
 		MemTableSize:       opts.MemTableSize,

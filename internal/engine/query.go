@@ -114,6 +114,10 @@ func sortStored(all []stored, sort bson.D) ([]stored, error) {
 	return out, nil
 }
 
+// pointFetches is how many documents a walk fetches with point reads
+// before it switches to an iterator.
+const pointFetches = 32
+
 // walk visits the documents of a plan's spans that match filter.
 func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bson.D, fn func(stored) bool) error {
 	var prefix []byte
@@ -143,6 +147,7 @@ func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bso
 	}
 	var docs *pebble.Iterator
 	var dk []byte
+	fetched := 0
 	defer func() {
 		if docs != nil {
 			docs.Close()
@@ -150,10 +155,20 @@ func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bso
 	}()
 	visit := func() (bool, error) {
 		var raw []byte
-		if p.index != nil {
-			// A second iterator fetches the documents: cheaper than a Get
-			// per entry, and its seeks reuse their position when entries
-			// point at documents in _id order.
+		if p.index != nil && fetched < pointFetches {
+			// The first documents of a walk are point reads, which bloom
+			// filters keep to the one table holding each.
+			fetched++
+			v, closer, err := r.Get(docKey(m.ID, it.Value()))
+			if err != nil {
+				return false, fmt.Errorf("%w: index %s points at a missing document %x: %v", ErrCorrupt, p.index.Name, it.Value(), err)
+			}
+			raw = bytes.Clone(v)
+			closer.Close()
+		} else if p.index != nil {
+			// Long walks fetch through a second iterator: cheaper than a
+			// Get per entry once the tables are warm, and its seeks reuse
+			// their position when entries point at documents in order.
 			if docs == nil {
 				dp := docPrefix(m.ID)
 				var err error
