@@ -128,6 +128,8 @@ type Engine struct {
 	closeMu sync.RWMutex
 	closed  bool
 	done    chan struct{}
+	// acks records the last acknowledged commit (nil in memory).
+	acks *ackRecord
 	// inflight counts operations using db, so Close waits for them.
 	inflight sync.WaitGroup
 }
@@ -163,34 +165,16 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
-	popts := &pebble.Options{
-		// Bloom filters let point reads (document fetches, unique checks)
-		// skip the tables that cannot hold the key.
-		Levels: func() (l [7]pebble.LevelOptions) {
-			for i := range l {
-				l[i].FilterPolicy = bloom.FilterPolicy(10)
-			}
-			return l
-		}(),
-		FS:                 fs,
-		Cache:              cache,
-		MemTableSize:       opts.MemTableSize,
-		ErrorIfNotExists:   existing,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             quietLogger{opts.Logger},
-		EventListener: &pebble.EventListener{
-			// Pebble's default stops the process on damaged data; the
-			// engine fails the read that met it instead (ErrCorrupt)
-			// and logs where it is.
-			DataCorruption: func(info pebble.DataCorruptionInfo) {
-				opts.Logger.Error("store data is damaged", "path", info.Path, "details", info.Details)
-			},
-			BackgroundError: func(err error) {
-				opts.Logger.Error("store background work failed", "error", err)
-			},
-		},
+	if existing {
+		// Check an existing store read-only first: Pebble's read-write
+		// open rewrites the manifest and flushes the log before anything
+		// is checked, and a store that is then refused must be left as it
+		// was.
+		if err := e.check(fs, dir, cache); err != nil {
+			return nil, err
+		}
 	}
-	db, err := pebble.Open(dir, popts)
+	db, err := pebble.Open(dir, e.pebbleOptions(fs, cache, existing, false))
 	if err != nil {
 		if existing {
 			return nil, fmt.Errorf("%w: %s: %v; restore it from a backup (annals export/import) or move it aside to start a new store", ErrCorrupt, dir, err)
@@ -203,15 +187,86 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	if !e.memory {
-		if err := e.verifyFiles(fs, dir); err != nil {
+		rec, acked, err := openAckRecord(fs, dir)
+		if err == nil && acked > e.state.LastTS {
+			rec.f.Close()
+			err = lostCommits(dir, acked, e.state.LastTS)
+		}
+		if err != nil {
 			_ = db.Close()
 			return nil, err
 		}
+		e.acks = rec
 	}
 	e.applied.Store(e.state.LastTS)
 	e.durable.Store(e.state.LastTS)
 	e.setTrimmed()
 	return e, nil
+}
+
+// pebbleOptions are the Pebble options of a store.
+func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnly bool) *pebble.Options {
+	logger := e.opts.Logger
+	return &pebble.Options{
+		// Bloom filters let point reads (document fetches, unique checks)
+		// skip the tables that cannot hold the key.
+		Levels: func() (l [7]pebble.LevelOptions) {
+			for i := range l {
+				l[i].FilterPolicy = bloom.FilterPolicy(10)
+			}
+			return l
+		}(),
+		FS:                 fs,
+		Cache:              cache,
+		MemTableSize:       e.opts.MemTableSize,
+		ErrorIfNotExists:   existing,
+		ReadOnly:           readOnly,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{logger},
+		EventListener: &pebble.EventListener{
+			// Pebble's default stops the process on damaged data; the
+			// engine fails the read that met it instead (ErrCorrupt)
+			// and logs where it is.
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				logger.Error("store data is damaged", "path", info.Path, "details", info.Details)
+			},
+			BackgroundError: func(err error) {
+				logger.Error("store background work failed", "error", err)
+			},
+		},
+	}
+}
+
+// check opens an existing store read-only and checks it: the format, the
+// catalog, that it recovers every acknowledged commit, its files, and (for
+// small stores) every block.
+func (e *Engine) check(fs vfs.FS, dir string, cache *pebble.Cache) error {
+	db, err := pebble.Open(dir, e.pebbleOptions(fs, cache, true, true))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v; restore it from a backup (annals export/import) or move it aside to start a new store", ErrCorrupt, dir, err)
+	}
+	probe := &Engine{opts: e.opts, db: db, done: make(chan struct{})}
+	err = probe.load(true)
+	if err == nil {
+		err = probe.verifyFiles(fs, dir)
+	}
+	if err == nil {
+		var acked uint64
+		var rec *ackRecord
+		rec, acked, err = openAckRecordReadOnly(fs, dir)
+		if err == nil && acked > probe.state.LastTS {
+			err = lostCommits(dir, acked, probe.state.LastTS)
+		}
+		_ = rec
+	}
+	return errors.Join(err, db.Close())
+}
+
+// lostCommits is the error for a store that recovered to before commits
+// it had acknowledged.
+func lostCommits(dir string, acked, recovered uint64) error {
+	return fmt.Errorf("%w: %s: the store recovers to the commit at %v, but commits up to %v were acknowledged: "+
+		"its log is damaged, truncated or missing; restore the store from a backup", ErrCorrupt, dir, tsValue(recovered), tsValue(acked))
 }
 
 // checkMarker reports whether dir holds an existing store, and refuses a
@@ -483,7 +538,11 @@ func (e *Engine) Close() error {
 	if !e.memory {
 		err = e.db.Flush()
 	}
-	return errors.Join(err, e.db.Close())
+	err = errors.Join(err, e.db.Close())
+	if e.acks != nil {
+		err = errors.Join(err, e.acks.close())
+	}
+	return err
 }
 
 // Memory reports whether the engine keeps its data in memory only.
@@ -532,6 +591,11 @@ func (e *Engine) markDurable(ts uint64) {
 	e.mu.Lock()
 	if ts > e.durable.Load() {
 		e.durable.Store(ts)
+		if e.acks != nil {
+			if err := e.acks.write(ts); err != nil {
+				e.opts.Logger.Error("record acknowledged commits", "error", err)
+			}
+		}
 		close(e.changed)
 		e.changed = make(chan struct{})
 	}
