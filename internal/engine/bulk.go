@@ -100,26 +100,20 @@ func (c *Collection) bulkOp(ctx context.Context, model mongo.WriteModel) (func(*
 			q.limit = 1
 		}
 		return func(t *txn, res *mongo.BulkWriteResult) error {
-			m := c.meta(t.cat)
-			if m == nil {
-				return nil
-			}
-			p, err := prepareFor(m, q, hint)
-			if err != nil {
-				return err
-			}
-			matches, err := collect(ctx, t, m, p)
-			if err != nil {
-				return err
-			}
-			for _, s := range matches {
-				if err := t.remove(m, s); err != nil {
-					return err
-				}
-				res.DeletedCount++
-			}
-			return nil
+			n, err := c.removeMatching(ctx, t, q, hint)
+			res.DeletedCount += n
+			return err
 		}, nil
+	}
+	updModel := func(collation bool, filter, update any, af *options.ArrayFilters, upsert *bool, many bool, hint any) (func(*txn, *mongo.BulkWriteResult) error, error) {
+		if collation {
+			return nil, unsupported("update with collation")
+		}
+		u, err := newUpdate(update, af, upsert)
+		if err != nil {
+			return nil, err
+		}
+		return upd(filter, u, many, hint)
 	}
 	switch m := model.(type) {
 	case *mongo.InsertOneModel:
@@ -139,23 +133,9 @@ func (c *Collection) bulkOp(ctx context.Context, model mongo.WriteModel) (func(*
 			return nil
 		}, nil
 	case *mongo.UpdateOneModel:
-		if m.Collation != nil {
-			return nil, unsupported("update with collation")
-		}
-		u, err := newUpdate(m.Update, m.ArrayFilters, m.Upsert)
-		if err != nil {
-			return nil, err
-		}
-		return upd(m.Filter, u, false, m.Hint)
+		return updModel(m.Collation != nil, m.Filter, m.Update, m.ArrayFilters, m.Upsert, false, m.Hint)
 	case *mongo.UpdateManyModel:
-		if m.Collation != nil {
-			return nil, unsupported("update with collation")
-		}
-		u, err := newUpdate(m.Update, m.ArrayFilters, m.Upsert)
-		if err != nil {
-			return nil, err
-		}
-		return upd(m.Filter, u, true, m.Hint)
+		return updModel(m.Collation != nil, m.Filter, m.Update, m.ArrayFilters, m.Upsert, true, m.Hint)
 	case *mongo.ReplaceOneModel:
 		if m.Collation != nil {
 			return nil, unsupported("replace with collation")

@@ -843,30 +843,36 @@ func (c *Collection) delete(ctx context.Context, filter any, many bool, hint any
 	}
 	var n int64
 	err = c.e().write(ctx, func(t *txn) error {
-		m := c.meta(t.cat)
-		if m == nil {
-			return nil
-		}
-		p, err := prepareFor(m, q, hint)
-		if err != nil {
-			return err
-		}
-		matches, err := collect(ctx, t, m, p)
-		if err != nil {
-			return err
-		}
-		for _, s := range matches {
-			if err := t.remove(m, s); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+		var err error
+		n, err = c.removeMatching(ctx, t, q, hint)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &mongo.DeleteResult{DeletedCount: n}, nil
+}
+
+// removeMatching deletes the documents a query selects and counts them.
+func (c *Collection) removeMatching(ctx context.Context, t *txn, q query, hint any) (int64, error) {
+	m := c.meta(t.cat)
+	if m == nil {
+		return 0, nil
+	}
+	p, err := prepareFor(m, q, hint)
+	if err != nil {
+		return 0, err
+	}
+	matches, err := collect(ctx, t, m, p)
+	if err != nil {
+		return 0, err
+	}
+	for i, s := range matches {
+		if err := t.remove(m, s); err != nil {
+			return int64(i), err
+		}
+	}
+	return int64(len(matches)), nil
 }
 
 // DeleteOne implements lungo.ICollection.
