@@ -39,9 +39,11 @@
 // the batch (documents, index entries and change-log entries together),
 // releases the lock, then waits for the WAL fsync: the next writer runs
 // while this one syncs, and Pebble's commit pipeline lets concurrent
-// commits share one fsync. A commit is acknowledged only once synced.
-// Nothing the engine answers depends on a commit that is not yet synced:
-// reads and change streams wait for (or stop at) the durable point.
+// commits share one fsync. A commit is acknowledged only once synced, and
+// so is a write refused over other commits (a duplicate key). No answer
+// depends on a commit that is not yet synced: reads wait for the commits
+// their snapshot shows to be synced (as MongoDB's majority read concern),
+// and change streams stop at the durable point.
 //
 // # Queries and indexes
 //

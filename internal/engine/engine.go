@@ -609,8 +609,8 @@ func (e *Engine) changedChan() <-chan struct{} {
 	return e.changed
 }
 
-// waitDurable waits until everything visible now is synced, so nothing the
-// engine answers depends on a commit a crash could still take away.
+// waitDurable waits until everything visible now is synced, so that an
+// answer does not depend on a commit a crash could still take away.
 func (e *Engine) waitDurable(ctx context.Context) error {
 	target := e.applied.Load()
 	for e.durable.Load() < target {

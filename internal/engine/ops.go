@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -38,7 +39,10 @@ func (e *Engine) writePartial(ctx context.Context, fn func(t *txn) (keep bool, e
 	keep, err := fn(t)
 	if err != nil && !keep {
 		t.abort()
-		return err
+		// A write refused because of what other commits wrote (a
+		// duplicate key) is an answer about them: it waits until they are
+		// durable, as an acknowledgment would.
+		return errors.Join(err, e.waitDurable(context.WithoutCancel(ctx)))
 	}
 	if cerr := t.commit(context.WithoutCancel(ctx)); cerr != nil {
 		return cerr
@@ -51,7 +55,8 @@ func (e *Engine) writePartial(ctx context.Context, fn func(t *txn) (keep bool, e
 
 // view runs fn on what a read sees: ctx's session transaction, or a
 // snapshot of the store. Outside transactions it returns only once
-// everything the snapshot shows is durable.
+// everything the snapshot shows is durable: a read never shows a commit a
+// crash could still take away (as MongoDB's majority read concern).
 func (e *Engine) view(ctx context.Context, fn func(r pebble.Reader, cat *catalog) error) error {
 	if ctx == nil {
 		ctx = context.Background()

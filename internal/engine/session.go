@@ -177,6 +177,9 @@ func (s *Session) withTxn(ctx context.Context, write bool, fn func(t *txn) error
 	if err != nil && write {
 		s.abortLocked()
 		s.state = txnAborted
+		// As outside transactions: a refused write waits until the
+		// commits it was refused over are durable.
+		err = errors.Join(err, s.client.e.waitDurable(context.WithoutCancel(ctx)))
 	}
 	return err
 }
