@@ -841,16 +841,42 @@ func (c *Collection) delete(ctx context.Context, filter any, many bool, hint any
 	if !many {
 		q.limit = 1
 	}
-	var n int64
-	err = c.e().write(ctx, func(t *txn) error {
-		var err error
-		n, err = c.removeMatching(ctx, t, q, hint)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	// Outside a transaction a delete of many documents is not atomic on
+	// MongoDB either: it commits in chunks, so its memory is bounded by
+	// the chunk, not by how many documents it deletes.
+	chunked := many && !inTxn(ctx)
+	if chunked {
+		q.limit = deleteChunk
 	}
-	return &mongo.DeleteResult{DeletedCount: n}, nil
+	var total int64
+	for {
+		var n int64
+		err = c.e().write(ctx, func(t *txn) error {
+			var err error
+			n, err = c.removeMatching(ctx, t, q, hint)
+			return err
+		})
+		if err != nil {
+			if total > 0 {
+				return &mongo.DeleteResult{DeletedCount: total}, err
+			}
+			return nil, err
+		}
+		total += n
+		if !chunked || n < deleteChunk {
+			return &mongo.DeleteResult{DeletedCount: total}, nil
+		}
+	}
+}
+
+// deleteChunk is how many documents a delete outside a transaction
+// removes per commit.
+const deleteChunk = 1000
+
+// inTxn reports whether ctx runs in a session's transaction.
+func inTxn(ctx context.Context) bool {
+	s := sessionFrom(ctx)
+	return s != nil && s.inTxn()
 }
 
 // removeMatching deletes the documents a query selects and counts them.

@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 )
 
 // TestSyncFailureStopsTheEngine: when a commit cannot be synced (a full
@@ -76,5 +77,59 @@ func TestInterruptedCreation(t *testing.T) {
 	}
 	if _, err := Open(ctx, Options{Path: "store", FS: fs}); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("open with data files and no manifest: got %v, want ErrCorrupt", err)
+	}
+}
+
+// TestDeleteManyCommitsInChunks: outside a transaction, deleting many
+// documents commits in chunks (as MongoDB, where it is not atomic either),
+// so its memory does not grow with how many it deletes; in a transaction
+// it stays all or nothing.
+func TestDeleteManyCommitsInChunks(t *testing.T) {
+	ctx := context.Background()
+	e, err := Open(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := e.Client().Database("d").Collection("c")
+	n := 2*deleteChunk + 17
+	docs := make([]any, n)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: i}, {Key: "k", Value: i % 2}}
+	}
+	if _, err := c.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := c.Watch(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.applied.Load()
+	res, err := c.DeleteMany(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DeletedCount != int64(n) {
+		t.Fatalf("deleted %d, want %d", res.DeletedCount, n)
+	}
+	if left, _ := c.CountDocuments(ctx, bson.D{}); left != 0 {
+		t.Fatalf("%d documents left", left)
+	}
+	commits := map[uint64]bool{}
+	for i := 0; i < n && cs.TryNext(ctx); i++ {
+		var ev struct {
+			Op string              `bson:"operationType"`
+			TS primitive.Timestamp `bson:"clusterTime"`
+		}
+		if err := cs.Decode(&ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Op != "delete" {
+			t.Fatalf("change %d is %s, want delete", i, ev.Op)
+		}
+		commits[tsOf(ev.TS)] = true
+	}
+	if got, want := len(commits), 3; got != want || e.applied.Load() <= before {
+		t.Errorf("the delete took %d commits, want %d", got, want)
 	}
 }
