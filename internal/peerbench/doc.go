@@ -72,6 +72,15 @@
 //     the files) and bson-B/event (the events as annals' BSON documents, the
 //     same for every implementation). Persistent implementations only.
 //
+//   - Ingest: N events into an empty store in batches of 100 (10 new
+//     streams of 10 events, one transaction each); events/s overall and
+//     tail-events/s over the last tenth, where a slowdown with size shows.
+//
+// TestServeRSS (only when ANNALS_RSS_EVENTS is set, e.g. 1000000) seeds a
+// file: store in a child process and serves a workload over it in another
+// (loads, appends, a full scan, a new projection catching up), failing if
+// the serving process's peak RSS (VmHWM) reaches 300 MiB.
+//
 // Size-independent benchmarks append into a small store: it starts empty
 // and is replaced by an empty one, timer stopped, before it would hold
 // more than 1,000 events.
