@@ -55,9 +55,12 @@
 //     stream, each op another stream. The cost should not grow with N.
 //     The store is seeded again (timer stopped) once every stream has had
 //     one, so it holds between N and 1.1 N events.
+//
 //   - Load10: a whole stream of 10 events, chosen at random.
+//
 //   - Scan: every event in stored order through a cursor (Store.Scan on
 //     annals); events/s.
+//
 //   - CatchUp: a new reader of every event brought up to date; events/s.
 //     On annals a new projection (projections.New, NewRunner, a handler
 //     that only counts) from Run until its checkpoint shows it live, seen
@@ -66,6 +69,7 @@
 //     default margin would read it all twice). The projection's checkpoint,
 //     positions and collection are deleted afterwards, timer stopped. On the
 //     peers a cursor over the log with the same handler.
+//
 //   - Reopen: open a closed store of N events and load one stream, files in
 //     the page cache. It also reports the store's size right after seeding:
 //     disk-B/event (allocated blocks, as du counts), file-B/event (length of
