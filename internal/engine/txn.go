@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
 // txn is a write transaction. It holds the writer lock from begin to
@@ -366,21 +367,38 @@ func containsKey(keys [][]byte, k []byte) bool {
 func (t *txn) logChange(ev bson.D, m *collMeta) error {
 	op := t.op
 	t.op++
-	full := make(bson.D, 0, len(ev)+4)
-	full = append(full,
-		bson.E{Key: "_id", Value: bson.D{{Key: "_data", Value: tokenData(t.ts, op)}}},
-		ev[0],
-		bson.E{Key: "clusterTime", Value: tsValue(t.ts)},
-		bson.E{Key: "wallTime", Value: primitive.NewDateTimeFromTime(t.wall)},
-		bson.E{Key: "ns", Value: bson.D{{Key: "db", Value: m.DB}, {Key: "coll", Value: m.Name}}},
-	)
-	full = append(full, ev[1:]...)
-	raw, err := bson.Marshal(full)
+	// Built with bsoncore rather than marshalled by reflection: this runs
+	// for every document written.
+	doc, dst := bsoncore.AppendDocumentStart(make([]byte, 0, 256))
+	tok, dst := bsoncore.AppendDocumentElementStart(dst, "_id")
+	dst = bsoncore.AppendStringElement(dst, "_data", tokenData(t.ts, op))
+	dst, _ = bsoncore.AppendDocumentEnd(dst, tok)
+	opType, _ := ev[0].Value.(string)
+	dst = bsoncore.AppendStringElement(dst, "operationType", opType)
+	ts := tsValue(t.ts)
+	dst = bsoncore.AppendTimestampElement(dst, "clusterTime", ts.T, ts.I)
+	dst = bsoncore.AppendDateTimeElement(dst, "wallTime", t.wall.UnixMilli())
+	ns, dst := bsoncore.AppendDocumentElementStart(dst, "ns")
+	dst = bsoncore.AppendStringElement(dst, "db", m.DB)
+	dst = bsoncore.AppendStringElement(dst, "coll", m.Name)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, ns)
+	for _, e := range ev[1:] {
+		if raw, ok := e.Value.(bson.Raw); ok {
+			dst = bsoncore.AppendDocumentElement(dst, e.Key, raw)
+			continue
+		}
+		typ, data, err := bson.MarshalValue(e.Value)
+		if err != nil {
+			return fmt.Errorf("engine: change event: %w", err)
+		}
+		dst = bsoncore.AppendValueElement(dst, e.Key, bsoncore.Value{Type: typ, Data: data})
+	}
+	dst, err := bsoncore.AppendDocumentEnd(dst, doc)
 	if err != nil {
 		return fmt.Errorf("engine: change event: %w", err)
 	}
 	t.state.OplogCount++
-	return t.b.Set(oplogKey(t.ts, op), raw, nil)
+	return t.b.Set(oplogKey(t.ts, op), dst, nil)
 }
 
 // tokenData is the _data of a resume token: the change's position.
