@@ -84,6 +84,25 @@ func TestFileEngineLock(t *testing.T) {
 		}
 	})
 
+	t.Run("ThroughSymlinks", func(t *testing.T) {
+		// Another name of the same store, and a name inside a linked
+		// directory: the lock is on the real path.
+		other := t.TempDir()
+		link := filepath.Join(other, "link.db")
+		if err := os.Symlink(path, link); err != nil {
+			t.Fatal(err)
+		}
+		dirLink := filepath.Join(other, "dir")
+		if err := os.Symlink(filepath.Dir(path), dirLink); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{link, filepath.Join(dirLink, "annals.db")} {
+			if _, err := mongostore.Open(ctx, "file:"+name); !errors.Is(err, mongostore.ErrLocked) {
+				t.Errorf("open through %s: got %v, want ErrLocked", name, err)
+			}
+		}
+	})
+
 	t.Run("OtherProcess", func(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestOpenFromChildProcess$")
 		cmd.Env = append(os.Environ(), "ANNALS_CHILD_OPEN=file:"+path)
