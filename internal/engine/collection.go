@@ -426,6 +426,21 @@ func newDocument(in any) (stored, error) {
 		}
 		raw = b
 	}
+	if err := raw.Validate(); err != nil {
+		return stored{}, fmt.Errorf("engine: %w", err)
+	}
+	if first, err := raw.IndexErr(0); err == nil && first.Key() == "_id" {
+		// The common case: stored as it is, decoded only if something
+		// needs the decoded form.
+		s := stored{raw: bytes.Clone(raw)}
+		if err := checkID(s.id()); err != nil {
+			return stored{}, err
+		}
+		if len(raw) > maxDocumentSize {
+			return stored{}, commandError(10334, "BSONObjectTooLarge", fmt.Sprintf("document is %d bytes, over the %d byte limit", len(raw), maxDocumentSize))
+		}
+		return s, nil
+	}
 	doc := bson.D{}
 	if err := bson.Unmarshal(raw, &doc); err != nil {
 		return stored{}, fmt.Errorf("engine: %w", err)

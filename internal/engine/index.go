@@ -70,6 +70,35 @@ func asArray(v any) (bson.A, bool) {
 	return nil, false
 }
 
+// storedKeys returns the keys of a stored document's entries in an index,
+// reading scalar fields from its bytes; a document with an array or an
+// embedded document on an indexed path is decoded and keyed as entryKeys
+// does.
+func storedKeys(m *collMeta, ix *indexMeta, s *stored, idKey []byte) ([][]byte, bool, error) {
+	key := indexPrefix(m.ID, ix.ID)
+	for _, f := range ix.Fields {
+		v, found, decided := lookupRaw(s.raw, strings.Split(f, "."))
+		if !decided {
+			return entryKeys(m, ix, s.d(), idKey)
+		}
+		var x any
+		if found {
+			var ok bool
+			if x, ok = rawScalar(v); !ok {
+				return entryKeys(m, ix, s.d(), idKey)
+			}
+		}
+		var err error
+		if key, err = appendKey(key, x); err != nil {
+			return nil, false, fmt.Errorf("engine: index %s field %s: %w", ix.Name, f, err)
+		}
+	}
+	if !ix.Unique {
+		key = append(key, idKey...)
+	}
+	return [][]byte{key}, false, nil
+}
+
 // entryKeys returns the keys of a document's entries in an index, and
 // whether the document makes it multikey.
 func entryKeys(m *collMeta, ix *indexMeta, doc *bson.D, idKey []byte) ([][]byte, bool, error) {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -127,12 +128,12 @@ func (t *txn) backfill(m *collMeta, ix *indexMeta) error {
 	only := *m
 	only.Indexes = []*indexMeta{ix}
 	for it.First(); it.Valid(); it.Next() {
-		var d bson.D
-		if err := bson.Unmarshal(it.Value(), &d); err != nil {
+		raw := bytes.Clone(it.Value())
+		if err := bson.Raw(raw).Validate(); err != nil {
 			return fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
 		}
 		idKey := append([]byte(nil), it.Key()[len(p):]...)
-		if err := t.addEntries(&only, d, idKey, nil); err != nil {
+		if err := t.addEntries(&only, &stored{raw: raw}, idKey, nil); err != nil {
 			return err
 		}
 		if cur := t.cat.get(m.DB, m.Name); cur != nil {

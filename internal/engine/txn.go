@@ -210,7 +210,7 @@ func (t *txn) insert(m *collMeta, s stored) error {
 	} else if ok {
 		return &dupKeyError{ns: m.ns(), index: "_id_", key: dupKeyText("_id", s.id())}
 	}
-	if err := t.addEntries(m, *s.d(), idKey, nil); err != nil {
+	if err := t.addEntries(m, &s, idKey, nil); err != nil {
 		return err
 	}
 	if err := t.b.Set(dk, s.raw, nil); err != nil {
@@ -230,7 +230,7 @@ func (t *txn) replace(m *collMeta, prev, next stored, desc bson.D) error {
 	if err != nil {
 		return err
 	}
-	if err := t.addEntries(m, *next.d(), idKey, prev.d()); err != nil {
+	if err := t.addEntries(m, &next, idKey, &prev); err != nil {
 		return err
 	}
 	if err := t.b.Set(docKey(m.ID, idKey), next.raw, nil); err != nil {
@@ -250,7 +250,7 @@ func (t *txn) remove(m *collMeta, s stored) error {
 		return err
 	}
 	for _, ix := range m.Indexes {
-		keys, _, err := entryKeys(m, ix, s.d(), idKey)
+		keys, _, err := storedKeys(m, ix, &s, idKey)
 		if err != nil {
 			return err
 		}
@@ -273,7 +273,7 @@ func (t *txn) remove(m *collMeta, s stored) error {
 // document's previous version) that doc no longer has. A unique index
 // entry held by another document is a duplicate key error, found before
 // anything is written, so a failed write leaves the batch as it was.
-func (t *txn) addEntries(m *collMeta, doc bson.D, idKey []byte, prev *bson.D) error {
+func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored) error {
 	type change struct {
 		ix       int
 		add, del [][]byte
@@ -281,13 +281,13 @@ func (t *txn) addEntries(m *collMeta, doc bson.D, idKey []byte, prev *bson.D) er
 	}
 	changes := make([]change, 0, len(m.Indexes))
 	for i, ix := range m.Indexes {
-		keys, multi, err := entryKeys(m, ix, &doc, idKey)
+		keys, multi, err := storedKeys(m, ix, doc, idKey)
 		if err != nil {
 			return err
 		}
 		var old [][]byte
 		if prev != nil {
-			if old, _, err = entryKeys(m, ix, prev, idKey); err != nil {
+			if old, _, err = storedKeys(m, ix, prev, idKey); err != nil {
 				return err
 			}
 		}
@@ -307,7 +307,7 @@ func (t *txn) addEntries(m *collMeta, doc bson.D, idKey []byte, prev *bson.D) er
 					same := bytes.Equal(v, idKey)
 					closer.Close()
 					if !same {
-						return &dupKeyError{ns: m.ns(), index: ix.Name, key: dupKeyDoc(ix, &doc)}
+						return &dupKeyError{ns: m.ns(), index: ix.Name, key: dupKeyDoc(ix, doc.d())}
 					}
 				} else if !errors.Is(err, pebble.ErrNotFound) {
 					return err
