@@ -77,16 +77,17 @@ func openAckRecord(fs vfs.FS, dir string) (*ackRecord, uint64, error) {
 
 const ackMagic = 0x616e6e61 // "anna"
 
-// openAckRecordReadOnly reads the record without creating or changing it.
-func openAckRecordReadOnly(fs vfs.FS, dir string) (*ackRecord, uint64, error) {
+// readAckRecord reads the record without creating or changing it (0 when
+// there is none).
+func readAckRecord(fs vfs.FS, dir string) (uint64, error) {
 	if _, err := fs.Stat(fs.PathJoin(dir, AckFile)); errors.Is(err, os.ErrNotExist) {
-		return nil, 0, nil
+		return 0, nil
 	}
 	r, acked, err := openAckRecord(fs, dir)
 	if r != nil {
 		r.f.Close()
 	}
-	return nil, acked, err
+	return acked, err
 }
 
 // write records ts as acknowledged.

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 
-	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
@@ -30,28 +29,42 @@ func (c *Collection) BulkWrite(ctx context.Context, models []mongo.WriteModel, o
 		ops[i] = op
 	}
 	res := &mongo.BulkWriteResult{UpsertedIDs: map[int64]any{}}
-	var bwe mongo.BulkWriteException
-	err := c.e().writePartial(ctx, func(t *txn) (bool, error) {
-		*res = mongo.BulkWriteResult{UpsertedIDs: map[int64]any{}}
-		bwe.WriteErrors = nil
-		for i, op := range ops {
-			// A failed model keeps what it did before failing (an update
-			// of many documents), as on MongoDB; single-document writes
-			// check everything before they write.
-			if err := op(t, res); err != nil {
-				be, ok := bulkException(i, err).(mongo.BulkWriteException)
-				if !ok {
-					return false, err
-				}
-				bwe.WriteErrors = append(bwe.WriteErrors, be.WriteErrors...)
-				if ordered {
-					break
-				}
+	err := c.e().writeModels(ctx, len(ops), ordered, func(t *txn, i int) error {
+		if err := ops[i](t, res); err != nil {
+			return err
+		}
+		if id, ok := res.UpsertedIDs[-1]; ok {
+			delete(res.UpsertedIDs, -1)
+			res.UpsertedIDs[int64(i)] = id
+		}
+		return nil
+	})
+	return res, err
+}
+
+// writeModels runs n write models in one transaction of the engine, as the
+// driver runs a bulk write: a model that fails is a write error of the
+// returned mongo.BulkWriteException, after which an ordered write stops
+// and an unordered one goes on; outside a session transaction what the
+// other models did is kept. A model that fails keeps what it did before
+// failing (an update of many documents), as on MongoDB; single-document
+// writes check everything before they write. A failure of the engine
+// itself aborts the whole write.
+func (e *Engine) writeModels(ctx context.Context, n int, ordered bool, model func(t *txn, i int) error) error {
+	return e.writePartial(ctx, func(t *txn) (bool, error) {
+		var bwe mongo.BulkWriteException
+		for i := range n {
+			err := model(t, i)
+			if err == nil {
 				continue
 			}
-			if id, ok := res.UpsertedIDs[-1]; ok {
-				delete(res.UpsertedIDs, -1)
-				res.UpsertedIDs[int64(i)] = id
+			be, ok := bulkException(i, err).(mongo.BulkWriteException)
+			if !ok {
+				return false, err
+			}
+			bwe.WriteErrors = append(bwe.WriteErrors, be.WriteErrors...)
+			if ordered {
+				break
 			}
 		}
 		if len(bwe.WriteErrors) > 0 {
@@ -59,10 +72,6 @@ func (c *Collection) BulkWrite(ctx context.Context, models []mongo.WriteModel, o
 		}
 		return false, nil
 	})
-	if err != nil {
-		return res, err
-	}
-	return res, nil
 }
 
 // bulkOp turns a write model into an operation on a transaction.
@@ -158,5 +167,3 @@ func (c *Collection) bulkOp(ctx context.Context, model mongo.WriteModel) (func(*
 	}
 	return nil, unsupported("write model %T", model)
 }
-
-var _ = bson.D{}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"iter"
 	"sort"
 	"strings"
 
@@ -304,8 +303,6 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 	}), nil
 }
 
-var _ iter.Seq2[bson.Raw, error] = nil
-
 // FindOne implements lungo.ICollection.
 func (c *Collection) FindOne(ctx context.Context, filter any, opts ...*options.FindOneOptions) lungo.ISingleResult {
 	o := options.MergeFindOneOptions(opts...)
@@ -525,37 +522,18 @@ func (c *Collection) InsertMany(ctx context.Context, docs []any, opts ...*option
 		all[i] = s
 	}
 	res := &mongo.InsertManyResult{}
-	var bwe mongo.BulkWriteException
-	err := c.e().writePartial(ctx, func(t *txn) (bool, error) {
-		res.InsertedIDs = res.InsertedIDs[:0]
-		bwe.WriteErrors = bwe.WriteErrors[:0]
-		for i, s := range all {
-			m, err := t.collection(c.db.name, c.name, true)
-			if err != nil {
-				return false, err
-			}
-			if err := t.insert(m, s); err != nil {
-				be, ok := bulkException(i, err).(mongo.BulkWriteException)
-				if !ok {
-					return false, err
-				}
-				bwe.WriteErrors = append(bwe.WriteErrors, be.WriteErrors...)
-				if ordered {
-					break
-				}
-				continue
-			}
-			res.InsertedIDs = append(res.InsertedIDs, s.id())
+	err := c.e().writeModels(ctx, len(all), ordered, func(t *txn, i int) error {
+		m, err := t.collection(c.db.name, c.name, true)
+		if err != nil {
+			return err
 		}
-		if len(bwe.WriteErrors) > 0 {
-			return true, bwe
+		if err := t.insert(m, all[i]); err != nil {
+			return err
 		}
-		return false, nil
+		res.InsertedIDs = append(res.InsertedIDs, all[i].id())
+		return nil
 	})
-	if err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, err
 }
 
 // updateSpec is an update or a replacement.
@@ -802,6 +780,11 @@ func (c *Collection) update(ctx context.Context, filter any, u updateSpec, many 
 
 // UpdateOne implements lungo.ICollection.
 func (c *Collection) UpdateOne(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
+	return c.updateWith(ctx, filter, update, false, opts)
+}
+
+// updateWith runs UpdateOne or UpdateMany with their options.
+func (c *Collection) updateWith(ctx context.Context, filter, update any, many bool, opts []*options.UpdateOptions) (*mongo.UpdateResult, error) {
 	o := options.MergeUpdateOptions(opts...)
 	if o.Collation != nil || o.Let != nil {
 		return nil, unsupported("update with collation or let")
@@ -810,7 +793,7 @@ func (c *Collection) UpdateOne(ctx context.Context, filter, update any, opts ...
 	if err != nil {
 		return nil, err
 	}
-	return c.update(ctx, filter, u, false, o.Hint)
+	return c.update(ctx, filter, u, many, o.Hint)
 }
 
 // UpdateByID implements lungo.ICollection.
@@ -823,15 +806,7 @@ func (c *Collection) UpdateByID(ctx context.Context, id, update any, opts ...*op
 
 // UpdateMany implements lungo.ICollection.
 func (c *Collection) UpdateMany(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
-	o := options.MergeUpdateOptions(opts...)
-	if o.Collation != nil || o.Let != nil {
-		return nil, unsupported("update with collation or let")
-	}
-	u, err := newUpdate(update, o.ArrayFilters, o.Upsert)
-	if err != nil {
-		return nil, err
-	}
-	return c.update(ctx, filter, u, true, o.Hint)
+	return c.updateWith(ctx, filter, update, true, opts)
 }
 
 // ReplaceOne implements lungo.ICollection.

@@ -39,7 +39,7 @@ var _ lungo.ICursor = (*Cursor)(nil)
 
 // listCursor is a cursor over results already in memory.
 func listCursor(docs []bson.Raw) *Cursor {
-	return &Cursor{buf: docs, closed: false, batch: defaultBatch}
+	return &Cursor{buf: docs, batch: defaultBatch}
 }
 
 // lazyCursor pulls results from seq; release frees what it reads from. The

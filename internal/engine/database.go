@@ -123,9 +123,7 @@ func (d *Database) ListCollectionSpecifications(ctx context.Context, filter any,
 	}
 	specs := make([]*mongo.CollectionSpecification, len(docs))
 	for i, doc := range docs {
-		raw, _ := bson.Marshal(doc)
-		specs[i] = &mongo.CollectionSpecification{Name: doc[0].Value.(string), Type: "collection", Options: bson.Raw(mustMarshal(bson.D{}))}
-		_ = raw
+		specs[i] = &mongo.CollectionSpecification{Name: doc[0].Value.(string), Type: "collection", Options: mustMarshal(bson.D{})}
 	}
 	return specs, nil
 }

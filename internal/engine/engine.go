@@ -252,12 +252,10 @@ func (e *Engine) check(fs vfs.FS, dir string, cache *pebble.Cache) error {
 	}
 	if err == nil {
 		var acked uint64
-		var rec *ackRecord
-		rec, acked, err = openAckRecordReadOnly(fs, dir)
+		acked, err = readAckRecord(fs, dir)
 		if err == nil && acked > probe.state.LastTS {
 			err = lostCommits(dir, acked, probe.state.LastTS)
 		}
-		_ = rec
 	}
 	return errors.Join(err, db.Close())
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
@@ -194,5 +193,3 @@ func sameKeys(a, b bson.D) bool {
 	}
 	return true
 }
-
-var _ = bytes.Equal

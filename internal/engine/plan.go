@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -377,9 +376,6 @@ func planQuery(m *collMeta, filter bson.D, sort []sortField) *plan {
 					bp[f] = p
 				}
 			}
-			if len(nested) > 0 {
-				// Nested $or: bounds from the branch's own fields only.
-			}
 			branches = append(branches, bp)
 		}
 	}
@@ -471,8 +467,4 @@ func sortFromIndex(fields []string, sort []sortField, spans []span, pinned int, 
 	// too, but only unique entries are ordered by the fields alone; keep
 	// it simple and sort in memory then.
 	return false, false
-}
-
-func (p *plan) debug() string {
-	return fmt.Sprintf("%s spans=%d reverse=%v", p, len(p.spans), p.reverse)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/256dpi/lungo/mongokit"
 	"github.com/cockroachdb/pebble/v2"
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -211,10 +210,6 @@ func (cs *ChangeStream) scan() error {
 	if err := it.Error(); err != nil {
 		return wrapRead(err)
 	}
-	if cs.after == nil && len(cs.buf) == 0 {
-		// Nothing yet: the stream stays at its start.
-		return nil
-	}
 	return nil
 }
 
@@ -295,17 +290,12 @@ func (cs *ChangeStream) tryNext(ctx context.Context) bool {
 		cs.token = bytes.Clone(id.Document())
 	}
 	if len(cs.buf) == 0 {
-		// Past the batch, the token is the position scanned to.
-		cs.token = cs.positionTokenAfterCurrent()
+		// Past the batch, the token is the position scanned to: beyond
+		// the current event when the scan went on over filtered entries,
+		// so a resume skips them too.
+		cs.token = cs.positionToken()
 	}
 	return true
-}
-
-// positionTokenAfterCurrent is the token of the current event, unless the
-// scan went past it over filtered entries: then it is the scan position,
-// so a resume skips them too.
-func (cs *ChangeStream) positionTokenAfterCurrent() bson.Raw {
-	return cs.positionToken()
 }
 
 // Next implements lungo.IChangeStream: it waits for the next change until
@@ -371,9 +361,6 @@ func (cs *ChangeStream) ResumeToken() bson.Raw {
 func (cs *ChangeStream) Err() error {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if errors.Is(cs.err, context.Canceled) || errors.Is(cs.err, context.DeadlineExceeded) {
-		return cs.err
-	}
 	return cs.err
 }
 
@@ -407,5 +394,3 @@ func (cs *ChangeStream) SetBatchSize(n int32) {
 		cs.batch = int(n)
 	}
 }
-
-var _ = mongo.ErrNilCursor
