@@ -131,7 +131,7 @@ func prepareFor(m *collMeta, q query, hint any) (*prepared, error) {
 // collect runs a query in a write transaction and returns what it selects.
 func collect(ctx context.Context, t *txn, m *collMeta, p *prepared) ([]stored, error) {
 	var out []stored
-	err := run(ctx, t.b, m, p, func(s stored) bool {
+	err := run(ctx, t.b, nil, m, p, func(s stored) bool {
 		out = append(out, s)
 		return true
 	})
@@ -240,7 +240,7 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 				return err
 			}
 			var perr error
-			err = run(ctx, t.b, m, p, func(s stored) bool {
+			err = run(ctx, t.b, nil, m, p, func(s stored) bool {
 				raw, err := project(s, proj)
 				if err != nil {
 					perr = err
@@ -270,16 +270,17 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 		return nil, err
 	}
 	snap := e.db.NewSnapshot()
-	if err := e.waitDurable(ctx); err != nil {
-		snap.Close()
-		e.inflight.Done()
-		return nil, err
-	}
+	obs := e.observe()
 	seq := func(yield func(bson.Raw, error) bool) {
 		var perr error
 		stopped := false
-		err := run(ctx, snap, m, p, func(s stored) bool {
+		err := run(ctx, snap, obs, m, p, func(s stored) bool {
 			raw, err := project(s, proj)
+			if err == nil {
+				// Nothing is returned before the commits it depends
+				// on are durable.
+				err = obs.wait(ctx)
+			}
 			if err != nil {
 				perr = err
 				return false
@@ -292,6 +293,10 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 		})
 		if err == nil {
 			err = perr
+		}
+		if err == nil {
+			// An empty or short answer can depend on what was skipped.
+			err = obs.wait(ctx)
 		}
 		if err != nil && !stopped {
 			yield(nil, wrapRead(err))
@@ -346,13 +351,13 @@ func (c *Collection) CountDocuments(ctx context.Context, filter any, opts ...*op
 		q.limit = *o.Limit
 	}
 	var n int64
-	err = c.e().view(ctx, func(r pebble.Reader, cat *catalog) error {
+	err = c.e().view(ctx, func(r pebble.Reader, obs *observer, cat *catalog) error {
 		m := c.meta(cat)
 		p, err := prepareFor(m, q, o.Hint)
 		if err != nil {
 			return err
 		}
-		return run(ctx, r, m, p, func(stored) bool { n++; return true })
+		return run(ctx, r, obs, m, p, func(stored) bool { n++; return true })
 	})
 	return n, err
 }
@@ -361,7 +366,8 @@ func (c *Collection) CountDocuments(ctx context.Context, filter any, opts ...*op
 // the collection's documents.
 func (c *Collection) EstimatedDocumentCount(ctx context.Context, opts ...*options.EstimatedDocumentCountOptions) (int64, error) {
 	var n int64
-	err := c.e().view(ctx, func(r pebble.Reader, cat *catalog) error {
+	err := c.e().view(ctx, func(r pebble.Reader, obs *observer, cat *catalog) error {
+		obs.everything()
 		m := c.meta(cat)
 		if m == nil {
 			return nil
@@ -390,13 +396,13 @@ func (c *Collection) Distinct(ctx context.Context, field string, filter any, opt
 		return nil, err
 	}
 	var list bsonkit.List
-	err = c.e().view(ctx, func(r pebble.Reader, cat *catalog) error {
+	err = c.e().view(ctx, func(r pebble.Reader, obs *observer, cat *catalog) error {
 		m := c.meta(cat)
 		p, err := prepare(m, query{filter: f})
 		if err != nil {
 			return err
 		}
-		return run(ctx, r, m, p, func(s stored) bool {
+		return run(ctx, r, obs, m, p, func(s stored) bool {
 			list = append(list, s.d())
 			return true
 		})

@@ -111,6 +111,11 @@ type Engine struct {
 	// durable that of the last commit known to be synced.
 	applied atomic.Uint64
 	durable atomic.Uint64
+	// latest is the last commit registered to be applied: set before the
+	// commit is visible, so a snapshot never shows a commit after it.
+	latest atomic.Uint64
+	// pending tracks the applied commits that are not yet durable.
+	pending pendingSet
 	mu      sync.Mutex
 	// changed is closed and replaced whenever durable advances.
 	changed chan struct{}
@@ -199,6 +204,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		e.acks = rec
 	}
 	e.applied.Store(e.state.LastTS)
+	e.latest.Store(e.state.LastTS)
 	e.durable.Store(e.state.LastTS)
 	e.setTrimmed()
 	return e, nil
@@ -573,7 +579,7 @@ func (e *Engine) nextTS() uint64 {
 
 // fail puts the engine in the failed state and wakes everyone waiting.
 func (e *Engine) fail(err error) {
-	err = fmt.Errorf("%w: the store could not sync a commit to disk (%v); restart annals to recover from the log", ErrFailed, err)
+	err = fmt.Errorf("%w: the store could not write or sync a commit to disk (%v); restart annals to recover from the log", ErrFailed, err)
 	if e.failed.CompareAndSwap(nil, &err) {
 		e.opts.Logger.Error("store failed", "error", err)
 	}
@@ -589,6 +595,7 @@ func (e *Engine) markDurable(ts uint64) {
 	e.mu.Lock()
 	if ts > e.durable.Load() {
 		e.durable.Store(ts)
+		e.pending.release(ts)
 		if e.acks != nil {
 			if err := e.acks.write(ts); err != nil {
 				e.opts.Logger.Error("record acknowledged commits", "error", err)
@@ -610,7 +617,11 @@ func (e *Engine) changedChan() <-chan struct{} {
 // waitDurable waits until everything visible now is synced, so that an
 // answer does not depend on a commit a crash could still take away.
 func (e *Engine) waitDurable(ctx context.Context) error {
-	target := e.applied.Load()
+	return e.waitUntil(ctx, e.latest.Load())
+}
+
+// waitUntil waits until every commit up to target is synced.
+func (e *Engine) waitUntil(ctx context.Context, target uint64) error {
 	for e.durable.Load() < target {
 		ch := e.changedChan()
 		if e.durable.Load() >= target {

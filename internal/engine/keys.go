@@ -44,7 +44,11 @@ func docPrefix(coll uint32) []byte { return appendU32([]byte{prefixDoc}, coll) }
 
 // docKey returns the key of the document whose encoded _id is id.
 func docKey(coll uint32, id []byte) []byte {
-	k := make([]byte, 0, 5+len(id))
+	return appendDocKey(make([]byte, 0, 5+len(id)), coll, id)
+}
+
+// appendDocKey appends a document's key to k.
+func appendDocKey(k []byte, coll uint32, id []byte) []byte {
 	k = append(k, prefixDoc)
 	k = appendU32(k, coll)
 	return append(k, id...)

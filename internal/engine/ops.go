@@ -54,15 +54,16 @@ func (e *Engine) writePartial(ctx context.Context, fn func(t *txn) (keep bool, e
 }
 
 // view runs fn on what a read sees: ctx's session transaction, or a
-// snapshot of the store. Outside transactions it returns only once
-// everything the snapshot shows is durable: a read never shows a commit a
-// crash could still take away (as MongoDB's majority read concern).
-func (e *Engine) view(ctx context.Context, fn func(r pebble.Reader, cat *catalog) error) error {
+// snapshot of the store. Outside transactions it returns only once the
+// commits fn's answer depends on, as told to obs, are durable: a read never
+// shows a commit a crash could still take away (as MongoDB's majority read
+// concern). In transactions obs is nil: the commit answers for the reads.
+func (e *Engine) view(ctx context.Context, fn func(r pebble.Reader, obs *observer, cat *catalog) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if s := sessionFrom(ctx); s != nil && s.inTxn() {
-		return s.withTxn(ctx, false, func(t *txn) error { return fn(t.b, t.cat) })
+		return s.withTxn(ctx, false, func(t *txn) error { return fn(t.b, nil, t.cat) })
 	}
 	if err := e.enter(); err != nil {
 		return err
@@ -70,17 +71,21 @@ func (e *Engine) view(ctx context.Context, fn func(r pebble.Reader, cat *catalog
 	defer e.inflight.Done()
 	cat := e.cat.Load()
 	snap := e.db.NewSnapshot()
-	err := fn(snap, cat)
+	obs := e.observe()
+	err := fn(snap, obs, cat)
 	_ = snap.Close()
 	if err != nil {
 		return wrapRead(err)
 	}
-	return e.waitDurable(ctx)
+	return obs.wait(ctx)
 }
 
 // read runs fn on the catalog a read sees.
 func (e *Engine) read(ctx context.Context, fn func(cat *catalog) error) error {
-	return e.view(ctx, func(_ pebble.Reader, cat *catalog) error { return fn(cat) })
+	return e.view(ctx, func(_ pebble.Reader, obs *observer, cat *catalog) error {
+		obs.everything()
+		return fn(cat)
+	})
 }
 
 // wrapRead marks errors from the storage layer (checksums) as corruption.

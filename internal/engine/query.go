@@ -47,15 +47,16 @@ func prepare(m *collMeta, q query) (*prepared, error) {
 
 // run yields the documents a query selects, in order, skipped and
 // limited, until fn returns false. r is what it reads: the store, a
-// snapshot, or a transaction's batch.
-func run(ctx context.Context, r pebble.Reader, m *collMeta, p *prepared, fn func(stored) bool) error {
+// snapshot, or a transaction's batch. obs, when not nil, is told of each
+// document selected (or skipped past).
+func run(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *prepared, fn func(stored) bool) error {
 	if m == nil {
 		return nil
 	}
 	skip, limit := p.skip, p.limit
 	if p.plan.sorted {
 		n := int64(0)
-		return walk(ctx, r, m, p.plan, p.filter, func(s stored) bool {
+		return walk(ctx, r, obs, m, p.plan, p.filter, func(s stored) bool {
 			if skip > 0 {
 				skip--
 				return true
@@ -65,7 +66,7 @@ func run(ctx context.Context, r pebble.Reader, m *collMeta, p *prepared, fn func
 		})
 	}
 	var all []stored
-	err := walk(ctx, r, m, p.plan, p.filter, func(s stored) bool {
+	err := walk(ctx, r, obs, m, p.plan, p.filter, func(s stored) bool {
 		all = append(all, s)
 		return true
 	})
@@ -118,8 +119,9 @@ func sortStored(all []stored, sort bson.D) ([]stored, error) {
 // before it switches to an iterator.
 const pointFetches = 32
 
-// walk visits the documents of a plan's spans that match filter.
-func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bson.D, fn func(stored) bool) error {
+// walk visits the documents of a plan's spans that match filter, telling
+// obs of each.
+func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *plan, filter bson.D, fn func(stored) bool) error {
 	var prefix []byte
 	if p.index != nil {
 		prefix = indexPrefix(m.ID, p.index.ID)
@@ -201,16 +203,14 @@ func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bso
 			return false, fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
 		}
 		s := stored{raw: raw}
+		decided := false
 		if rf != nil {
-			ok, decided := rf.match(raw)
-			if decided {
-				if !ok {
-					return true, nil
-				}
-				return fn(s), nil
+			var ok bool
+			if ok, decided = rf.match(raw); decided && !ok {
+				return true, nil
 			}
 		}
-		if f != nil {
+		if f != nil && !decided {
 			ok, err := mongokit.Match(s.d(), f)
 			if err != nil {
 				return false, fmt.Errorf("engine: filter: %w", err)
@@ -218,6 +218,11 @@ func walk(ctx context.Context, r pebble.Reader, m *collMeta, p *plan, filter bso
 			if !ok {
 				return true, nil
 			}
+		}
+		if p.index != nil {
+			obs.selected(m.ID, it.Value())
+		} else {
+			obs.selected(m.ID, it.Key()[len(prefix):])
 		}
 		return fn(s), nil
 	}

@@ -196,15 +196,19 @@ func (s *Session) expire(t *txn) {
 	s.expired = true
 }
 
-func (s *Session) abortLocked() {
+// abortLocked aborts the transaction and returns the last commit its reads
+// could show, which the caller waits for before it acts on what it read.
+func (s *Session) abortLocked() (seen uint64) {
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
 	}
 	if s.t != nil {
+		seen = s.t.seen
 		s.t.abort()
 		s.t = nil
 	}
+	return seen
 }
 
 // CommitTransaction implements lungo.ISession. It returns once the
@@ -243,15 +247,20 @@ func (s *Session) CommitTransaction(ctx context.Context) error {
 	return nil
 }
 
-// AbortTransaction implements lungo.ISession.
-func (s *Session) AbortTransaction(context.Context) error {
+// AbortTransaction implements lungo.ISession. It returns once the commits
+// the transaction read are durable: a caller may act on what it read (a
+// version conflict, say) as on the answer of a read outside transactions.
+func (s *Session) AbortTransaction(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch s.state {
 	case txnStarting, txnInProgress:
-		s.abortLocked()
+		seen := s.abortLocked()
 		s.state = txnAborted
-		return nil
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		return s.client.e.waitUntil(ctx, seen)
 	case txnAborted:
 		if s.expired {
 			return nil
@@ -289,12 +298,17 @@ func (s *Session) WithTransaction(ctx context.Context, fn func(lungo.ISessionCon
 		}
 		res, err := fn(s.context(ctx))
 		if err != nil {
+			var seen uint64
 			s.mu.Lock()
 			if s.state == txnStarting || s.state == txnInProgress {
-				s.abortLocked()
+				seen = s.abortLocked()
 				s.state = txnAborted
 			}
 			s.mu.Unlock()
+			// fn's error may be about what it read (a version conflict).
+			if werr := s.client.e.waitUntil(ctx, seen); werr != nil {
+				return nil, errors.Join(err, werr)
+			}
 			if hasLabel(err, labelTransient) && time.Since(start) < maxTransactionRetry && ctx.Err() == nil {
 				continue
 			}

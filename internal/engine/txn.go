@@ -30,6 +30,12 @@ type txn struct {
 	op       uint32
 	wall     time.Time
 	done     bool
+	// inserted are the keys of the documents the transaction inserted;
+	// other is set once it changed anything else a read can see.
+	inserted [][]byte
+	other    bool
+	// seen is the last commit the transaction's reads can show.
+	seen uint64
 }
 
 // begin starts a write transaction: it waits for the writer lock.
@@ -41,7 +47,7 @@ func (e *Engine) begin(ctx context.Context) (*txn, error) {
 		e.inflight.Done()
 		return nil, err
 	}
-	t := &txn{e: e, b: e.db.NewIndexedBatch(), cat: e.cat.Load(), state: e.state, wall: time.Now()}
+	t := &txn{e: e, b: e.db.NewIndexedBatch(), cat: e.cat.Load(), state: e.state, wall: time.Now(), seen: e.applied.Load()}
 	t.ts = e.nextTS()
 	return t, nil
 }
@@ -89,13 +95,23 @@ func (t *txn) commit(ctx context.Context) error {
 		k := oplogKey(t.state.TrimmedTS, t.state.TrimmedOp)
 		e.trimmed.Store(&k)
 	}
-	if err == nil {
-		err = e.db.ApplyNoSyncWait(t.b, pebble.Sync)
-	}
 	if err != nil {
 		_ = t.b.Close()
 		e.unlock()
 		return fmt.Errorf("engine: commit: %w", err)
+	}
+	// Registered before it is visible: see pending.go.
+	e.pending.add(t.ts, t.inserted, t.other || t.catDirty)
+	e.latest.Store(t.ts)
+	if err := e.db.ApplyNoSyncWait(t.b, pebble.Sync); err != nil {
+		// The log may hold part of it or all of it: the outcome is
+		// unknown, as after a failed sync.
+		_ = t.b.Close()
+		e.unlock()
+		if !errors.Is(err, pebble.ErrClosed) {
+			e.fail(err)
+		}
+		return fmt.Errorf("engine: commit outcome unknown: %w", err)
 	}
 	e.state = t.state
 	e.setTrimmed()
@@ -147,6 +163,7 @@ func (t *txn) putColl(m *collMeta) error {
 
 // dropColl removes a collection, its documents and its index entries.
 func (t *txn) dropColl(m *collMeta) error {
+	t.other = true
 	if !t.catDirty {
 		t.cat = t.cat.clone()
 		t.catDirty = true
@@ -216,6 +233,7 @@ func (t *txn) insert(m *collMeta, s stored) error {
 	if err := t.b.Set(dk, s.raw, nil); err != nil {
 		return err
 	}
+	t.inserted = append(t.inserted, dk)
 	return t.logChange(bson.D{
 		{Key: "operationType", Value: "insert"},
 		{Key: "fullDocument", Value: s.raw},
@@ -226,6 +244,7 @@ func (t *txn) insert(m *collMeta, s stored) error {
 // replace writes next over prev (same _id). desc is the change event's
 // operation: "update" with its description, or "replace".
 func (t *txn) replace(m *collMeta, prev, next stored, desc bson.D) error {
+	t.other = true
 	idKey, err := appendKey(nil, prev.id())
 	if err != nil {
 		return err
@@ -245,6 +264,7 @@ func (t *txn) replace(m *collMeta, prev, next stored, desc bson.D) error {
 
 // remove deletes a stored document and its index entries.
 func (t *txn) remove(m *collMeta, s stored) error {
+	t.other = true
 	idKey, err := appendKey(nil, s.id())
 	if err != nil {
 		return err
