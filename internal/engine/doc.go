@@ -41,9 +41,11 @@
 // while this one syncs, and Pebble's commit pipeline lets concurrent
 // commits share one fsync. A commit is acknowledged only once synced, and
 // so is a write refused over other commits (a duplicate key). No answer
-// depends on a commit that is not yet synced: reads wait for the commits
-// their snapshot shows to be synced (as MongoDB's majority read concern),
-// and change streams stop at the durable point.
+// depends on a commit that is not yet synced (as MongoDB's majority read
+// concern): a read waits for the commits that inserted the documents it
+// selected, or for everything its snapshot shows while an update, delete
+// or catalog change is unsynced (pending.go); an aborted transaction
+// waits for what it read; change streams stop at the durable point.
 //
 // # Queries and indexes
 //
