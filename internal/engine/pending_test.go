@@ -220,6 +220,26 @@ func TestReadsWaitForTheSyncsTheyDependOn(t *testing.T) {
 		}
 	})
 
+	t.Run("a read-only transaction that read it, committed", func(t *testing.T) {
+		got, err := waits(func(ctx context.Context) error {
+			sess, err := e.Client().StartSession()
+			if err != nil {
+				return err
+			}
+			defer sess.EndSession(context.Background())
+			_, err = sess.WithTransaction(ctx, func(sc lungo.ISessionContext) (any, error) {
+				return nil, c.FindOne(sc, bson.D{{Key: "_id", Value: 10}}).Err()
+			})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got {
+			t.Error("the commit returned before the commit the transaction read was durable")
+		}
+	})
+
 	// An update (unlike an insert) can change an answer by what the answer
 	// no longer selects: while one is unsynced, every read waits.
 	updated := applyUnsynced(t, e, func() error {

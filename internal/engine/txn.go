@@ -75,9 +75,11 @@ func (t *txn) commit(ctx context.Context) error {
 	e := t.e
 	defer e.inflight.Done()
 	if t.b.Empty() && !t.catDirty {
+		// Read only: what it read must be durable before the caller
+		// acts on it.
 		_ = t.b.Close()
 		e.unlock()
-		return nil
+		return e.waitUntil(ctx, t.seen)
 	}
 	t.state.LastTS = t.ts
 	if err := t.trimOplog(); err != nil {
