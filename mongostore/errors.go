@@ -40,7 +40,10 @@ var (
 	// which cannot run transactions or change streams.
 	ErrNoReplicaSet = errors.New("mongostore: MongoDB deployment is not a replica set")
 
-	// ErrLocked means another process holds the file engine's lock.
+	// ErrLocked means another process (or another open in this process)
+	// holds the file engine's lock; the error names the lock file. Go
+	// through the process that holds the store (e.g. its HTTP API), or
+	// stop it first.
 	ErrLocked = errors.New("mongostore: store file is locked by another process")
 
 	// ErrUnsupportedURI means Open was given a URI whose scheme it does not
