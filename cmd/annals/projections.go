@@ -308,7 +308,11 @@ func printProjections(w io.Writer, views []projectionView) error {
 		if b := v.Rebuild; b != nil {
 			rebuild = fmt.Sprintf("generation %d %s: %d applied, %d behind", b.Generation, b.State, b.Applied, b.Behind)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", v.Name, v.State, v.Generation, v.Applied, v.Behind, lag(v.LagSeconds), rebuild)
+		state := v.State
+		if v.WaitingForLease != nil {
+			state += " (waiting for another owner's lease)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", v.Name, state, v.Generation, v.Applied, v.Behind, lag(v.LagSeconds), rebuild)
 	}
 	return tw.Flush()
 }
@@ -331,6 +335,10 @@ func printStatus(w io.Writer, v projectionView) {
 	fmt.Fprintf(tw, "lag:\t%s\n", lag(v.LagSeconds))
 	if v.Owner != "" {
 		fmt.Fprintf(tw, "owner:\t%s\n", v.Owner)
+	}
+	if w := v.WaitingForLease; w != nil {
+		fmt.Fprintf(tw, "waiting:\tfor the lease of %s (since %s; it expires at %s unless renewed)\n",
+			w.Owner, w.Since.UTC().Format(timeFormat), w.Until.UTC().Format(timeFormat))
 	}
 	if l := v.LastEvent; l != nil {
 		fmt.Fprintf(tw, "last event:\t%s v%d %s at %s\n", l.AggregateUUID, l.Version, l.Name, l.RecordedAt.UTC().Format(timeFormat))
