@@ -51,10 +51,6 @@ type checkpoint struct {
 	State       string         `bson:"state"`
 	Owner       string         `bson:"owner"`
 	LeaseUntil  time.Time      `bson:"lease_until"`
-	// LeaseStore is the ExclusiveID of the store open the owner took the
-	// lease through ("" on shared stores): on an exclusive store, a lease
-	// taken through another open is void.
-	LeaseStore string `bson:"lease_store,omitempty"`
 	Token       bson.Raw       `bson:"resume_token,omitempty"`
 	Position    storedPosition `bson:"position"`
 	Last        *storedEvent   `bson:"last_event,omitempty"`
@@ -62,6 +58,10 @@ type checkpoint struct {
 	HistoryLost int64          `bson:"history_lost"`
 	Failure     *storedFailure `bson:"failure,omitempty"`
 	UpdatedAt   time.Time      `bson:"updated_at"`
+	// LeaseStore is the ExclusiveID of the store open the owner took the
+	// lease through ("" on shared stores): on an exclusive store, a lease
+	// taken through another open is void.
+	LeaseStore string `bson:"lease_store,omitempty"`
 }
 
 type storedPosition struct {
