@@ -311,7 +311,7 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("mongostore: stored event %s is not well-formed: %v", e.RawID, e.Err)
+	return fmt.Sprintf("stored event %s is not well-formed: %v", e.RawID, e.Err)
 }
 
 // Unwrap returns ErrCorruptEvent and the cause.

@@ -222,11 +222,11 @@ server may carry it out instead).
 			}),
 		projectionsSub(getenv, "rebuild <name>", "Replay a projection from the first event, and wait", oneArg("the projection name"), true,
 			func(ctx context.Context, api projectionsAPI, fl *projectionsFlags, args []string, out, stderr io.Writer) error {
-				return rebuildProjection(ctx, api, fl, args[0], fl.mode, out, stderr)
+				return rebuildProjection(ctx, api, fl, "rebuild", args[0], fl.mode, out, stderr)
 			}),
 		projectionsSub(getenv, "reset <name>", "Drop a projection's read models and replay every event, and wait", oneArg("the projection name"), true,
 			func(ctx context.Context, api projectionsAPI, fl *projectionsFlags, args []string, out, stderr io.Writer) error {
-				return rebuildProjection(ctx, api, fl, args[0], "drop", out, stderr)
+				return rebuildProjection(ctx, api, fl, "reset", args[0], "drop", out, stderr)
 			}),
 	)
 	return cmd
@@ -246,13 +246,14 @@ current ones, which keep serving, and switches when the build has caught
 up; --mode drop drops them at once and replays into empty ones.
 `
 	case strings.HasPrefix(use, "reset"):
-		long += "Readers see the read models empty, then filling up (a rebuild with --mode drop).\n"
+		long += "Readers see the read models empty, then filling up (what 'rebuild --mode drop' does).\n"
 	}
 	if rebuilds {
+		verb, _, _ := strings.Cut(use, " ")
 		long += `
 It waits until the projection is live again, polling its status: on a
 terminal with a progress bar (rate and ETA), elsewhere with plain progress
-lines. --wait=false returns once the rebuild is recorded.
+lines. --wait=false returns once the ` + verb + ` is recorded.
 `
 	}
 	long += "\n" + helpStoreOrServer
