@@ -140,12 +140,14 @@ func encodeMetadata(m Metadata) (bson.Raw, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		switch {
-		case k == "" || strings.HasPrefix(k, "$") || strings.Contains(k, "."):
-			return nil, fmt.Errorf("extra key %q: keys must be non-empty and contain no '$' prefix or '.'", k)
+		case k == "":
+			return nil, fmt.Errorf("extra key %q: keys must be non-empty", k)
+		case strings.IndexByte(k, 0) >= 0:
+			return nil, fmt.Errorf("extra key %q holds a NUL byte, which BSON field names cannot", k)
 		case k == metaCorrelationID || k == metaCausationID || k == metaActor:
 			return nil, fmt.Errorf("extra key %q repeats a named metadata field", k)
 		}
-		doc = append(doc, bson.E{Key: k, Value: normalizeValue(m.Extra[k])})
+		doc = append(doc, bson.E{Key: EscapeMetadataKey(k), Value: normalizeValue(m.Extra[k])})
 	}
 	raw, err := bson.Marshal(doc)
 	if err != nil {
@@ -233,7 +235,7 @@ func decodeMetadata(raw bson.Raw) (Metadata, error) {
 			if m.Extra == nil {
 				m.Extra = map[string]any{}
 			}
-			m.Extra[key] = v
+			m.Extra[UnescapeMetadataKey(key)] = v
 		}
 	}
 	return m, nil
@@ -309,7 +311,7 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("mongostore: stored event %s is not well-formed: %v", e.RawID, e.Err)
+	return fmt.Sprintf("stored event %s is not well-formed: %v", e.RawID, e.Err)
 }
 
 // Unwrap returns ErrCorruptEvent and the cause.

@@ -10,49 +10,53 @@ import (
 )
 
 // Sentinel errors. Match them with errors.Is; the typed errors below wrap
-// them and carry the details.
+// them and carry the details. Their texts reach users (HTTP problem
+// details, the CLI), so they name what went wrong, not this package.
 var (
 	// ErrConcurrency means a stream's version did not match the expected
 	// version of an append. The returned error is a *ConcurrencyError
 	// carrying the expected and actual versions. Reload and decide again.
-	ErrConcurrency = errors.New("mongostore: concurrency conflict")
+	ErrConcurrency = errors.New("concurrency conflict")
 
 	// ErrStreamNotFound means the stream has no events (or none visible
 	// at the requested point in time).
-	ErrStreamNotFound = errors.New("mongostore: stream not found")
+	ErrStreamNotFound = errors.New("stream not found")
 
 	// ErrInvalidInput means an append or read was refused before anything
 	// was written. The returned error is a *ValidationError naming the
 	// event and the reason.
-	ErrInvalidInput = errors.New("mongostore: invalid input")
+	ErrInvalidInput = errors.New("invalid input")
 
 	// ErrTooLarge means an event or a batch exceeds MongoDB's size limits
 	// (16 MiB per document) or the store's batch limit. Returned inside a
 	// *ValidationError; nothing was written.
-	ErrTooLarge = errors.New("mongostore: too large")
+	ErrTooLarge = errors.New("too large")
 
 	// ErrEventIDConflict means an event id of the append is already stored
 	// as a different event: in another stream, under another name, or as
 	// part of a different batch. Event ids identify one event forever.
-	ErrEventIDConflict = errors.New("mongostore: event id already used by another event")
+	ErrEventIDConflict = errors.New("event id already used by another event")
 
 	// ErrNoReplicaSet means the MongoDB deployment is a standalone mongod,
 	// which cannot run transactions or change streams.
-	ErrNoReplicaSet = errors.New("mongostore: MongoDB deployment is not a replica set")
+	ErrNoReplicaSet = errors.New("MongoDB deployment is not a replica set")
 
-	// ErrLocked means another process holds the file engine's lock.
-	ErrLocked = errors.New("mongostore: store file is locked by another process")
+	// ErrLocked means another process (or another open in this process)
+	// holds the file engine's lock; the error names the lock file. Go
+	// through the process that holds the store (e.g. its HTTP API), or
+	// stop it first.
+	ErrLocked = errors.New("store file is locked by another process")
 
 	// ErrUnsupportedURI means Open was given a URI whose scheme it does not
 	// know.
-	ErrUnsupportedURI = errors.New("mongostore: unsupported store URI")
+	ErrUnsupportedURI = errors.New("unsupported store URI")
 
 	// ErrCorruptEvent means a stored document is not a well-formed event;
 	// the error is a *DecodeError naming it.
-	ErrCorruptEvent = errors.New("mongostore: stored event is not well-formed")
+	ErrCorruptEvent = errors.New("stored event is not well-formed")
 
 	// ErrClosed means the store has been closed.
-	ErrClosed = errors.New("mongostore: store closed")
+	ErrClosed = errors.New("store closed")
 
 	// ErrEngineClosed means the embedded engine closed under an operation
 	// (the store was closed while it ran).
@@ -78,7 +82,7 @@ type ConcurrencyError struct {
 }
 
 func (e *ConcurrencyError) Error() string {
-	return fmt.Sprintf("mongostore: concurrency conflict on stream %s: expected %s, actual version %d",
+	return fmt.Sprintf("concurrency conflict on stream %s: expected %s, actual version %d",
 		e.Stream, e.Expected, e.Actual)
 }
 
@@ -115,7 +119,7 @@ func (e *ValidationError) Error() string {
 	if e.Field != "" {
 		field = e.Field + ": "
 	}
-	return "mongostore: invalid input: " + where + field + e.Reason
+	return "invalid input: " + where + field + e.Reason
 }
 
 // Unwrap returns ErrInvalidInput or ErrTooLarge.
@@ -136,7 +140,7 @@ type EventIDConflictError struct {
 }
 
 func (e *EventIDConflictError) Error() string {
-	return fmt.Sprintf("mongostore: event id %s already used by another event: %s", e.ID, e.Reason)
+	return fmt.Sprintf("event id %s already used by another event: %s", e.ID, e.Reason)
 }
 
 // Unwrap returns ErrEventIDConflict.

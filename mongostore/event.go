@@ -14,9 +14,11 @@ type EventData struct {
 	// append retried with the same ids after an unknown outcome stores
 	// nothing twice and reports the versions the events got.
 	ID uuid.UUID
-	// Name is the event type, past tense: "OrderCreated". It must start
-	// with a letter and contain only letters, digits, '_', '-' and '.',
-	// at most 200 bytes.
+	// Name is the event type, past tense: "OrderCreated". Names (and
+	// aggregate types) are 1 to 200 bytes of printable UTF-8 (no control,
+	// format or non-ASCII space characters) that neither start with '$'
+	// nor start or end with a space: "todolist:created", "Order/Created"
+	// and "orders@v2" are all names.
 	Name string
 	// SchemaVersion is the version of Data's shape, for upcasting. Zero
 	// means 1.
@@ -45,9 +47,12 @@ type Metadata struct {
 	CausationID string
 	// Actor is who or what caused the event.
 	Actor string
-	// Extra holds free-form fields. Keys must be non-empty, must not start
-	// with '$', contain '.', or repeat the named fields
-	// (correlation_id, causation_id, actor).
+	// Extra holds free-form fields. Keys must be non-empty and must not
+	// repeat the named fields (correlation_id, causation_id, actor); any
+	// other key round-trips byte for byte, dotted OpenTelemetry keys
+	// ("http.method") and a leading '$' included: the store keeps them
+	// escaped, as MongoDB's field-name rules require (see EscapeMetadataKey).
+	// Keys inside nested documents must not start with '$'.
 	Extra map[string]any
 }
 

@@ -14,8 +14,7 @@ func lockFile(path string) (unlock func() error, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("%w: %s exists; talk to the running annals server instead, "+
-				"or delete the lock file if no annals process runs", ErrLocked, path)
+			return nil, fmt.Errorf("%w: %s exists; delete it if no annals process runs", ErrLocked, path)
 		}
 		return nil, fmt.Errorf("mongostore: lock %s: %w", path, err)
 	}

@@ -20,8 +20,7 @@ func lockFile(path string) (unlock func() error, err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s is in use; talk to the running annals server instead "+
-				"(e.g. annals --server http://127.0.0.1:8080), or stop it first", ErrLocked, path)
+			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 		}
 		return nil, fmt.Errorf("mongostore: lock %s: %w", path, err)
 	}

@@ -134,6 +134,7 @@ func openEmbedded(ctx context.Context, kind Engine, path string, unlock func() e
 		_ = eng.Close()
 		return nil, err
 	}
+	s.exclusiveID = newExclusiveID()
 	return s, nil
 }
 

@@ -65,6 +65,9 @@ type Store struct {
 	closed      atomic.Bool
 	// release frees what Open acquired (engine, file lock, connection).
 	release func(context.Context) error
+	// exclusiveID identifies this open of a store no other Store can have
+	// open at the same time; see ExclusiveID.
+	exclusiveID string
 }
 
 // New builds a store on a client the caller already holds: a real

@@ -1,7 +1,10 @@
 package mongostore
 
 import (
+	"fmt"
 	"math"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
@@ -151,23 +154,29 @@ func allExplicit(appends []StreamAppend, stream uuid.UUID) bool {
 }
 
 // checkName returns why name is not a valid event name or aggregate type,
-// or "" when it is.
+// or "" when it is. The rule, the same for both: 1 to MaxNameBytes bytes of
+// valid UTF-8, every character printable (letters, marks, digits,
+// punctuation, symbols and the ASCII space: no control, format or other
+// space characters), no leading '$' and no leading or trailing space. So
+// "todolist:created", "Order/Created", "orders@v2" and "Commande créée"
+// are names; "$where", " Order" and "Order\n" are not.
 func checkName(name string) string {
 	switch {
 	case name == "":
 		return "is empty"
 	case len(name) > MaxNameBytes:
-		return "is longer than 200 bytes"
-	case !isLetter(name[0]):
-		return "must start with a letter"
+		return fmt.Sprintf("is longer than %d bytes", MaxNameBytes)
+	case !utf8.ValidString(name):
+		return "is not valid UTF-8"
+	case name[0] == '$':
+		return "must not start with '$'"
+	case name[0] == ' ' || name[len(name)-1] == ' ':
+		return "must not start or end with a space"
 	}
-	for i := 1; i < len(name); i++ {
-		c := name[i]
-		if !isLetter(c) && !(c >= '0' && c <= '9') && c != '_' && c != '-' && c != '.' {
-			return "may contain only letters, digits, '_', '-' and '.'"
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return fmt.Sprintf("holds %U, which is not a printable character", r)
 		}
 	}
 	return ""
 }
-
-func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -58,6 +58,10 @@ type checkpoint struct {
 	HistoryLost int64          `bson:"history_lost"`
 	Failure     *storedFailure `bson:"failure,omitempty"`
 	UpdatedAt   time.Time      `bson:"updated_at"`
+	// LeaseStore is the ExclusiveID of the store open the owner took the
+	// lease through ("" on shared stores): on an exclusive store, a lease
+	// taken through another open is void.
+	LeaseStore string `bson:"lease_store,omitempty"`
 }
 
 type storedPosition struct {
@@ -125,20 +129,43 @@ func (r *Runner) createCheckpoint(ctx context.Context, cp checkpoint) error {
 
 // acquire takes or renews the lease on a checkpoint for owner. It reports
 // whether owner holds the lease afterwards.
+//
+// The lease is free when nobody holds it, when it has expired, and, on a
+// store this process holds exclusively (file:, memory:), when it was
+// taken through another open of the store: that open is closed or its
+// process is gone (the store's lock says so), so a restart after a crash
+// takes over at once instead of waiting for the dead lease to expire.
 func (r *Runner) acquire(ctx context.Context, id string) (bool, error) {
 	now := r.now()
+	free := bson.A{
+		bson.D{{Key: "owner", Value: r.owner}},
+		bson.D{{Key: "owner", Value: ""}},
+		bson.D{{Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}},
+	}
+	excl := r.store.ExclusiveID()
+	if excl != "" {
+		free = append(free, bson.D{{Key: "lease_store", Value: bson.D{{Key: "$ne", Value: excl}}}})
+	}
 	res, err := r.checkpoints().UpdateOne(ctx, bson.D{
 		{Key: "_id", Value: id},
-		{Key: "$or", Value: bson.A{
-			bson.D{{Key: "owner", Value: r.owner}},
-			bson.D{{Key: "owner", Value: ""}},
-			bson.D{{Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}},
-		}},
-	}, bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: r.owner}, {Key: "lease_until", Value: now.Add(r.LeaseTTL)}}}})
+		{Key: "$or", Value: free},
+	}, bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: r.owner}, {Key: "lease_until", Value: now.Add(r.LeaseTTL)},
+		{Key: "lease_store", Value: excl}}}})
 	if err != nil {
 		return false, fmt.Errorf("acquire lease on %s: %w", id, err)
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// leaseHeld reports whether cp's lease binds other runners now: it has
+// an owner, has not expired and, on an exclusive store, was taken through
+// this open of it.
+func (r *Runner) leaseHeld(cp *checkpoint) bool {
+	if cp.Owner == "" || !cp.LeaseUntil.After(r.now()) {
+		return false
+	}
+	excl := r.store.ExclusiveID()
+	return excl == "" || cp.LeaseStore == excl
 }
 
 // fence is the filter that matches a checkpoint only while this runner

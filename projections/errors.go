@@ -11,18 +11,18 @@ import (
 var (
 	// ErrUnknownProjection means no projection of that name is registered
 	// with the runner.
-	ErrUnknownProjection = errors.New("projections: unknown projection")
+	ErrUnknownProjection = errors.New("unknown projection")
 	// ErrUnknownCollection means the projection declares no query
 	// collection of that name.
-	ErrUnknownCollection = errors.New("projections: unknown collection")
+	ErrUnknownCollection = errors.New("unknown collection")
 	// ErrNotFailed means Retry was asked of a projection that has not
 	// failed.
-	ErrNotFailed = errors.New("projections: projection has not failed")
+	ErrNotFailed = errors.New("projection has not failed")
 	// ErrHandler matches every *HandlerError.
-	ErrHandler = errors.New("projections: handler failed")
+	ErrHandler = errors.New("handler failed")
 	// errLeaseLost means another runner owns the projection now, or its
 	// checkpoint changed under this one (reset, rebuild, switch).
-	errLeaseLost = errors.New("projections: lease lost")
+	errLeaseLost = errors.New("lease lost")
 )
 
 // HandlerError is why a projection failed: the event its handler refused

@@ -29,7 +29,9 @@ const (
 	// keeping transactions well inside MongoDB's limits.
 	DefaultMaxBatchBytes = 4 << 20
 	// DefaultLeaseTTL is how long a runner owns a projection without
-	// renewing; another runner takes over after it.
+	// renewing; another runner takes over after it. On file: and memory:
+	// stores a lease taken through an earlier open of the store (a
+	// crashed process's) is taken over at once: see Store.ExclusiveID.
 	DefaultLeaseTTL = 15 * time.Second
 	// DefaultCatchUpMargin is how far before its last position a catch-up
 	// reads again, to see events whose transactions committed late. It must
@@ -87,6 +89,9 @@ type Runner struct {
 	// woken is closed (and replaced) to wake idle workers at once after an
 	// operator call in this process; other processes notice by polling.
 	woken chan struct{}
+	// waiting holds, per checkpoint id, the lease of another owner a
+	// worker of this runner is waiting for.
+	waiting map[string]LeaseWait
 }
 
 // wake makes idle workers look at their checkpoints now.
@@ -124,6 +129,7 @@ func NewRunner(store *mongostore.Store, projections ...*Projection) *Runner {
 		owner:         fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)),
 		clock:         time.Now,
 		woken:         make(chan struct{}),
+		waiting:       map[string]LeaseWait{},
 	}
 	for _, p := range projections {
 		if p != nil {

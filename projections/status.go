@@ -27,7 +27,16 @@ type Status struct {
 	// with.
 	Version int `json:"version"`
 	// Owner is the runner applying the projection, while its lease holds.
+	// On file: and memory: stores a lease taken through an earlier open
+	// of the store (a crashed process's) does not hold.
 	Owner string `json:"owner,omitempty"`
+	// LeaseUntil is when Owner's lease expires unless renewed.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// WaitingForLease is set while this runner is ready to apply the
+	// projection but another owner holds its lease: whose, and until
+	// when. State is then the state that owner last recorded; if the
+	// owner has crashed, nothing is applied until its lease expires.
+	WaitingForLease *LeaseWait `json:"waiting_for_lease,omitempty"`
 	// Checkpoint is where the projection resumes.
 	Checkpoint Checkpoint `json:"checkpoint"`
 	// LastEvent is the last event applied, if any.
@@ -144,8 +153,12 @@ func (r *Runner) status(ctx context.Context, p *Projection, cp *checkpoint) (Sta
 		st.State, st.Generation, st.Version = cp.State, cp.Generation, cp.CodeVersion
 		st.Applied, st.HistoryLost, st.UpdatedAt = cp.Applied, cp.HistoryLost, cp.UpdatedAt
 		st.Checkpoint = Checkpoint{ResumeToken: cp.Token, Position: pos}
-		if cp.Owner != "" && cp.LeaseUntil.After(r.now()) {
-			st.Owner = cp.Owner
+		if r.leaseHeld(cp) {
+			st.Owner, st.LeaseUntil = cp.Owner, cp.LeaseUntil.UTC()
+		}
+		if w, ok := r.waitingFor(cp.ID); ok && w.Owner == cp.Owner && w.Owner != r.owner {
+			w.Until = cp.LeaseUntil.UTC()
+			st.WaitingForLease = &w
 		}
 		if l := cp.Last; l != nil {
 			st.LastEvent = &EventRef{ID: uuidOf(l.ID.Data), Stream: uuidOf(l.Stream.Data), Version: l.Version, Name: l.Name, RecordedAt: l.RecordedAt.UTC()}

@@ -56,6 +56,7 @@ func (w *worker) run(ctx context.Context) {
 			}
 		}
 	}
+	w.r.clearWaiting(w.id)
 	release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	w.r.release(release, w.id)
@@ -68,12 +69,17 @@ func (w *worker) session(ctx context.Context) error {
 		return err
 	}
 	ok, err := w.r.acquire(ctx, w.id)
-	if err != nil || !ok {
-		if err == nil {
-			err = errIdle
-		}
+	if err != nil {
 		return err
 	}
+	if !ok {
+		// Another owner holds the lease: say whose, for Status.
+		if held, err := w.r.loadCheckpoint(ctx, w.id); err == nil && held != nil && held.Owner != "" {
+			w.r.setWaiting(w.id, held)
+		}
+		return errIdle
+	}
+	w.r.clearWaiting(w.id)
 	if cp, err = w.r.loadCheckpoint(ctx, w.id); err != nil || cp == nil {
 		if err == nil {
 			err = errReload

@@ -10,21 +10,32 @@ import (
 
 // ProjectionView is a projection's status as the API shows it.
 type ProjectionView struct {
-	Name        string          `json:"name"`
-	State       string          `json:"state"`
-	Generation  int64           `json:"generation"`
-	Version     int             `json:"version"`
-	Owner       string          `json:"owner,omitempty"`
-	Checkpoint  CheckpointView  `json:"checkpoint"`
-	LastEvent   *LastEventView  `json:"last_event,omitempty"`
-	Applied     int64           `json:"applied"`
-	Behind      int64           `json:"behind"`
-	LagSeconds  float64         `json:"lag_seconds"`
-	HistoryLost int64           `json:"history_lost"`
-	Failure     *FailureView    `json:"failure,omitempty"`
-	Rebuild     *ProjectionView `json:"rebuild,omitempty"`
-	Collections []string        `json:"collections"`
-	UpdatedAt   *time.Time      `json:"updated_at,omitempty"`
+	Name       string     `json:"name"`
+	State      string     `json:"state"`
+	Generation int64      `json:"generation"`
+	Version    int        `json:"version"`
+	Owner      string     `json:"owner,omitempty"`
+	LeaseUntil *time.Time `json:"lease_until,omitempty"`
+	// WaitingForLease is set while this server's runner waits for another
+	// owner's lease on the projection.
+	WaitingForLease *LeaseWaitView  `json:"waiting_for_lease,omitempty"`
+	Checkpoint      CheckpointView  `json:"checkpoint"`
+	LastEvent       *LastEventView  `json:"last_event,omitempty"`
+	Applied         int64           `json:"applied"`
+	Behind          int64           `json:"behind"`
+	LagSeconds      float64         `json:"lag_seconds"`
+	HistoryLost     int64           `json:"history_lost"`
+	Failure         *FailureView    `json:"failure,omitempty"`
+	Rebuild         *ProjectionView `json:"rebuild,omitempty"`
+	Collections     []string        `json:"collections"`
+	UpdatedAt       *time.Time      `json:"updated_at,omitempty"`
+}
+
+// LeaseWaitView names the owner whose lease a runner waits for.
+type LeaseWaitView struct {
+	Owner string    `json:"owner"`
+	Until time.Time `json:"until"`
+	Since time.Time `json:"since"`
 }
 
 // CheckpointView is where a projection resumes.
@@ -73,6 +84,13 @@ func RenderProjection(st projections.Status, collections []string) ProjectionVie
 	if !st.UpdatedAt.IsZero() {
 		t := st.UpdatedAt
 		out.UpdatedAt = &t
+	}
+	if !st.LeaseUntil.IsZero() {
+		t := st.LeaseUntil
+		out.LeaseUntil = &t
+	}
+	if w := st.WaitingForLease; w != nil {
+		out.WaitingForLease = &LeaseWaitView{Owner: w.Owner, Until: w.Until, Since: w.Since}
 	}
 	cp := st.Checkpoint
 	out.Checkpoint = CheckpointView{HasResumeToken: cp.ResumeToken != nil, Version: cp.Position.Version}

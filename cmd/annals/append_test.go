@@ -101,7 +101,7 @@ func TestAppendAndReadErrors(t *testing.T) {
 		{"bad id", store, []string{"append", stream, "--name", "X", "--id", "42"}, exitUsage, "--id"},
 		{"file and flags", store, []string{"append", stream, "--file", "x.json", "--name", "X"}, exitUsage, "exclude each other"},
 		{"missing file", store, []string{"append", stream, "--file", "/nonexistent/x.json"}, exitError, "no such file"},
-		{"invalid event name", store, []string{"append", stream, "--name", "no spaces"}, exitError, "name"},
+		{"invalid event name", store, []string{"append", stream, "--name", "$where"}, exitError, "must not start with '$'"},
 		{"bad as-of", store, []string{"read", stream, "--as-of", "yesterday"}, exitUsage, "RFC 3339"},
 		{"from after to", store, []string{"read", stream, "--from", "3", "--to", "2"}, exitUsage, "after --to"},
 		{"unsupported store", map[string]string{"ANNALS_STORE": "postgres://x"}, []string{"read", stream}, exitError, "unsupported store URI"},
@@ -117,5 +117,5 @@ func TestAppendAndReadErrors(t *testing.T) {
 func TestServerErrors(t *testing.T) {
 	api := startAPI(t)
 	cli(t, map[string]string{"ANNALS_SERVER": api.url}, "read", stream).expect(t, exitError, "401", "--token")
-	cli(t, api.env(), "append", stream, "--name", "no spaces").expect(t, exitError, "400")
+	cli(t, api.env(), "append", stream, "--name", "bad\tname").expect(t, exitError, "400")
 }

@@ -187,6 +187,9 @@ func checksumFinding(ctx context.Context, s *mongostore.Store) finding {
 // openFinding explains why the store did not open.
 func openFinding(err error) finding {
 	f := finding{level: levelFix, topic: "store", msg: err.Error()}
+	if le := (*lockedError)(nil); errors.As(err, &le) {
+		f.msg = le.err.Error() // the finding's fix gives doctor's own advice
+	}
 	switch {
 	case errors.Is(err, mongostore.ErrLocked):
 		f.fix = "another process (a running 'annals serve'?) holds the file: stop it first, or check the server with GET /readyz"

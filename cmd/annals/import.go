@@ -49,7 +49,8 @@ importing a file twice, or again after an interruption, stores nothing
 twice. It refuses, naming the event, an event whose id or stream version
 holds a different event, and a gap in a stream's versions. Events are
 written in transactions of up to --batch events, streaming in constant
-memory. On a terminal, stderr shows a progress bar.
+memory. On a terminal, stderr shows a progress bar; the summary goes to
+stderr too, as export's does.
 
 Import writes the events collection directly and does not check event
 names or payloads as an append does: import only what export wrote.
@@ -86,7 +87,7 @@ Running projections see imported events like appended ones.
 				if err != nil {
 					return fmt.Errorf("import: %w (%d events imported before, %d already present)", err, st.inserted, st.present)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "imported %d events, %d already present, in %s\n",
+				fmt.Fprintf(cmd.ErrOrStderr(), "imported %d events, %d already present, in %s\n",
 					st.inserted, st.present, time.Since(start).Round(time.Millisecond))
 				return nil
 			})

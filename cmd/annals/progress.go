@@ -115,8 +115,9 @@ func (l *lines) finish() {
 }
 
 // rebuildProjection starts a rebuild (mode "blue_green" or "drop") and,
-// unless --wait=false, waits for it, showing its progress.
-func rebuildProjection(ctx context.Context, api projectionsAPI, fl *projectionsFlags, name, mode string, out, stderr io.Writer) error {
+// unless --wait=false, waits for it, showing its progress. verb is what
+// the command calls it: "rebuild" or "reset".
+func rebuildProjection(ctx context.Context, api projectionsAPI, fl *projectionsFlags, verb, name, mode string, out, stderr io.Writer) error {
 	before, err := api.status(ctx, name)
 	if err != nil {
 		return err
@@ -129,7 +130,7 @@ func rebuildProjection(ctx context.Context, api projectionsAPI, fl *projectionsF
 		report = stderr
 	}
 	if !fl.wait {
-		fmt.Fprintf(report, "rebuild of %s recorded (%s); follow it with 'annals projections status %s'\n", name, mode, name)
+		fmt.Fprintf(report, "%s of %s recorded (%s); follow it with 'annals projections status %s'\n", verb, name, mode, name)
 		if fl.json {
 			v, err := api.status(ctx, name)
 			if err != nil {
@@ -140,7 +141,7 @@ func rebuildProjection(ctx context.Context, api projectionsAPI, fl *projectionsF
 		return nil
 	}
 	start := time.Now()
-	p := newProgress(report, "rebuild "+name, "events", before.Behind+before.Applied)
+	p := newProgress(report, verb+" "+name, "events", before.Behind+before.Applied)
 	v, err := waitRebuild(ctx, api, name, before.Generation, fl.interval, p)
 	p.finish()
 	if err != nil {
@@ -149,8 +150,8 @@ func rebuildProjection(ctx context.Context, api projectionsAPI, fl *projectionsF
 	if fl.json {
 		return writeJSONIndent(out, v)
 	}
-	fmt.Fprintf(report, "rebuild of %s done in %s: generation %d is live with %d events applied\n",
-		name, time.Since(start).Round(time.Millisecond), v.Generation, v.Applied)
+	fmt.Fprintf(report, "%s of %s done in %s: generation %d is live with %d events applied\n",
+		verb, name, time.Since(start).Round(time.Millisecond), v.Generation, v.Applied)
 	return nil
 }
 

@@ -222,11 +222,11 @@ server may carry it out instead).
 			}),
 		projectionsSub(getenv, "rebuild <name>", "Replay a projection from the first event, and wait", oneArg("the projection name"), true,
 			func(ctx context.Context, api projectionsAPI, fl *projectionsFlags, args []string, out, stderr io.Writer) error {
-				return rebuildProjection(ctx, api, fl, args[0], fl.mode, out, stderr)
+				return rebuildProjection(ctx, api, fl, "rebuild", args[0], fl.mode, out, stderr)
 			}),
 		projectionsSub(getenv, "reset <name>", "Drop a projection's read models and replay every event, and wait", oneArg("the projection name"), true,
 			func(ctx context.Context, api projectionsAPI, fl *projectionsFlags, args []string, out, stderr io.Writer) error {
-				return rebuildProjection(ctx, api, fl, args[0], "drop", out, stderr)
+				return rebuildProjection(ctx, api, fl, "reset", args[0], "drop", out, stderr)
 			}),
 	)
 	return cmd
@@ -246,13 +246,14 @@ current ones, which keep serving, and switches when the build has caught
 up; --mode drop drops them at once and replays into empty ones.
 `
 	case strings.HasPrefix(use, "reset"):
-		long += "Readers see the read models empty, then filling up (a rebuild with --mode drop).\n"
+		long += "Readers see the read models empty, then filling up (what 'rebuild --mode drop' does).\n"
 	}
 	if rebuilds {
+		verb, _, _ := strings.Cut(use, " ")
 		long += `
 It waits until the projection is live again, polling its status: on a
 terminal with a progress bar (rate and ETA), elsewhere with plain progress
-lines. --wait=false returns once the rebuild is recorded.
+lines. --wait=false returns once the ` + verb + ` is recorded.
 `
 	}
 	long += "\n" + helpStoreOrServer
@@ -308,7 +309,11 @@ func printProjections(w io.Writer, views []projectionView) error {
 		if b := v.Rebuild; b != nil {
 			rebuild = fmt.Sprintf("generation %d %s: %d applied, %d behind", b.Generation, b.State, b.Applied, b.Behind)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", v.Name, v.State, v.Generation, v.Applied, v.Behind, lag(v.LagSeconds), rebuild)
+		state := v.State
+		if v.WaitingForLease != nil {
+			state += " (waiting for another owner's lease)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", v.Name, state, v.Generation, v.Applied, v.Behind, lag(v.LagSeconds), rebuild)
 	}
 	return tw.Flush()
 }
@@ -331,6 +336,10 @@ func printStatus(w io.Writer, v projectionView) {
 	fmt.Fprintf(tw, "lag:\t%s\n", lag(v.LagSeconds))
 	if v.Owner != "" {
 		fmt.Fprintf(tw, "owner:\t%s\n", v.Owner)
+	}
+	if w := v.WaitingForLease; w != nil {
+		fmt.Fprintf(tw, "waiting:\tfor the lease of %s (since %s; it expires at %s unless renewed)\n",
+			w.Owner, w.Since.UTC().Format(timeFormat), w.Until.UTC().Format(timeFormat))
 	}
 	if l := v.LastEvent; l != nil {
 		fmt.Fprintf(tw, "last event:\t%s v%d %s at %s\n", l.AggregateUUID, l.Version, l.Name, l.RecordedAt.UTC().Format(timeFormat))

@@ -73,7 +73,11 @@ func TestProjectionsServer(t *testing.T) {
 		t.Fatalf("list --json: %v\n%s", err, r.stdout)
 	}
 	cli(t, environ, "projections", "rebuild", "event_counts", "--interval", "20ms").expect(t, exitOK, "rebuild of event_counts done", "10 events applied")
-	cli(t, environ, "projections", "reset", "event_counts", "--interval", "20ms").expect(t, exitOK, "rebuild of event_counts done", "10 events applied")
+	r = cli(t, environ, "projections", "reset", "event_counts", "--interval", "20ms")
+	r.expect(t, exitOK, "reset of event_counts done", "10 events applied")
+	if strings.Contains(r.stdout+r.stderr, "rebuild") {
+		t.Errorf("reset calls itself a rebuild:\n%s%s", r.stdout, r.stderr)
+	}
 	cli(t, environ, "projections", "status", "streams").expect(t, exitOK, "state:       live", "collections: streams")
 	cli(t, environ, "projections", "list").expect(t, exitOK, "streams       live")
 

@@ -39,17 +39,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	})
 	root.AddCommand(serveCommand(getenv))
 	root.AddCommand(operateCommands(getenv)...)
-	err := root.ExecuteContext(ctx)
+	useFlagUsages(root)
+	cmd, err := root.ExecuteContextC(ctx)
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errUsage) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag"):
-		fmt.Fprintf(stderr, "annals: %v\nRun 'annals --help' for usage.\n", err)
+		if cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(stderr, "annals: %s\nRun '%s --help' for usage.\n", userMessage(err), cmd.CommandPath())
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "annals: %v\n", err)
+		fmt.Fprintf(stderr, "annals: %s\n", userMessage(err))
 		return exitError
 	}
+}
+
+// packagePrefixes are the Go package names library errors start with;
+// users are shown the message without them.
+var packagePrefixes = []string{"mongostore: ", "projections: ", "server: ", "engine: "}
+
+// userMessage is err's text without Go package names: at its start and
+// after each ": " or line break.
+func userMessage(err error) string {
+	msg := err.Error()
+	for _, p := range packagePrefixes {
+		msg = strings.TrimPrefix(msg, p)
+		msg = strings.ReplaceAll(msg, ": "+p, ": ")
+		msg = strings.ReplaceAll(msg, "\n"+p, "\n")
+	}
+	return msg
 }
 
 // envDefaults sets every flag not given on the command line from its

@@ -117,6 +117,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		opts = append(opts, mongostore.WithDatabase(cfg.db))
 	}
 	store, err := mongostore.Open(ctx, cfg.store, opts...)
+	if errors.Is(err, mongostore.ErrLocked) {
+		return fmt.Errorf("%w\nAnother process (another 'annals serve'?) holds this store: stop it, or give this server a store of its own with --store.", err)
+	}
 	if err != nil {
 		return err
 	}

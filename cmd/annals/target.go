@@ -37,7 +37,9 @@ type target struct {
 	server string
 	token  string
 
-	useServer bool // set by resolve
+	useServer bool // set by setup
+	hasServer bool // the command takes --server; set by setup
+	command   string
 }
 
 // Help text shared by the commands.
@@ -74,6 +76,7 @@ func (t *target) setup(cmd *cobra.Command, getenv func(string) string) error {
 		return err
 	}
 	hasServer := f.Lookup("server") != nil
+	t.hasServer, t.command = hasServer, cmd.CommandPath()
 	switch {
 	case storeGiven && serverGiven:
 		return fmt.Errorf("%w: give --store or --server, not both", errUsage)
@@ -101,9 +104,29 @@ func (t *target) open(ctx context.Context) (*mongostore.Store, error) {
 	}
 	store, err := mongostore.Open(ctx, t.store, opts...)
 	if errors.Is(err, mongostore.ErrLocked) {
-		return nil, fmt.Errorf("%w (is 'annals serve' running on it? then use --server)", err)
+		return nil, &lockedError{err: err, advice: t.lockedAdvice()}
 	}
 	return store, err
+}
+
+// lockedError is a locked store with the advice that works for the command.
+type lockedError struct {
+	err    error
+	advice string
+}
+
+func (e *lockedError) Error() string { return e.err.Error() + "\n" + e.advice }
+
+func (e *lockedError) Unwrap() error { return e.err }
+
+// lockedAdvice tells the user of a locked file: store what works for the
+// command at hand: going through the server when the command can, else
+// stopping the process that holds the store.
+func (t *target) lockedAdvice() string {
+	if t.hasServer {
+		return fmt.Sprintf("If 'annals serve' runs on this store, go through it: %s --server http://127.0.0.1:8080 (its --addr; with --token if it has one) instead of --store.", t.command)
+	}
+	return fmt.Sprintf("%s needs the store itself: stop the process that holds it (a running 'annals serve'?) and try again.", t.command)
 }
 
 // client returns the API client for --server.

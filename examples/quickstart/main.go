@@ -18,6 +18,7 @@ import (
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
 )
 
 func main() {
@@ -86,7 +87,13 @@ func run(ctx context.Context, uri string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "order %s (%s) is at version %d:\n", order, stream.Type, stream.Version)
 	for _, e := range stream.Events {
-		fmt.Fprintf(out, "  %d %-15s %s\n", e.Version, e.Name, e.Data)
+		// Relaxed Extended JSON, as the CLI and the HTTP API print it:
+		// 42.5, not {"$numberDouble":"42.5"}.
+		data, err := bson.MarshalExtJSON(e.Data, false, false)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %d %-15s %s\n", e.Version, e.Name, data)
 	}
 	past, err := store.Read(ctx, order, mongostore.ReadQuery{ToVersion: 1})
 	if err != nil {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +124,64 @@ func runEncoding(t *testing.T, open Opener) {
 		}
 		if f, ok := got.Extra["float"].(float64); !ok || f != 1.0 {
 			t.Errorf("1.0 came back as %T %v, want float64", got.Extra["float"], got.Extra["float"])
+		}
+	})
+
+	t.Run("NamesOtherStoresAccept", func(t *testing.T) {
+		// Names users already have: eventhorizon's "todolist:created",
+		// paths, versions, non-ASCII letters, spaces, a leading digit.
+		for _, name := range []string{"todolist:created", "Order/Created", "orders@v2", "Commande créée",
+			"Order Created", "1stOrderPlaced", "urn:event#7", "注文作成", strings.Repeat("é", 100)} {
+			id := uuid.New()
+			mustAppend(t, s, id, mongostore.NoStream, mongostore.EventData{Name: name})
+			if _, err := s.AppendStreams(ctxFor(t), mongostore.StreamAppend{Stream: id, Type: name, Events: []mongostore.EventData{{Name: name}}}); err != nil {
+				t.Fatalf("aggregate type %q: %v", name, err)
+			}
+			st, err := s.Load(ctxFor(t), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Events[0].Name != name || st.Type != name {
+				t.Errorf("name %q came back as %q, type as %q", name, st.Events[0].Name, st.Type)
+			}
+		}
+	})
+
+	t.Run("MetadataKeysRoundTrip", func(t *testing.T) {
+		// Dotted OpenTelemetry keys, a leading '$', the escape character
+		// itself and keys that look like escapes: each comes back byte for
+		// byte, and none collides with another.
+		keys := []string{"http.method", "trace.id", "a..b", ".", "$x", "$", "x$", "100%", "%", "%2E", "a%2Eb",
+			"%25", "%24x", "a.%2E", "$%", "émoji.🙂", "service.name"}
+		extra := map[string]any{}
+		for i, k := range keys {
+			extra[k] = int64(i)
+		}
+		id := uuid.New()
+		mustAppend(t, s, id, mongostore.NoStream, mongostore.EventData{Name: "Traced", Metadata: mongostore.Metadata{Extra: extra}})
+		st, err := s.Load(ctxFor(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Events[0].Metadata.Extra; !reflect.DeepEqual(got, extra) {
+			t.Errorf("metadata keys did not round-trip:\n got %#v\nwant %#v", got, extra)
+		}
+		// The stored field names keep MongoDB's rules.
+		var raw bson.Raw
+		if err := s.EventsCollection().FindOne(ctxFor(t), bson.D{{Key: "_id", Value: mongostore.UUIDValue(st.Events[0].ID)}}).Decode(&raw); err != nil {
+			t.Fatal(err)
+		}
+		elems, err := raw.Lookup("metadata").Document().Elements()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, el := range elems {
+			if k := el.Key(); strings.Contains(k, ".") || strings.HasPrefix(k, "$") {
+				t.Errorf("stored metadata field name %q breaks MongoDB's rules", k)
+			}
+		}
+		if len(elems) != len(keys) {
+			t.Errorf("%d stored metadata fields for %d keys", len(elems), len(keys))
 		}
 	})
 
