@@ -19,3 +19,6 @@ func SetHook(r *Runner, fn func(ctx context.Context, point int, projection, stat
 
 // Owner returns the runner's lease owner id.
 func Owner(r *Runner) string { return r.owner }
+
+// MajorityTime exposes Runner.majorityTime.
+var MajorityTime = (*Runner).majorityTime

@@ -319,20 +319,20 @@ func (r *Runner) majorityTime(ctx context.Context) (*primitive.Timestamp, error)
 	if r.store.Engine() != mongostore.EngineMongoDB {
 		return nil, nil
 	}
-	sess, err := r.store.Client().StartSession(options.Session().SetCausalConsistency(true))
-	if err != nil {
-		return nil, fmt.Errorf("start session: %w", err)
-	}
-	defer sess.EndSession(ctx)
-	err = lungo.WithSession(ctx, sess, func(sc lungo.ISessionContext) error {
+	// UseSessionWithOptions, not lungo.WithSession: the latter only
+	// accepts lungo's own session types and refuses the sessions of a
+	// wrapped client (an instrumented or counting one).
+	var at *primitive.Timestamp
+	err := r.store.Client().UseSessionWithOptions(ctx, options.Session().SetCausalConsistency(true), func(sc lungo.ISessionContext) error {
 		err := r.store.EventsCollection().FindOne(sc, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return err
 		}
-		return err
+		at = sc.OperationTime()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the majority time: %w", err)
 	}
-	return sess.OperationTime(), nil
+	return at, nil
 }
