@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
 )
 
@@ -108,9 +109,14 @@ func build(ctx context.Context, client lungo.IClient, engine Engine,
 			return nil, err
 		}
 	}
+	// Read preference primary whatever the URI says: transactions must
+	// run on the primary (the driver refuses any other), and a stream's
+	// head, the replay and recheck of an append, and the reads a projection
+	// relies on must not come from a lagging secondary.
 	dbOpts := options.Database().
 		SetWriteConcern(cfg.writeConcern).
-		SetReadConcern(readconcern.Majority())
+		SetReadConcern(readconcern.Majority()).
+		SetReadPreference(readpref.Primary())
 	db := client.Database(cfg.database, dbOpts)
 	s := &Store{
 		cfg:         cfg,
@@ -118,7 +124,7 @@ func build(ctx context.Context, client lungo.IClient, engine Engine,
 		client:      client,
 		db:          db,
 		events:      db.Collection(CollectionEvents),
-		eventsLocal: db.Collection(CollectionEvents, options.Collection().SetReadConcern(readconcern.Local())),
+		eventsLocal: db.Collection(CollectionEvents, options.Collection().SetReadConcern(readconcern.Local()).SetReadPreference(readpref.Primary())),
 		log:         cfg.logger,
 		release:     release,
 	}
@@ -160,11 +166,14 @@ func (s *Store) Database() lungo.IDatabase { return s.db }
 func (s *Store) EventsCollection() lungo.ICollection { return s.events }
 
 // TransactionOptions are the options the store runs its transactions with:
-// snapshot reads and the store's write concern.
+// snapshot reads, the store's write concern, and read preference primary
+// (a transaction inherits the client's read preference otherwise, and
+// fails when a URI asks for secondaries).
 func (s *Store) TransactionOptions() *options.TransactionOptions {
 	return options.Transaction().
 		SetReadConcern(readconcern.Snapshot()).
-		SetWriteConcern(s.cfg.writeConcern)
+		SetWriteConcern(s.cfg.writeConcern).
+		SetReadPreference(readpref.Primary())
 }
 
 // WriteConcern returns the write concern appends use on MongoDB.
