@@ -26,8 +26,8 @@ var (
 	// event and the reason.
 	ErrInvalidInput = errors.New("mongostore: invalid input")
 
-	// ErrTooLarge means an event or a batch exceeds MongoDB's size limits
-	// (16 MiB per document) or the store's batch limit. Returned inside a
+	// ErrTooLarge means an event or a batch exceeds the size limits
+	// (MaxEventBytes per event document) or the store's batch limit. Returned inside a
 	// *ValidationError; nothing was written.
 	ErrTooLarge = errors.New("mongostore: too large")
 
