@@ -40,6 +40,14 @@ var (
 	// which cannot run transactions or change streams.
 	ErrNoReplicaSet = errors.New("mongostore: MongoDB deployment is not a replica set")
 
+	// ErrIndexConflict means the events collection already has an index
+	// that conflicts with one the store needs: same name but other keys or
+	// options (say, not unique), or the same keys under another name
+	// (MongoDB's codes 86 IndexKeySpecsConflict and 85
+	// IndexOptionsConflict). The store is not opened; drop the conflicting
+	// index and open again. The error names the server's message.
+	ErrIndexConflict = errors.New("mongostore: an existing index conflicts with one annals needs")
+
 	// ErrLocked means another process holds the file engine's lock.
 	ErrLocked = errors.New("mongostore: store file is locked by another process")
 

@@ -1,6 +1,7 @@
 package mongostore_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -117,4 +118,37 @@ func TestMockReadPreferencePinnedToPrimary(t *testing.T) {
 		wantNames(t, m, "find")
 		notSecondary(t, m.Commands())
 	})
+}
+
+// createIndexes refused because an index with annals' name or keys exists
+// with other keys (86) or options (85) is ErrIndexConflict, which doctor
+// turns into the specific fix; other failures are not.
+func TestMockIndexConflict(t *testing.T) {
+	cases := []struct {
+		code     int32
+		name     string
+		conflict bool
+	}{
+		{85, "IndexOptionsConflict", true},
+		{86, "IndexKeySpecsConflict", true},
+		{13, "Unauthorized", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := mockmongo.New(t, nil)
+			schema := mockmongo.StoreSchema()
+			schema[len(schema)-1] = mockmongo.CommandError(c.code, c.name)
+			m.Script(schema...)
+			_, err := mongostore.New(t.Context(), m.Client)
+			if err == nil {
+				t.Fatal("New succeeded, want an error")
+			}
+			if got := errors.Is(err, mongostore.ErrIndexConflict); got != c.conflict {
+				t.Fatalf("errors.Is(%v, ErrIndexConflict) = %v, want %v", err, got, c.conflict)
+			}
+			if last := m.Commands()[len(m.Commands())-1]; last.CommandName != "createIndexes" {
+				t.Fatalf("last command %s, want createIndexes", last.CommandName)
+			}
+		})
+	}
 }

@@ -209,10 +209,21 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 			Options: options.Index().SetName(IndexRecordedAt),
 		},
 	})
+	if isIndexConflict(err) {
+		return fmt.Errorf("%w: %s: %w", ErrIndexConflict, CollectionEvents, err)
+	}
 	if err != nil {
 		return fmt.Errorf("mongostore: create indexes on %s: %w", CollectionEvents, err)
 	}
 	return nil
+}
+
+// isIndexConflict reports MongoDB's refusal to create an index because one
+// with the same name or keys exists with other keys or options: codes 85
+// (IndexOptionsConflict) and 86 (IndexKeySpecsConflict).
+func isIndexConflict(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && (se.HasErrorCode(85) || se.HasErrorCode(86))
 }
 
 // ensureCollection creates a collection unless it exists. Two processes
