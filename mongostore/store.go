@@ -54,9 +54,11 @@ func (e Engine) Embedded() bool { return e == EngineMemory || e == EngineFile }
 type Store struct {
 	cfg    config
 	engine Engine
-	client lungo.IClient
-	db     lungo.IDatabase
-	events lungo.ICollection
+	// sharded is true when the client talks to a mongos.
+	sharded bool
+	client  lungo.IClient
+	db      lungo.IDatabase
+	events  lungo.ICollection
 	// eventsLocal reads with local read concern: after a write whose
 	// majority acknowledgement timed out, the replay check and the recheck
 	// of a lost race must see what the primary holds, or a retry would
@@ -104,8 +106,10 @@ func build(ctx context.Context, client lungo.IClient, engine Engine,
 	if release == nil {
 		release = func(context.Context) error { return nil }
 	}
+	sharded := false
 	if engine == EngineMongoDB {
-		if err := checkReplicaSet(ctx, client); err != nil {
+		var err error
+		if sharded, err = checkReplicaSet(ctx, client); err != nil {
 			return nil, err
 		}
 	}
@@ -121,6 +125,7 @@ func build(ctx context.Context, client lungo.IClient, engine Engine,
 	s := &Store{
 		cfg:         cfg,
 		engine:      engine,
+		sharded:     sharded,
 		client:      client,
 		db:          db,
 		events:      db.Collection(CollectionEvents),
@@ -153,6 +158,11 @@ func (s *Store) Close(ctx context.Context) error {
 
 // Engine reports what the store runs on.
 func (s *Store) Engine() Engine { return s.engine }
+
+// Sharded reports whether the store reaches MongoDB through mongos (hello
+// answered msg "isdbgrid"): a sharded cluster, whose operation times are
+// not majority points on every shard.
+func (s *Store) Sharded() bool { return s.sharded }
 
 // Client returns the client the store uses, for packages that build on it
 // (projections use its sessions and change streams).

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/annalsdb/annals/internal/mockmongo"
 	"github.com/annalsdb/annals/internal/roundtrip"
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
+	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 )
@@ -127,5 +129,110 @@ func TestHandlerErrorPermanentIsNotRetried(t *testing.T) {
 	}
 	if attempts != 1 {
 		t.Fatalf("callback ran %d times, want 1", attempts)
+	}
+}
+
+// mockStoreOn is mockStore with the deployment's hello reply given.
+func mockStoreOn(t *testing.T, mongos bool) (*mockmongo.Mock, *mongostore.Store) {
+	t.Helper()
+	m := mockmongo.New(t, nil)
+	schema := mockmongo.StoreSchema()
+	schema[0] = mockmongo.Hello(mongos)
+	m.Script(schema...)
+	store, err := mongostore.New(t.Context(), m.Client)
+	if err != nil {
+		t.Fatalf("mongostore.New on the mock: %v", err)
+	}
+	if store.Sharded() != mongos {
+		t.Fatalf("Sharded() = %v, want %v", store.Sharded(), mongos)
+	}
+	m.Clear()
+	return m, store
+}
+
+// Through mongos the operation time of a majority read is not a majority
+// point on every shard, so the catch-up → change stream handoff starts the
+// stream CatchUpMargin before now, without asking the cluster.
+func TestMajorityTimeOnShardedCluster(t *testing.T) {
+	m, store := mockStoreOn(t, true)
+	r := projections.NewRunner(store)
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	projections.SetClock(r, func() time.Time { return now })
+	got, err := projections.MajorityTime(r, t.Context())
+	if err != nil {
+		t.Fatalf("majorityTime: %v", err)
+	}
+	want := primitive.Timestamp{T: uint32(now.Add(-r.CatchUpMargin).Unix())}
+	if got == nil || *got != want {
+		t.Fatalf("majorityTime = %v, want %v (now less CatchUpMargin)", got, want)
+	}
+	if n := len(m.Commands()); n != 0 {
+		t.Fatalf("sent %v, want nothing: mongos's operation time is not a safe start", m.Names())
+	}
+}
+
+// The change stream a projection opens on MongoDB: an aggregate on the
+// events collection whose pipeline starts at the given operation time and
+// lets the server filter inserts of the handled names, with majority read
+// concern and primary reads.
+func TestMockChangeStreamOpen(t *testing.T) {
+	m, store := mockStoreOn(t, false)
+	r := projections.NewRunner(store)
+	p := projections.EventCounts()
+	stream := uuid.New()
+	doc := bson.D{
+		{Key: "_id", Value: mongostore.UUIDValue(uuid.New())},
+		{Key: "aggregate_uuid", Value: mongostore.UUIDValue(stream)},
+		{Key: "aggregate_type", Value: "Account"},
+		{Key: "version", Value: int64(1)},
+		{Key: "name", Value: "Deposited"},
+		{Key: "schema_version", Value: int32(1)},
+		{Key: "data", Value: bson.D{}},
+		{Key: "metadata", Value: bson.D{}},
+		{Key: "recorded_at", Value: primitive.DateTime(1_700_000_000_000)},
+	}
+	token := bson.D{{Key: "_data", Value: "8265A1B2C3000000012B0429296E1404"}}
+	reply := mockmongo.Cursor(42, "annals.events", true, bson.D{
+		{Key: "_id", Value: token},
+		{Key: "operationType", Value: "insert"},
+		{Key: "clusterTime", Value: primitive.Timestamp{T: 1_700_000_000, I: 1}},
+		{Key: "ns", Value: bson.D{{Key: "db", Value: "annals"}, {Key: "coll", Value: "events"}}},
+		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: doc[0].Value}}},
+		{Key: "fullDocument", Value: doc},
+	})
+	m.Script(reply)
+	start := primitive.Timestamp{T: 1_699_999_000, I: 3}
+	ev, err := projections.WatchFirst(t.Context(), r, p, &start)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	if ev.Stream != stream || ev.Version != 1 || ev.Name != "Deposited" {
+		t.Fatalf("first event %+v, want stream %s version 1 Deposited", ev, stream)
+	}
+	agg := m.Named("aggregate")
+	if len(agg) == 0 {
+		t.Fatalf("commands %v, want an aggregate", m.Names())
+	}
+	cmd := agg[0].Command
+	if coll := cmd.Lookup("aggregate").StringValue(); coll != "events" {
+		t.Errorf("aggregate on %q, want events", coll)
+	}
+	stages, _ := cmd.Lookup("pipeline").Array().Values()
+	if len(stages) != 2 {
+		t.Fatalf("pipeline %v, want $changeStream and $match", cmd.Lookup("pipeline"))
+	}
+	gotStart := stages[0].Document().Lookup("$changeStream", "startAtOperationTime")
+	if ts, i, ok := gotStart.TimestampOK(); !ok || ts != start.T || i != start.I {
+		t.Errorf("$changeStream %v, want startAtOperationTime %v", stages[0], start)
+	}
+	match := stages[1].Document().Lookup("$match")
+	if op := match.Document().Lookup("operationType").StringValue(); op != "insert" {
+		t.Errorf("$match %v, want operationType insert", match)
+	}
+	if lvl, err := cmd.LookupErr("readConcern", "level"); err != nil || lvl.StringValue() != "majority" {
+		t.Errorf("readConcern %v, want majority", cmd.Lookup("readConcern"))
+	}
+	if mode := mockmongo.ReadPreferenceMode(agg[0]); mode != "" && mode != "primaryPreferred" {
+		t.Errorf("read preference %q, want primary", mode)
 	}
 }

@@ -315,9 +315,21 @@ func (b *backoff) reset() { b.cur = 0 }
 // is visible to later majority reads, and every later one is in a change
 // stream started at it. On the embedded engine, which has one node and no
 // cluster time, it returns nil.
+//
+// Through mongos the operation time of a read is not a majority point on
+// every shard: an append committed on another shard just before it may not
+// be majority-committed there, so a majority read misses it and a stream
+// started at that time skips it. There it returns the cluster time
+// CatchUpMargin before now (cluster times count seconds of wall-clock
+// time): the stream re-delivers the margin's events, which the positions
+// skip, and an append committed earlier has had CatchUpMargin to reach a
+// majority (see the package documentation).
 func (r *Runner) majorityTime(ctx context.Context) (*primitive.Timestamp, error) {
 	if r.store.Engine() != mongostore.EngineMongoDB {
 		return nil, nil
+	}
+	if r.store.Sharded() {
+		return &primitive.Timestamp{T: uint32(r.clock().Add(-r.CatchUpMargin).Unix())}, nil
 	}
 	// UseSessionWithOptions, not lungo.WithSession: the latter only
 	// accepts lungo's own session types and refuses the sessions of a
