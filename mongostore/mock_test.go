@@ -2,8 +2,10 @@ package mongostore_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/annalsdb/annals/internal/mockmongo"
 	"github.com/annalsdb/annals/mongostore"
@@ -151,4 +153,55 @@ func TestMockIndexConflict(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A scan page (what a projection's catch-up reads) is one find whose
+// filter bounds recorded_at from below, sorted in the recorded_at index's
+// order, hinted to that index, limited to the page, in one batch, with
+// majority read concern on the primary. On a real server the hint makes
+// the plan an index range from the page's first key; the scripted reply
+// cannot show the plan (TestMongoScanPageIsIndexRange does, on MongoDB).
+func TestMockScanPage(t *testing.T) {
+	m, store := mockStore(t, nil)
+	stream := uuid.New()
+	after := mongostore.Position{RecordedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Stream: stream, Version: 3}
+	m.Script(mockmongo.Found(eventsNS, storedDoc(stream, 4, "Deposited")))
+	var got []mongostore.Event
+	for e, err := range store.Scan(t.Context(), mongostore.ScanQuery{After: after, Names: []string{"Deposited"}, Limit: 200}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	if len(got) != 1 || got[0].Version != 4 {
+		t.Fatalf("scanned %v, want the one scripted event", got)
+	}
+	wantNames(t, m, "find")
+	cmd := m.Commands()[0].Command
+	checks := []struct {
+		path []string
+		want string
+	}{
+		{[]string{"hint"}, `"` + mongostore.IndexRecordedAt + `"`},
+		{[]string{"sort"}, `{"recorded_at": {"$numberInt":"1"},"aggregate_uuid": {"$numberInt":"1"},"version": {"$numberInt":"1"}}`},
+		{[]string{"limit"}, `{"$numberLong":"200"}`},
+		{[]string{"batchSize"}, `{"$numberInt":"200"}`},
+		{[]string{"readConcern", "level"}, `"majority"`},
+		{[]string{"filter", "recorded_at", "$gte"}, fmt.Sprintf(`{"$date":{"$numberLong":"%d"}}`, after.RecordedAt.UnixMilli())},
+		{[]string{"filter", "name", "$in", "0"}, `"Deposited"`},
+	}
+	for _, c := range checks {
+		v, err := cmd.LookupErr(c.path...)
+		if err != nil {
+			t.Errorf("%v missing from %s", c.path, cmd)
+			continue
+		}
+		if v.String() != c.want {
+			t.Errorf("%v = %s, want %s", c.path, v.String(), c.want)
+		}
+	}
+	if _, err := cmd.LookupErr("filter", "$or"); err != nil {
+		t.Errorf("filter without the keyset $or: %s", cmd.Lookup("filter"))
+	}
+	notSecondary(t, m.Commands())
 }

@@ -24,7 +24,7 @@ func (s *Store) ScanPositions(ctx context.Context, q ScanQuery) iter.Seq2[Positi
 			yield(Position{}, err)
 			return
 		}
-		cur, err := s.events.Find(ctx, q.filter(), findOptions(scanSort, q.Limit).SetProjection(positionFields))
+		cur, err := s.events.Find(ctx, q.filter(), s.scanOptions(q.Limit).SetProjection(positionFields))
 		if err != nil {
 			yield(Position{}, fmt.Errorf("mongostore: scan positions: %w", err))
 			return
@@ -54,6 +54,9 @@ func (s *Store) CountAfterAtMost(ctx context.Context, p Position, names []string
 		return 0, err
 	}
 	opts := options.Count()
+	if s.engine == EngineMongoDB && !p.IsZero() {
+		opts.SetHint(IndexRecordedAt) // see ScanQuery.filter
+	}
 	if limit > 0 {
 		opts.SetLimit(limit)
 	}
