@@ -24,6 +24,10 @@ var (
 	// errLeaseLost means another runner owns the projection now, or its
 	// checkpoint changed under this one (reset, rebuild, switch).
 	errLeaseLost = errors.New("projections: lease lost")
+	// errBatchTooLong means a batch's transaction ran longer than
+	// MaxBatchDuration and was abandoned, writing nothing: a catch-up
+	// applies fewer events at a time instead.
+	errBatchTooLong = errors.New("projections: batch transaction ran too long")
 )
 
 // HandlerError is why a projection failed: the event its handler refused

@@ -53,3 +53,6 @@ func WatchFirst(ctx context.Context, r *Runner, p *Projection, startAt *primitiv
 		}
 	}
 }
+
+// SetBatchClock sets the clock batch transactions are timed with.
+func SetBatchClock(r *Runner, now func() time.Time) { r.batchClock = now }

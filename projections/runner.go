@@ -36,6 +36,12 @@ const (
 	// exceed the longest append transaction (60 s on MongoDB) plus the
 	// clock skew between appending processes.
 	DefaultCatchUpMargin = 5 * time.Minute
+	// DefaultMaxBatchDuration is how long one batch's transaction may run
+	// before the runner abandons it and applies half as many events at a
+	// time: well inside MongoDB's 60 s transaction lifetime, after which
+	// the server aborts the transaction and the same batch would only fail
+	// again.
+	DefaultMaxBatchDuration = 30 * time.Second
 	// DefaultMinBackoff and DefaultMaxBackoff bound the wait between
 	// attempts after an error.
 	DefaultMinBackoff = 100 * time.Millisecond
@@ -53,6 +59,7 @@ const (
 	logKeyPosition   = "position"
 	logKeyGeneration = "generation"
 	logKeyVersion    = "version"
+	logKeyBatchSize  = "batch_size"
 )
 
 // Runner keeps projections current. Register projections with NewRunner,
@@ -71,6 +78,8 @@ type Runner struct {
 	LeaseTTL time.Duration
 	// CatchUpMargin: see DefaultCatchUpMargin.
 	CatchUpMargin time.Duration
+	// MaxBatchDuration: see DefaultMaxBatchDuration.
+	MaxBatchDuration time.Duration
 	// MinBackoff and MaxBackoff bound the wait between attempts after an
 	// error; waits grow exponentially with jitter.
 	MinBackoff, MaxBackoff time.Duration
@@ -81,6 +90,8 @@ type Runner struct {
 	owner       string
 	hooks       hooks
 	clock       func() time.Time
+	// batchClock times batch transactions against MaxBatchDuration.
+	batchClock func() time.Time
 
 	mu      sync.Mutex
 	running bool
@@ -111,19 +122,21 @@ func NewRunner(store *mongostore.Store, projections ...*Projection) *Runner {
 	b := make([]byte, 4)
 	_, _ = crand.Read(b)
 	r := &Runner{
-		Logger:        slog.New(slog.DiscardHandler),
-		BatchSize:     DefaultBatchSize,
-		MaxBatchBytes: DefaultMaxBatchBytes,
-		LeaseTTL:      DefaultLeaseTTL,
-		CatchUpMargin: DefaultCatchUpMargin,
-		MinBackoff:    DefaultMinBackoff,
-		MaxBackoff:    DefaultMaxBackoff,
-		store:         store,
-		projections:   projections,
-		byName:        map[string]*Projection{},
-		owner:         fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)),
-		clock:         time.Now,
-		woken:         make(chan struct{}),
+		Logger:           slog.New(slog.DiscardHandler),
+		BatchSize:        DefaultBatchSize,
+		MaxBatchBytes:    DefaultMaxBatchBytes,
+		LeaseTTL:         DefaultLeaseTTL,
+		CatchUpMargin:    DefaultCatchUpMargin,
+		MaxBatchDuration: DefaultMaxBatchDuration,
+		MinBackoff:       DefaultMinBackoff,
+		MaxBackoff:       DefaultMaxBackoff,
+		store:            store,
+		projections:      projections,
+		byName:           map[string]*Projection{},
+		owner:            fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)),
+		clock:            time.Now,
+		batchClock:       time.Now,
+		woken:            make(chan struct{}),
 	}
 	for _, p := range projections {
 		if p != nil {
@@ -168,6 +181,9 @@ func (r *Runner) validate() error {
 	}
 	if r.CatchUpMargin < 0 {
 		errs = append(errs, fmt.Errorf("projections: CatchUpMargin %s is negative", r.CatchUpMargin))
+	}
+	if r.MaxBatchDuration <= 0 {
+		errs = append(errs, fmt.Errorf("projections: MaxBatchDuration %s must be positive", r.MaxBatchDuration))
 	}
 	if r.MinBackoff <= 0 || r.MaxBackoff < r.MinBackoff {
 		errs = append(errs, fmt.Errorf("projections: backoff bounds %s..%s are not increasing", r.MinBackoff, r.MaxBackoff))
