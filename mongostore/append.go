@@ -165,8 +165,8 @@ func (p *prepared) documents(h head, at time.Time, docs []any) ([]any, AppendRes
 		if err != nil {
 			return nil, AppendResult{}, err
 		}
-		if len(doc) > MaxDocumentBytes { // the inherited aggregate type can tip it over
-			return nil, AppendResult{}, tooLarge(p.stream, i, "data", "the event document would be %d bytes; MongoDB's limit is %d", len(doc), MaxDocumentBytes)
+		if len(doc) > MaxEventBytes { // the inherited aggregate type can tip it over
+			return nil, AppendResult{}, tooLarge(p.stream, i, "data", "the event document would be %d bytes; the limit is %d, MongoDB's limit of %d less room for change events", len(doc), MaxEventBytes, MaxDocumentBytes)
 		}
 		docs = append(docs, doc)
 	}

@@ -80,7 +80,21 @@ func encodeData(v any) (bson.Raw, error) {
 }
 
 // checkKeys refuses field names MongoDB treats as operators or paths.
-func checkKeys(doc bson.Raw, path string) error {
+func checkKeys(doc bson.Raw, path string) error { return checkNested(doc, path, 1) }
+
+// checkNested is checkKeys of a document nested depth levels deep in the
+// data or metadata (1 for the data or metadata document itself). It also
+// refuses nesting beyond MaxNestingDepth-1, which MongoDB would not store
+// inside an event document while the embedded engine would.
+func checkNested(doc bson.Raw, path string, depth int) error {
+	if depth > MaxNestingDepth-1 {
+		where := orRoot(path)
+		if len(where) > 60 {
+			where = "…" + strings.ToValidUTF8(where[len(where)-60:], "")
+		}
+		return fmt.Errorf("%s is nested %d levels deep; at most %d levels are allowed (MongoDB stores at most %d, counting the event document)",
+			where, depth, MaxNestingDepth-1, MaxNestingDepth)
+	}
 	elems, err := doc.Elements()
 	if err != nil {
 		return err
@@ -101,11 +115,11 @@ func checkKeys(doc bson.Raw, path string) error {
 			// embedded engine cannot store some of them.
 			return fmt.Errorf("field %q in %s is BSON %s, which events cannot hold", key, orRoot(path), val.Type)
 		case bsontype.EmbeddedDocument:
-			if err := checkKeys(val.Document(), path+"."+key); err != nil {
+			if err := checkNested(val.Document(), path+"."+key, depth+1); err != nil {
 				return err
 			}
 		case bsontype.Array:
-			if err := checkKeys(bson.Raw(val.Array()), path+"."+key); err != nil {
+			if err := checkNested(bson.Raw(val.Array()), path+"."+key, depth+1); err != nil {
 				return err
 			}
 		}

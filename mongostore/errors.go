@@ -27,8 +27,8 @@ var (
 	// event and the reason.
 	ErrInvalidInput = errors.New("invalid input")
 
-	// ErrTooLarge means an event or a batch exceeds MongoDB's size limits
-	// (16 MiB per document) or the store's batch limit. Returned inside a
+	// ErrTooLarge means an event or a batch exceeds the size limits
+	// (MaxEventBytes per event document) or the store's batch limit. Returned inside a
 	// *ValidationError; nothing was written.
 	ErrTooLarge = errors.New("too large")
 
@@ -40,6 +40,14 @@ var (
 	// ErrNoReplicaSet means the MongoDB deployment is a standalone mongod,
 	// which cannot run transactions or change streams.
 	ErrNoReplicaSet = errors.New("MongoDB deployment is not a replica set")
+
+	// ErrIndexConflict means the events collection already has an index
+	// that conflicts with one the store needs: same name but other keys or
+	// options (say, not unique), or the same keys under another name
+	// (MongoDB's codes 86 IndexKeySpecsConflict and 85
+	// IndexOptionsConflict). The store is not opened; drop the conflicting
+	// index and open again. The error names the server's message.
+	ErrIndexConflict = errors.New("an existing index conflicts with one annals needs")
 
 	// ErrLocked means another process (or another open in this process)
 	// holds the file engine's lock; the error names the lock file. Go

@@ -165,22 +165,24 @@ func openMongo(ctx context.Context, uri string, cfg config) (*Store, error) {
 }
 
 // checkReplicaSet refuses a standalone mongod: it cannot run the
-// transactions appends need nor the change streams projections need.
-func checkReplicaSet(ctx context.Context, client lungo.IClient) error {
+// transactions appends need nor the change streams projections need. It
+// reports whether the client talks to a mongos (a sharded cluster).
+func checkReplicaSet(ctx context.Context, client lungo.IClient) (sharded bool, err error) {
 	var hello struct {
 		SetName string `bson:"setName"`
 		Msg     string `bson:"msg"`
 	}
-	err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
+	err = client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
 	if err != nil {
-		return fmt.Errorf("mongostore: ask the deployment what it is (hello): %w", err)
+		return false, fmt.Errorf("mongostore: ask the deployment what it is (hello): %w", err)
 	}
-	if hello.SetName == "" && hello.Msg != "isdbgrid" {
-		return fmt.Errorf("%w: annals needs transactions and change streams, which a standalone mongod "+
+	sharded = hello.Msg == "isdbgrid"
+	if hello.SetName == "" && !sharded {
+		return false, fmt.Errorf("%w: annals needs transactions and change streams, which a standalone mongod "+
 			"does not offer; start mongod with --replSet rs0 and run rs.initiate() once "+
 			"(a one-node replica set is enough), or point annals at a replica set or Atlas cluster", ErrNoReplicaSet)
 	}
-	return nil
+	return sharded, nil
 }
 
 // isEmbedded reports whether a client (or the client it wraps) is the

@@ -17,6 +17,24 @@ const (
 	DefaultMaxBatchBytes = 48_000_000
 	// MaxDocumentBytes is MongoDB's limit on one BSON document, 16 MiB.
 	MaxDocumentBytes = 16 * 1024 * 1024
+	// ChangeEventHeadroom is the room an event document leaves below
+	// MaxDocumentBytes for what a change event adds around it (resume
+	// token, operation type, namespace, document key, cluster and wall
+	// time, transaction number and session id: well under 1 KiB with
+	// annals' names). A change event above 16 MiB fails the getMore with
+	// BSONObjectTooLarge, and every reader of the change stream (the
+	// projections, the SSE feed, tail) would retry that position forever.
+	ChangeEventHeadroom = 16 * 1024
+	// MaxEventBytes is the largest encoded event document an append
+	// accepts: MaxDocumentBytes less ChangeEventHeadroom. Larger events are
+	// refused with ErrTooLarge on every engine.
+	MaxEventBytes = MaxDocumentBytes - ChangeEventHeadroom
+	// MaxNestingDepth is how deeply MongoDB nests a stored document (100
+	// levels). An event's data and metadata sit one level inside the event
+	// document, so each may nest objects and arrays at most
+	// MaxNestingDepth-1 levels deep, counting itself as the first; deeper
+	// ones are refused with ErrInvalidInput on every engine.
+	MaxNestingDepth = 100
 	// DefaultAnyRetries is how many times an append with Any re-reads the
 	// stream and tries again after losing a race for the next version.
 	DefaultAnyRetries = 16

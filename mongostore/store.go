@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
 )
 
@@ -53,9 +54,11 @@ func (e Engine) Embedded() bool { return e == EngineMemory || e == EngineFile }
 type Store struct {
 	cfg    config
 	engine Engine
-	client lungo.IClient
-	db     lungo.IDatabase
-	events lungo.ICollection
+	// sharded is true when the client talks to a mongos.
+	sharded bool
+	client  lungo.IClient
+	db      lungo.IDatabase
+	events  lungo.ICollection
 	// eventsLocal reads with local read concern: after a write whose
 	// majority acknowledgement timed out, the replay check and the recheck
 	// of a lost race must see what the primary holds, or a retry would
@@ -106,22 +109,30 @@ func build(ctx context.Context, client lungo.IClient, engine Engine,
 	if release == nil {
 		release = func(context.Context) error { return nil }
 	}
+	sharded := false
 	if engine == EngineMongoDB {
-		if err := checkReplicaSet(ctx, client); err != nil {
+		var err error
+		if sharded, err = checkReplicaSet(ctx, client); err != nil {
 			return nil, err
 		}
 	}
+	// Read preference primary whatever the URI says: transactions must
+	// run on the primary (the driver refuses any other), and a stream's
+	// head, the replay and recheck of an append, and the reads a projection
+	// relies on must not come from a lagging secondary.
 	dbOpts := options.Database().
 		SetWriteConcern(cfg.writeConcern).
-		SetReadConcern(readconcern.Majority())
+		SetReadConcern(readconcern.Majority()).
+		SetReadPreference(readpref.Primary())
 	db := client.Database(cfg.database, dbOpts)
 	s := &Store{
 		cfg:         cfg,
 		engine:      engine,
+		sharded:     sharded,
 		client:      client,
 		db:          db,
 		events:      db.Collection(CollectionEvents),
-		eventsLocal: db.Collection(CollectionEvents, options.Collection().SetReadConcern(readconcern.Local())),
+		eventsLocal: db.Collection(CollectionEvents, options.Collection().SetReadConcern(readconcern.Local()).SetReadPreference(readpref.Primary())),
 		log:         cfg.logger,
 		release:     release,
 	}
@@ -151,6 +162,11 @@ func (s *Store) Close(ctx context.Context) error {
 // Engine reports what the store runs on.
 func (s *Store) Engine() Engine { return s.engine }
 
+// Sharded reports whether the store reaches MongoDB through mongos (hello
+// answered msg "isdbgrid"): a sharded cluster, whose operation times are
+// not majority points on every shard.
+func (s *Store) Sharded() bool { return s.sharded }
+
 // Client returns the client the store uses, for packages that build on it
 // (projections use its sessions and change streams).
 func (s *Store) Client() lungo.IClient { return s.client }
@@ -163,11 +179,14 @@ func (s *Store) Database() lungo.IDatabase { return s.db }
 func (s *Store) EventsCollection() lungo.ICollection { return s.events }
 
 // TransactionOptions are the options the store runs its transactions with:
-// snapshot reads and the store's write concern.
+// snapshot reads, the store's write concern, and read preference primary
+// (a transaction inherits the client's read preference otherwise, and
+// fails when a URI asks for secondaries).
 func (s *Store) TransactionOptions() *options.TransactionOptions {
 	return options.Transaction().
 		SetReadConcern(readconcern.Snapshot()).
-		SetWriteConcern(s.cfg.writeConcern)
+		SetWriteConcern(s.cfg.writeConcern).
+		SetReadPreference(readpref.Primary())
 }
 
 // WriteConcern returns the write concern appends use on MongoDB.
@@ -203,10 +222,21 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 			Options: options.Index().SetName(IndexRecordedAt),
 		},
 	})
+	if isIndexConflict(err) {
+		return fmt.Errorf("%w: %s: %w", ErrIndexConflict, CollectionEvents, err)
+	}
 	if err != nil {
 		return fmt.Errorf("mongostore: create indexes on %s: %w", CollectionEvents, err)
 	}
 	return nil
+}
+
+// isIndexConflict reports MongoDB's refusal to create an index because one
+// with the same name or keys exists with other keys or options: codes 85
+// (IndexOptionsConflict) and 86 (IndexKeySpecsConflict).
+func isIndexConflict(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && (se.HasErrorCode(85) || se.HasErrorCode(86))
 }
 
 // ensureCollection creates a collection unless it exists. Two processes

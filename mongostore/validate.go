@@ -112,8 +112,8 @@ func (s *Store) prepare(appends []StreamAppend) ([]*prepared, error) {
 				return nil, invalid(a.Stream, i, "metadata", "%v", err)
 			}
 			size := docOverhead + len(a.Type) + len(e.Name) + len(data) + len(meta)
-			if size > MaxDocumentBytes {
-				return nil, tooLarge(a.Stream, i, "data", "the event document would be %d bytes; MongoDB's limit is %d", size, MaxDocumentBytes)
+			if size > MaxEventBytes {
+				return nil, tooLarge(a.Stream, i, "data", "the event document would be %d bytes; the limit is %d, MongoDB's limit of %d less room for change events", size, MaxEventBytes, MaxDocumentBytes)
 			}
 			total += size
 			if total > s.cfg.maxBatchBytes {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/google/uuid"
@@ -77,47 +78,17 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 	var last *mongostore.Event
 	tx := &Tx{db: r.store.Database(), projection: p, generation: cp.Generation}
 	err := r.store.Transaction(ctx, func(sc context.Context) error {
-		applied, last = 0, nil
-		runs, err := w.complete(sc, cp, p.runs(b.events))
-		if err != nil {
-			return err
+		start := r.batchClock()
+		var err error
+		applied, last, err = w.applyIn(sc, start, cp, b, maxPos, tx)
+		if elapsed := r.batchClock().Sub(start); err != nil && !errors.Is(err, errBatchTooLong) && elapsed > r.MaxBatchDuration {
+			// Most likely MongoDB aborted the transaction for its lifetime
+			// (NoSuchTransaction, labelled transient): the driver would
+			// run the same batch again, as slowly. The cause is kept as
+			// text only, so that its label does not reach the driver.
+			return fmt.Errorf("%w: failed after %s: %v", errBatchTooLong, elapsed.Round(time.Millisecond), err)
 		}
-		done := map[uuid.UUID]int64{}
-		for _, run := range runs {
-			for i := range run.events {
-				e := &run.events[i]
-				ev := *e
-				if p.Registry != nil {
-					up, err := p.Registry.UpcastEvent(ev)
-					if err != nil {
-						return &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
-					}
-					ev = up
-				}
-				if err := p.Handler(sc, tx, ev); err != nil {
-					return &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
-				}
-				done[e.Stream] = e.Version
-				applied++
-				if last == nil || mongostore.PositionOf(*last).Before(mongostore.PositionOf(*e)) {
-					last = e
-				}
-			}
-		}
-		if err := r.writePositions(sc, p.Name, cp.Generation, done); err != nil {
-			return err
-		}
-		set := bson.D{{Key: "position", Value: toStoredPosition(maxPos)}, {Key: "state", Value: b.state}}
-		if b.token != nil {
-			set = append(set, bson.E{Key: "resume_token", Value: b.token})
-		}
-		if last != nil {
-			set = append(set, bson.E{Key: "last_event", Value: toStoredEvent(*last)})
-		}
-		if err := r.update(sc, cp, set, bson.D{{Key: "applied", Value: applied}}); err != nil {
-			return err
-		}
-		return r.hooks.call(sc, hookBeforeCommit, p.Name, b.state)
+		return err
 	})
 	if err != nil {
 		var he *HandlerError
@@ -136,6 +107,58 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 	}
 	cp.Applied += int64(applied)
 	return applied, r.hooks.call(ctx, hookAfterCommit, p.Name, b.state)
+}
+
+// applyIn is the body of a batch's transaction, begun at start: it
+// applies the batch's events, records the positions and the checkpoint,
+// and gives up with errBatchTooLong once the transaction has run
+// MaxBatchDuration. It returns how many events it applied and the last in
+// position order.
+func (w *worker) applyIn(sc context.Context, start time.Time, cp *checkpoint, b batch, maxPos mongostore.Position, tx *Tx) (applied int, last *mongostore.Event, err error) {
+	r, p := w.r, w.p
+	runs, err := w.complete(sc, cp, p.runs(b.events))
+	if err != nil {
+		return 0, nil, err
+	}
+	done := map[uuid.UUID]int64{}
+	for _, run := range runs {
+		for i := range run.events {
+			e := &run.events[i]
+			ev := *e
+			if p.Registry != nil {
+				up, err := p.Registry.UpcastEvent(ev)
+				if err != nil {
+					return 0, nil, &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
+				}
+				ev = up
+			}
+			if err := p.Handler(sc, tx, ev); err != nil {
+				return 0, nil, &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
+			}
+			done[e.Stream] = e.Version
+			applied++
+			if last == nil || mongostore.PositionOf(*last).Before(mongostore.PositionOf(*e)) {
+				last = e
+			}
+			if elapsed := r.batchClock().Sub(start); elapsed > r.MaxBatchDuration {
+				return 0, nil, fmt.Errorf("%w: %d of %d events took %s", errBatchTooLong, applied, len(b.events), elapsed.Round(time.Millisecond))
+			}
+		}
+	}
+	if err := r.writePositions(sc, p.Name, cp.Generation, done); err != nil {
+		return 0, nil, err
+	}
+	set := bson.D{{Key: "position", Value: toStoredPosition(maxPos)}, {Key: "state", Value: b.state}}
+	if b.token != nil {
+		set = append(set, bson.E{Key: "resume_token", Value: b.token})
+	}
+	if last != nil {
+		set = append(set, bson.E{Key: "last_event", Value: toStoredEvent(*last)})
+	}
+	if err := r.update(sc, cp, set, bson.D{{Key: "applied", Value: applied}}); err != nil {
+		return 0, nil, err
+	}
+	return applied, last, r.hooks.call(sc, hookBeforeCommit, p.Name, b.state)
 }
 
 // complete turns each stream's run into exactly the handled versions after

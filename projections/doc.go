@@ -40,6 +40,18 @@
 // the per-aggregate versions make events seen twice no-ops, and versions a
 // concurrent scan passed over are read before the events that follow them.
 //
+// On a MongoDB replica set the change stream starts at the operation time
+// of a majority read taken before the second read: every append that
+// committed before it is majority-committed and seen by that read, every
+// later one is in the stream. Through mongos (a sharded cluster, detected
+// by hello's msg "isdbgrid") no single read gives a time that is a
+// majority point on every shard, so the stream starts CatchUpMargin before
+// now instead and re-delivers that margin's events, which the per-aggregate
+// versions skip. That start is safe as long as every shard replicates an
+// append to a majority within CatchUpMargin (5 minutes by default) and
+// keeps at least CatchUpMargin of oplog; a shard lagging longer can make
+// the handoff miss an event, as it would any majority reader.
+//
 // Within a stream, a handler sees events in exact version order, each
 // once. Across streams there is no order to rely on: events of different
 // aggregates arrive roughly in the order they were recorded, and a handler

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/mongo"
 )
 
 // Sentinel errors.
@@ -23,6 +24,10 @@ var (
 	// errLeaseLost means another runner owns the projection now, or its
 	// checkpoint changed under this one (reset, rebuild, switch).
 	errLeaseLost = errors.New("lease lost")
+	// errBatchTooLong means a batch's transaction ran longer than
+	// MaxBatchDuration and was abandoned, writing nothing: a catch-up
+	// applies fewer events at a time instead.
+	errBatchTooLong = errors.New("batch transaction ran too long")
 )
 
 // HandlerError is why a projection failed: the event its handler refused
@@ -43,3 +48,35 @@ func (e *HandlerError) Error() string {
 
 // Unwrap returns the handler's error and ErrHandler.
 func (e *HandlerError) Unwrap() []error { return []error{e.Err, ErrHandler} }
+
+// HasErrorLabel reports whether the handler's error, or an error it wraps,
+// carries the MongoDB error label. The driver's WithTransaction looks for
+// TransientTransactionError only through Unwrap() error chains, which stop
+// at a HandlerError's Unwrap() []error: this method lets it see the label
+// and retry the transaction, as it would had the handler's write failed
+// outside a handler.
+func (e *HandlerError) HasErrorLabel(label string) bool { return hasErrorLabel(e.Err, label) }
+
+var _ mongo.LabeledError = (*HandlerError)(nil)
+
+// hasErrorLabel walks err's whole tree, through both forms of Unwrap, for
+// an error carrying label.
+func hasErrorLabel(err error, label string) bool {
+	if err == nil {
+		return false
+	}
+	if le, ok := err.(mongo.LabeledError); ok && le.HasErrorLabel(label) {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return hasErrorLabel(u.Unwrap(), label)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if hasErrorLabel(e, label) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,6 +1,12 @@
 package projections
 
-import "context"
+import (
+	"context"
+	"time"
+
+	"github.com/annalsdb/annals/mongostore"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+)
 
 // Hook points, for tests in package projections_test.
 const (
@@ -19,3 +25,34 @@ func SetHook(r *Runner, fn func(ctx context.Context, point int, projection, stat
 
 // Owner returns the runner's lease owner id.
 func Owner(r *Runner) string { return r.owner }
+
+// MajorityTime exposes Runner.majorityTime.
+var MajorityTime = (*Runner).majorityTime
+
+// SetClock sets where the runner reads the time.
+func SetClock(r *Runner, now func() time.Time) { r.clock = now }
+
+// WatchFirst opens the runner's change stream for p (starting at startAt
+// when not nil), returns the first event it delivers, and closes it.
+func WatchFirst(ctx context.Context, r *Runner, p *Projection, startAt *primitive.Timestamp) (mongostore.Event, error) {
+	s, err := r.watch(ctx, p, nil, startAt)
+	if err != nil {
+		return mongostore.Event{}, err
+	}
+	defer s.close()
+	for {
+		select {
+		case it := <-s.items:
+			if !it.tokenOnly {
+				return it.event, nil
+			}
+		case err := <-s.done:
+			return mongostore.Event{}, err
+		case <-ctx.Done():
+			return mongostore.Event{}, ctx.Err()
+		}
+	}
+}
+
+// SetBatchClock sets the clock batch transactions are timed with.
+func SetBatchClock(r *Runner, now func() time.Time) { r.batchClock = now }

@@ -38,6 +38,12 @@ const (
 	// exceed the longest append transaction (60 s on MongoDB) plus the
 	// clock skew between appending processes.
 	DefaultCatchUpMargin = 5 * time.Minute
+	// DefaultMaxBatchDuration is how long one batch's transaction may run
+	// before the runner abandons it and applies half as many events at a
+	// time: well inside MongoDB's 60 s transaction lifetime, after which
+	// the server aborts the transaction and the same batch would only fail
+	// again.
+	DefaultMaxBatchDuration = 30 * time.Second
 	// DefaultMinBackoff and DefaultMaxBackoff bound the wait between
 	// attempts after an error.
 	DefaultMinBackoff = 100 * time.Millisecond
@@ -55,6 +61,7 @@ const (
 	logKeyPosition   = "position"
 	logKeyGeneration = "generation"
 	logKeyVersion    = "version"
+	logKeyBatchSize  = "batch_size"
 )
 
 // Runner keeps projections current. Register projections with NewRunner,
@@ -73,6 +80,8 @@ type Runner struct {
 	LeaseTTL time.Duration
 	// CatchUpMargin: see DefaultCatchUpMargin.
 	CatchUpMargin time.Duration
+	// MaxBatchDuration: see DefaultMaxBatchDuration.
+	MaxBatchDuration time.Duration
 	// MinBackoff and MaxBackoff bound the wait between attempts after an
 	// error; waits grow exponentially with jitter.
 	MinBackoff, MaxBackoff time.Duration
@@ -83,6 +92,8 @@ type Runner struct {
 	owner       string
 	hooks       hooks
 	clock       func() time.Time
+	// batchClock times batch transactions against MaxBatchDuration.
+	batchClock func() time.Time
 
 	mu      sync.Mutex
 	running bool
@@ -116,20 +127,22 @@ func NewRunner(store *mongostore.Store, projections ...*Projection) *Runner {
 	b := make([]byte, 4)
 	_, _ = crand.Read(b)
 	r := &Runner{
-		Logger:        slog.New(slog.DiscardHandler),
-		BatchSize:     DefaultBatchSize,
-		MaxBatchBytes: DefaultMaxBatchBytes,
-		LeaseTTL:      DefaultLeaseTTL,
-		CatchUpMargin: DefaultCatchUpMargin,
-		MinBackoff:    DefaultMinBackoff,
-		MaxBackoff:    DefaultMaxBackoff,
-		store:         store,
-		projections:   projections,
-		byName:        map[string]*Projection{},
-		owner:         fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)),
-		clock:         time.Now,
-		woken:         make(chan struct{}),
-		waiting:       map[string]LeaseWait{},
+		Logger:           slog.New(slog.DiscardHandler),
+		BatchSize:        DefaultBatchSize,
+		MaxBatchBytes:    DefaultMaxBatchBytes,
+		LeaseTTL:         DefaultLeaseTTL,
+		CatchUpMargin:    DefaultCatchUpMargin,
+		MaxBatchDuration: DefaultMaxBatchDuration,
+		MinBackoff:       DefaultMinBackoff,
+		MaxBackoff:       DefaultMaxBackoff,
+		store:            store,
+		projections:      projections,
+		byName:           map[string]*Projection{},
+		owner:            fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)),
+		clock:            time.Now,
+		batchClock:       time.Now,
+		woken:            make(chan struct{}),
+		waiting:          map[string]LeaseWait{},
 	}
 	for _, p := range projections {
 		if p != nil {
@@ -174,6 +187,9 @@ func (r *Runner) validate() error {
 	}
 	if r.CatchUpMargin < 0 {
 		errs = append(errs, fmt.Errorf("projections: CatchUpMargin %s is negative", r.CatchUpMargin))
+	}
+	if r.MaxBatchDuration <= 0 {
+		errs = append(errs, fmt.Errorf("projections: MaxBatchDuration %s must be positive", r.MaxBatchDuration))
 	}
 	if r.MinBackoff <= 0 || r.MaxBackoff < r.MinBackoff {
 		errs = append(errs, fmt.Errorf("projections: backoff bounds %s..%s are not increasing", r.MinBackoff, r.MaxBackoff))
@@ -321,24 +337,36 @@ func (b *backoff) reset() { b.cur = 0 }
 // is visible to later majority reads, and every later one is in a change
 // stream started at it. On the embedded engine, which has one node and no
 // cluster time, it returns nil.
+//
+// Through mongos the operation time of a read is not a majority point on
+// every shard: an append committed on another shard just before it may not
+// be majority-committed there, so a majority read misses it and a stream
+// started at that time skips it. There it returns the cluster time
+// CatchUpMargin before now (cluster times count seconds of wall-clock
+// time): the stream re-delivers the margin's events, which the positions
+// skip, and an append committed earlier has had CatchUpMargin to reach a
+// majority (see the package documentation).
 func (r *Runner) majorityTime(ctx context.Context) (*primitive.Timestamp, error) {
 	if r.store.Engine() != mongostore.EngineMongoDB {
 		return nil, nil
 	}
-	sess, err := r.store.Client().StartSession(options.Session().SetCausalConsistency(true))
-	if err != nil {
-		return nil, fmt.Errorf("start session: %w", err)
+	if r.store.Sharded() {
+		return &primitive.Timestamp{T: uint32(r.clock().Add(-r.CatchUpMargin).Unix())}, nil
 	}
-	defer sess.EndSession(ctx)
-	err = lungo.WithSession(ctx, sess, func(sc lungo.ISessionContext) error {
+	// UseSessionWithOptions, not lungo.WithSession: the latter only
+	// accepts lungo's own session types and refuses the sessions of a
+	// wrapped client (an instrumented or counting one).
+	var at *primitive.Timestamp
+	err := r.store.Client().UseSessionWithOptions(ctx, options.Session().SetCausalConsistency(true), func(sc lungo.ISessionContext) error {
 		err := r.store.EventsCollection().FindOne(sc, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return err
 		}
-		return err
+		at = sc.OperationTime()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the majority time: %w", err)
 	}
-	return sess.OperationTime(), nil
+	return at, nil
 }

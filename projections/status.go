@@ -11,6 +11,7 @@ import (
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 // Status is where a projection stands.
@@ -45,8 +46,13 @@ type Status struct {
 	Applied int64 `json:"applied"`
 	// Behind counts handled events not applied yet: those recorded after
 	// the checkpoint's position, and those recorded shortly before it whose
-	// transactions committed after the projection passed it.
+	// transactions committed after the projection passed it. Each part is
+	// counted up to StatusCountLimit, so that a status costs the same
+	// however far behind the projection is; BehindCapped then says Behind
+	// is a lower bound.
 	Behind int64 `json:"behind"`
+	// BehindCapped is true when Behind stopped counting at the limit.
+	BehindCapped bool `json:"behind_capped,omitempty"`
 	// Lag is how long ago the oldest event not yet applied was recorded;
 	// zero when none is waiting.
 	Lag time.Duration `json:"lag_ns"`
@@ -131,6 +137,48 @@ func (r *Runner) Status(ctx context.Context, name string) (Status, error) {
 	return st, nil
 }
 
+// StatusCountLimit bounds the events a Status counts or reads to estimate
+// how far behind a projection is (see Status.Behind).
+const StatusCountLimit = 10_000
+
+// Failed returns the names of the registered projections whose serving
+// generation has failed, in registration order. It reads the checkpoints'
+// names and states only, in one query, whatever the size of the store: it
+// serves readiness checks, which must stay cheap.
+func (r *Runner) Failed(ctx context.Context) ([]string, error) {
+	names := make(bson.A, 0, len(r.projections))
+	for _, p := range r.projections {
+		names = append(names, p.Name)
+	}
+	cur, err := r.checkpoints().Find(ctx,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: names}}}, {Key: "state", Value: StateFailed}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("projections: failed projections: %w", err)
+	}
+	defer cur.Close(ctx)
+	failed := map[string]bool{}
+	for cur.Next(ctx) {
+		var d struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return nil, fmt.Errorf("projections: failed projections: %w", err)
+		}
+		failed[d.ID] = true
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("projections: failed projections: %w", err)
+	}
+	var out []string
+	for _, p := range r.projections {
+		if failed[p.Name] {
+			out = append(out, p.Name)
+		}
+	}
+	return out, nil
+}
+
 // Statuses reports every registered projection, in registration order.
 func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
 	out := make([]Status, 0, len(r.projections))
@@ -168,25 +216,27 @@ func (r *Runner) status(ctx context.Context, p *Projection, cp *checkpoint) (Sta
 				Version: f.Version, Error: f.Error, At: f.At.UTC()}
 		}
 	}
-	if st.Behind, err = r.store.CountAfter(ctx, pos, p.names()); err != nil {
+	if st.Behind, err = r.store.CountAfterAtMost(ctx, pos, p.names(), StatusCountLimit); err != nil {
 		return st, err
 	}
+	st.BehindCapped = st.Behind >= StatusCountLimit
 	// An unreadable stored event fails the projection (see Failure); the
 	// backlog estimate then leaves it out rather than failing the status.
 	if cp != nil && !pos.IsZero() {
-		late, err := r.lateEvents(ctx, p, cp, pos)
+		late, capped, err := r.lateEvents(ctx, p, cp, pos)
 		if err != nil && !errors.Is(err, mongostore.ErrCorruptEvent) {
 			return st, err
 		}
 		st.Behind += late
+		st.BehindCapped = st.BehindCapped || capped
 	}
 	if st.Behind > 0 {
-		for e, err := range r.store.Scan(ctx, mongostore.ScanQuery{After: pos, Names: p.names(), Limit: 1}) {
+		for at, err := range r.store.ScanPositions(ctx, mongostore.ScanQuery{After: pos, Names: p.names(), Limit: 1}) {
 			if err != nil && !errors.Is(err, mongostore.ErrCorruptEvent) {
 				return st, err
 			}
 			if err == nil {
-				st.Lag = max(0, r.now().Sub(e.RecordedAt))
+				st.Lag = max(0, r.now().Sub(at.RecordedAt))
 			}
 		}
 	}
@@ -262,31 +312,32 @@ const settleWindow = 2 * time.Second
 // writers, the change stream can deliver an event recorded at t after one
 // recorded at t+1ms. The per-aggregate positions say exactly which were
 // applied.
-func (r *Runner) lateEvents(ctx context.Context, p *Projection, cp *checkpoint, pos mongostore.Position) (int64, error) {
-	var recent []mongostore.Event
+// It reads positions only, never payloads, and at most StatusCountLimit of
+// them; capped reports that the limit was reached.
+func (r *Runner) lateEvents(ctx context.Context, p *Projection, cp *checkpoint, pos mongostore.Position) (late int64, capped bool, err error) {
+	var recent []mongostore.Position
 	streams := map[uuid.UUID]int64{}
 	from := mongostore.Position{RecordedAt: pos.RecordedAt.Add(-settleWindow)}
-	for e, err := range r.store.Scan(ctx, mongostore.ScanQuery{After: from, Names: p.names(), Limit: 10_000}) {
+	for at, err := range r.store.ScanPositions(ctx, mongostore.ScanQuery{After: from, Names: p.names(), Limit: StatusCountLimit}) {
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		if pos.Before(mongostore.PositionOf(e)) {
+		if pos.Before(at) {
 			break
 		}
-		recent = append(recent, e)
-		streams[e.Stream] = 0
+		recent = append(recent, at)
+		streams[at.Stream] = 0
 	}
 	if len(recent) == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err := r.readPositions(ctx, p.Name, cp.Generation, streams); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	var late int64
-	for _, e := range recent {
-		if e.Version > streams[e.Stream] {
+	for _, at := range recent {
+		if at.Version > streams[at.Stream] {
 			late++
 		}
 	}
-	return late, nil
+	return late, len(recent) >= StatusCountLimit, nil
 }

@@ -287,10 +287,16 @@ func (w *worker) catchUp(ctx context.Context, cp *checkpoint) (*changeStream, er
 
 // scan applies events from the events collection after from, in batches,
 // until none are left or they were recorded after until.
+//
+// A batch whose transaction runs longer than MaxBatchDuration writes
+// nothing; the scan then reads it again in batches half as large, down to
+// one event, and grows them back after each batch that commits.
 func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Position, rescan bool, until time.Time) error {
 	after := from
+	limit := w.r.BatchSize
 	renewed := time.Now()
 	for {
+		start := after
 		// Batches that apply nothing write nothing: renew the lease anyway,
 		// or a long catch-up would lose the projection to another runner.
 		if time.Since(renewed) > w.r.pollInterval() {
@@ -301,7 +307,7 @@ func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Posit
 		}
 		b := batch{state: StateCatchingUp, rescan: rescan}
 		size, done := 0, false
-		for e, err := range w.r.store.Scan(ctx, mongostore.ScanQuery{After: after, Names: w.p.names(), Limit: int64(w.r.BatchSize)}) {
+		for e, err := range w.r.store.Scan(ctx, mongostore.ScanQuery{After: after, Names: w.p.names(), Limit: int64(limit)}) {
 			if err != nil {
 				return w.corrupt(ctx, cp, err)
 			}
@@ -318,12 +324,21 @@ func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Posit
 		if len(b.events) == 0 {
 			return nil
 		}
-		if err := w.apply(ctx, cp, b); err != nil {
+		err := w.apply(ctx, cp, b)
+		if errors.Is(err, errBatchTooLong) && len(b.events) > 1 {
+			limit = max(1, len(b.events)/2)
+			w.log.Warn("batch transaction ran too long; retrying with smaller batches",
+				logKeyError, err, logKeyBatchSize, limit)
+			after = start
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		if done {
 			return nil
 		}
+		limit = min(w.r.BatchSize, limit*2)
 	}
 }
 

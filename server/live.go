@@ -19,6 +19,10 @@ import (
 // connections open through proxies.
 const heartbeat = 15 * time.Second
 
+// closeTimeout bounds closing the live feed's change stream (one
+// killCursors on MongoDB).
+const closeTimeout = 5 * time.Second
+
 // live streams appended events as Server-Sent Events from the change
 // stream. Each event's id is its change stream resume token; reconnecting
 // with Last-Event-ID (or ?last_event_id=, for clients that cannot set
@@ -57,7 +61,17 @@ func (s *Server) live(c echo.Context) error {
 		}
 		return err
 	}
-	defer cs.Close(ctx)
+	// Close with a context of its own: ctx is cancelled by the time this
+	// runs (the client left, or the deferred cancel below), and the driver
+	// does not send killCursors on a cancelled context, which would leave
+	// the server's cursor open until its idle timeout (10 minutes).
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer ccancel()
+		if err := cs.Close(cctx); err != nil {
+			s.log.Debug("live feed: close the change stream", logKeyError, err)
+		}
+	}()
 
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")

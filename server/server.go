@@ -188,16 +188,12 @@ func (s *Server) readyz(c echo.Context) error {
 		s.log.Warn("readiness: engine unreachable", logKeyError, err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "the store does not answer"})
 	}
-	sts, err := s.runner.Statuses(ctx)
+	// Only the projections' states: readiness must stay cheap however
+	// large the store and however far behind a projection is.
+	failed, err := s.runner.Failed(ctx)
 	if err != nil {
 		s.log.Warn("readiness: projection status", logKeyError, err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "projection status unavailable"})
-	}
-	var failed []string
-	for _, st := range sts {
-		if st.State == projections.StateFailed {
-			failed = append(failed, st.Name)
-		}
 	}
 	if len(failed) > 0 {
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "projections failed", "failed": failed})

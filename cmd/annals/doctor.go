@@ -56,7 +56,9 @@ func doctorCommand(getenv func(string) string) *cobra.Command {
   oplog window  how far back change streams can resume (projections and
                 live feeds down for longer replay from the events
                 collection)
-  write concern what appends wait for (majority, journaled)
+  write concern what appends wait for (majority, journaled), and on
+                MongoDB whether the deployment acknowledges it: doctor
+                writes one document to the annals_doctor collection
 
 Doctor opens the store as 'annals serve' does, which creates the events
 collection and any missing index (idempotent); it reports what was
@@ -198,6 +200,13 @@ func openFinding(err error) finding {
 		f.fix = "the store's files are damaged and annals will not open it (nor write to it): restore them from a backup (annals export/import), or move the directory aside to start a new store"
 	case errors.Is(err, mongostore.ErrUnsupportedURI):
 		f.fix = "use mongodb://…, mongodb+srv://…, memory: or file:PATH"
+	case errors.Is(err, mongostore.ErrIndexConflict):
+		f.topic = "indexes"
+		f.msg = "an index on events conflicts with one annals needs: " + err.Error()
+		f.fix = fmt.Sprintf("annals needs %s as a unique index on {aggregate_uuid: 1, version: 1}, %s on {aggregate_type: 1, aggregate_uuid: 1} "+
+			"and %s on {recorded_at: 1, aggregate_uuid: 1, version: 1}; list them with db.events.getIndexes() in mongosh, drop the one "+
+			"named in the message (db.events.dropIndex(\"<name>\")) and run doctor again, which creates it as annals needs it",
+			mongostore.IndexStreamVersion, mongostore.IndexTypeStream, mongostore.IndexRecordedAt)
 	case errors.Is(err, mongostore.ErrNoReplicaSet):
 		f.topic = "replica set"
 		f.msg = "the deployment is a standalone mongod: annals needs transactions (appends) and change streams (projections, live feed), which only replica sets and sharded clusters have"
@@ -276,7 +285,32 @@ func (fl *doctorFlags) checkMongo(ctx context.Context) []finding {
 		fs = append(fs, finding{level: levelSkip, topic: "oplog window",
 			msg: "skipped through mongos: each shard has its own oplog; run doctor against a shard's replica set to check its window"})
 	}
-	return append(fs, writeConcernFinding(store.WriteConcern()))
+	return append(fs, writeConcernFinding(store.WriteConcern(), probeWriteConcern(ctx, store)))
+}
+
+// Write concern probe.
+const (
+	// probeCollection is where doctor writes its one probe document.
+	probeCollection = "annals_doctor"
+	// probeTimeout is how long the probe waits for the write concern.
+	probeTimeout = 10 * time.Second
+)
+
+// probeWriteConcern writes one small document with the store's write
+// concern, bounded by probeTimeout, and returns the error: whether the
+// deployment can acknowledge what appends wait for (a majority of
+// data-bearing members up and replicating), not only whether annals asks
+// for it.
+func probeWriteConcern(ctx context.Context, store *mongostore.Store) error {
+	if store.WriteConcern() == nil {
+		return nil // judged by writeConcernFinding alone
+	}
+	wc := *store.WriteConcern()
+	wc.WTimeout = probeTimeout // the v1 driver's way to bound the wait (server-side wtimeout)
+	coll := store.Database().Collection(probeCollection, options.Collection().SetWriteConcern(&wc))
+	_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "write-concern-probe"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: time.Now().UTC()}}}}, options.Update().SetUpsert(true))
+	return err
 }
 
 // indexSpec is what doctor reads of an index.
@@ -469,8 +503,9 @@ func windowFinding(window, min time.Duration, full *bool) finding {
 	return f
 }
 
-// writeConcernFinding judges what appends wait for.
-func writeConcernFinding(wc *writeconcern.WriteConcern) finding {
+// writeConcernFinding judges what appends wait for, and whether the probe
+// write made with it (nil on the embedded engine) was acknowledged.
+func writeConcernFinding(wc *writeconcern.WriteConcern, probe error) finding {
 	f := finding{topic: "write concern"}
 	if wc == nil {
 		f.level, f.msg = levelFix, "none: appends would be acknowledged before they are durable"
@@ -481,6 +516,13 @@ func writeConcernFinding(wc *writeconcern.WriteConcern) finding {
 	desc := fmt.Sprintf("w=%v, j=%v", wc.W, j)
 	if wc.WTimeout > 0 {
 		desc += fmt.Sprintf(", wtimeout=%s", wc.WTimeout)
+	}
+	if probe != nil {
+		f.level, f.msg = levelFix, desc+": a probe write was not acknowledged: "+probe.Error()
+		f.fix = fmt.Sprintf("appends would time out or fail: a majority of the data-bearing members must be up and replicating "+
+			"(check rs.status() in mongosh; an arbiter does not acknowledge writes); doctor's probe writes one document "+
+			"to the %s collection and waits %s", probeCollection, probeTimeout)
+		return f
 	}
 	if wc.W == "majority" && j {
 		f.level, f.msg = levelOK, desc+": an acknowledged append survives the loss of a minority of members"

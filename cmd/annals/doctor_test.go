@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,6 +130,41 @@ func TestDoctorMongoDB(t *testing.T) {
 		f.collections["annals.events"] = []bson.D{{{Key: "v", Value: int32(2)}, {Key: "key", Value: bson.D{{Key: "_id", Value: int32(1)}}}, {Key: "name", Value: "_id_"}}}
 		doctor(t, nil, exitError, []string{"--store", f.uri()}, "1 arbiter", "majority writes", mongostore.IndexStreamVersion+" was missing and has been created now", "FIX oplog window 1h0m0s", "replSetResizeOplog", "1 problem to fix, 4 warnings.")
 	})
+	// An existing index that clashes with annals' own: the server refuses
+	// createIndexes with 86 (same name, other keys) or 85 (same name and
+	// keys, other options), and doctor says which index to drop rather
+	// than blaming the credentials.
+	conflicts := []struct {
+		name string
+		spec bson.D
+		code string
+	}{
+		{"index with other keys", bson.D{{Key: "key", Value: bson.D{{Key: "aggregate_uuid", Value: int32(1)}}}, {Key: "name", Value: mongostore.IndexStreamVersion}}, "IndexKeySpecsConflict"},
+		{"index not unique", bson.D{{Key: "key", Value: bson.D{{Key: "aggregate_uuid", Value: int32(1)}, {Key: "version", Value: int32(1)}}}, {Key: "name", Value: mongostore.IndexStreamVersion}}, "IndexOptionsConflict"},
+	}
+	for _, c := range conflicts {
+		t.Run(c.name, func(t *testing.T) {
+			f := startFakeMongo(t, "rs0")
+			f.collections["annals.events"] = []bson.D{
+				{{Key: "v", Value: int32(2)}, {Key: "key", Value: bson.D{{Key: "_id", Value: int32(1)}}}, {Key: "name", Value: "_id_"}},
+				append(bson.D{{Key: "v", Value: int32(2)}}, c.spec...),
+			}
+			doctor(t, nil, exitError, []string{"--store", f.uri()},
+				"FIX indexes an index on events conflicts with one annals needs", c.code,
+				"db.events.dropIndex", "1 problem to fix")
+		})
+	}
+	t.Run("write concern not acknowledged", func(t *testing.T) {
+		f := startFakeMongo(t, "rs0")
+		f.oplog = []primitive.Timestamp{{T: 1_000_000}, {T: 1_000_000 + 2*day}}
+		f.oplogFull = true
+		f.writeConcernFails = true
+		doctor(t, nil, exitError, []string{"--store", f.uri()},
+			"FIX write concern w=majority, j=true: a probe write was not acknowledged", "rs.status()", "1 problem to fix")
+		if got := f.lastWriteConcern; !strings.Contains(got, "majority") || !strings.Contains(got, "wtimeout") {
+			t.Errorf("the probe's write concern was %s, want majority with a wtimeout", got)
+		}
+	})
 	t.Run("young oplog", func(t *testing.T) {
 		f := startFakeMongo(t, "rs0")
 		f.oplog = []primitive.Timestamp{{T: 1_000_000}, {T: 1_000_100}}
@@ -225,21 +261,23 @@ func TestWriteConcernFinding(t *testing.T) {
 	j := true
 	cases := []struct {
 		wc    *writeconcern.WriteConcern
+		probe error
 		level string
 	}{
-		{&writeconcern.WriteConcern{W: "majority", Journal: &j}, levelOK},
-		{writeconcern.W1(), levelFix},
-		{&writeconcern.WriteConcern{W: "majority"}, levelFix},
-		{nil, levelFix},
+		{&writeconcern.WriteConcern{W: "majority", Journal: &j}, nil, levelOK},
+		{&writeconcern.WriteConcern{W: "majority", Journal: &j}, errors.New("waiting for replication timed out"), levelFix},
+		{writeconcern.W1(), nil, levelFix},
+		{&writeconcern.WriteConcern{W: "majority"}, nil, levelFix},
+		{nil, nil, levelFix},
 	}
 	for _, c := range cases {
-		if f := writeConcernFinding(c.wc); f.level != c.level {
+		if f := writeConcernFinding(c.wc, c.probe); f.level != c.level {
 			t.Errorf("%+v: %s (%s), want %s", c.wc, f.level, f.msg, c.level)
 		}
 	}
 	// What the store uses by default is healthy.
 	s := openStore(t, "memory:")
-	if f := writeConcernFinding(s.WriteConcern()); f.level != levelOK {
+	if f := writeConcernFinding(s.WriteConcern(), nil); f.level != levelOK {
 		t.Errorf("the store's default write concern: %s (%s)", f.level, f.msg)
 	}
 }

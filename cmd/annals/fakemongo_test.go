@@ -29,6 +29,11 @@ type fakeMongo struct {
 	oplog       []primitive.Timestamp
 	oplogFull   bool
 	conns       []net.Conn
+	// writeConcernFails makes writes answer with a write concern timeout,
+	// as a replica set whose majority is down does after wtimeout.
+	writeConcernFails bool
+	// lastWriteConcern is the write concern of the last update, as JSON.
+	lastWriteConcern string
 }
 
 // startFakeMongo listens on loopback; setName "" is a standalone mongod.
@@ -189,6 +194,9 @@ func (f *fakeMongo) answer(cmd bson.Raw) bson.D {
 			}
 			n, _ := v.Document().Lookup("name").StringValueOK()
 			for _, have := range f.collections[ns] {
+				if conflict := indexConflict(have, spec); conflict != nil {
+					return conflict
+				}
 				if have.Map()["name"] == n {
 					continue next
 				}
@@ -196,6 +204,18 @@ func (f *fakeMongo) answer(cmd bson.Raw) bson.D {
 			f.collections[ns] = append(f.collections[ns], append(bson.D{{Key: "v", Value: int32(2)}}, spec...))
 		}
 		return ok
+	case "update":
+		if wc, err := cmd.LookupErr("writeConcern"); err == nil {
+			f.lastWriteConcern = wc.String()
+		}
+		if f.writeConcernFails {
+			// What a replica set answers when the write is applied on the
+			// primary but not acknowledged by a majority within wtimeout.
+			return bson.D{{Key: "n", Value: int32(1)}, {Key: "nModified", Value: int32(0)},
+				{Key: "writeConcernError", Value: bson.D{{Key: "code", Value: int32(64)}, {Key: "codeName", Value: "WriteConcernFailed"},
+					{Key: "errmsg", Value: "waiting for replication timed out"}}}, {Key: "ok", Value: 1.0}}
+		}
+		return append(bson.D{{Key: "n", Value: int32(1)}, {Key: "nModified", Value: int32(0)}}, ok...)
 	case "listindexes":
 		idx, exists := f.collections[db+"."+arg]
 		if !exists {
@@ -236,4 +256,29 @@ func (f *fakeMongo) indexNames(ns string) []string {
 		out = append(out, fmt.Sprint(d.Map()["name"]))
 	}
 	return out
+}
+
+// indexConflict is the error MongoDB answers createIndexes with when an
+// index exists under the requested name with other keys (86,
+// IndexKeySpecsConflict) or with the same keys and other options (85,
+// IndexOptionsConflict); nil when the request does not clash with have.
+// This follows the server's documented behaviour; the fake compares only
+// keys and uniqueness.
+func indexConflict(have, want bson.D) bson.D {
+	hm, wm := have.Map(), want.Map()
+	if hm["name"] != wm["name"] {
+		return nil
+	}
+	hk, _ := bson.Marshal(hm["key"])
+	wk, _ := bson.Marshal(wm["key"])
+	fail := func(code int32, name, msg string) bson.D {
+		return bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: msg}, {Key: "code", Value: code}, {Key: "codeName", Value: name}}
+	}
+	if string(hk) != string(wk) {
+		return fail(86, "IndexKeySpecsConflict", fmt.Sprintf("An existing index has the same name as the requested index but different key specs. Requested index: %v, existing index: %v", wm, hm))
+	}
+	if hm["unique"] != wm["unique"] {
+		return fail(85, "IndexOptionsConflict", fmt.Sprintf("An equivalent index already exists with the same name but different options. Requested index: %v, existing index: %v", wm, hm))
+	}
+	return nil
 }

@@ -1,0 +1,238 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/annalsdb/annals/internal/mockmongo"
+	"github.com/annalsdb/annals/internal/roundtrip"
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+)
+
+// mockStore opens a store on the driver's mock deployment, through a
+// counting wrapper as a user's instrumented client would be.
+func mockStore(t *testing.T) (*mockmongo.Mock, *roundtrip.Client, *mongostore.Store) {
+	t.Helper()
+	m := mockmongo.New(t, nil)
+	m.Script(mockmongo.StoreSchema()...)
+	client := roundtrip.Wrap(m.Client)
+	store, err := mongostore.New(t.Context(), client)
+	if err != nil {
+		t.Fatalf("mongostore.New on the mock: %v", err)
+	}
+	m.Clear()
+	return m, client, store
+}
+
+// The majority time is read through the store's client, whatever wraps
+// it: lungo.WithSession refused the wrapper's sessions ("unknown
+// session"), so every catch-up on MongoDB failed and retried forever.
+func TestMajorityTimeThroughWrappedClient(t *testing.T) {
+	m, client, store := mockStore(t)
+	want := primitive.Timestamp{T: 1700000000, I: 7}
+	// A real replica set stamps every reply with its operationTime.
+	m.Script(mockmongo.WithOperationTime(mockmongo.Found("annals.events"), want))
+	r := projections.NewRunner(store)
+	got, err := projections.MajorityTime(r, t.Context())
+	if err != nil {
+		t.Fatalf("majorityTime: %v", err)
+	}
+	if got == nil || *got != want {
+		t.Fatalf("majorityTime = %v, want %v", got, want)
+	}
+	finds := m.Named("find")
+	if len(finds) != 1 {
+		t.Fatalf("commands sent %v, want one find", m.Names())
+	}
+	if lvl := mockmongo.Field(finds[0], "readConcern").Document().Lookup("level").StringValue(); lvl != "majority" {
+		t.Errorf("find read concern %q, want majority", lvl)
+	}
+	if n := client.Ops()["FindOne"]; n != 1 {
+		t.Errorf("counted %v, want the find counted once", client.Ops())
+	}
+}
+
+// A handler whose write meets a transient conflict (WriteConflict inside a
+// transaction, which MongoDB labels TransientTransactionError) fails with
+// a HandlerError; the driver's WithTransaction must still see the label and
+// run the transaction again, instead of the worker tearing down its stream
+// and lease and backing off.
+func TestHandlerErrorTransientIsRetriedByDriver(t *testing.T) {
+	wraps := map[string]func(error) error{
+		"wrapped":      func(err error) error { return fmt.Errorf("upsert balance: %w", err) },
+		"joined":       func(err error) error { return errors.Join(errors.New("also this"), err) },
+		"handler-bare": func(err error) error { return err },
+	}
+	for name, wrap := range wraps {
+		t.Run(name, func(t *testing.T) {
+			m, _, store := mockStore(t)
+			m.Script(
+				// What MongoDB answers a write that conflicts inside a
+				// transaction: code 112 with the transient label.
+				mockmongo.CommandError(112, "WriteConflict", "TransientTransactionError"),
+				mockmongo.OK(), // abortTransaction
+				mockmongo.OK(bson.E{Key: "n", Value: 1}, bson.E{Key: "nModified", Value: 1}),
+				mockmongo.OK(), // commitTransaction
+			)
+			attempts := 0
+			err := store.Transaction(t.Context(), func(sc context.Context) error {
+				attempts++
+				_, err := store.Database().Collection("balances").UpdateOne(sc,
+					bson.D{{Key: "_id", Value: "a"}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}})
+				if err != nil {
+					return &projections.HandlerError{Projection: "balances", Err: wrap(err)}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("transaction: %v (commands %v)", err, m.Names())
+			}
+			if attempts != 2 {
+				t.Fatalf("callback ran %d times, want 2 (the driver retries transient errors)", attempts)
+			}
+			want := []string{"update", "abortTransaction", "update", "commitTransaction"}
+			if got := m.Names(); !slices.Equal(got, want) {
+				t.Fatalf("commands %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// A handler error that is not transient is not retried: the transaction
+// is aborted once and the error comes back as the HandlerError.
+func TestHandlerErrorPermanentIsNotRetried(t *testing.T) {
+	m, _, store := mockStore(t)
+	m.Script(
+		mockmongo.WriteError(0, 11000, "E11000 duplicate key error"),
+		mockmongo.OK(), // abortTransaction
+	)
+	attempts := 0
+	err := store.Transaction(t.Context(), func(sc context.Context) error {
+		attempts++
+		_, err := store.Database().Collection("owners").InsertOne(sc, bson.D{{Key: "_id", Value: "a"}})
+		if err != nil {
+			return &projections.HandlerError{Projection: "owners", Err: err}
+		}
+		return nil
+	})
+	var he *projections.HandlerError
+	if !errors.As(err, &he) || !mongostore.IsDuplicate(err) {
+		t.Fatalf("err = %v, want the HandlerError around the duplicate key error", err)
+	}
+	if attempts != 1 {
+		t.Fatalf("callback ran %d times, want 1", attempts)
+	}
+}
+
+// mockStoreOn is mockStore with the deployment's hello reply given.
+func mockStoreOn(t *testing.T, mongos bool) (*mockmongo.Mock, *mongostore.Store) {
+	t.Helper()
+	m := mockmongo.New(t, nil)
+	schema := mockmongo.StoreSchema()
+	schema[0] = mockmongo.Hello(mongos)
+	m.Script(schema...)
+	store, err := mongostore.New(t.Context(), m.Client)
+	if err != nil {
+		t.Fatalf("mongostore.New on the mock: %v", err)
+	}
+	if store.Sharded() != mongos {
+		t.Fatalf("Sharded() = %v, want %v", store.Sharded(), mongos)
+	}
+	m.Clear()
+	return m, store
+}
+
+// Through mongos the operation time of a majority read is not a majority
+// point on every shard, so the catch-up → change stream handoff starts the
+// stream CatchUpMargin before now, without asking the cluster.
+func TestMajorityTimeOnShardedCluster(t *testing.T) {
+	m, store := mockStoreOn(t, true)
+	r := projections.NewRunner(store)
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	projections.SetClock(r, func() time.Time { return now })
+	got, err := projections.MajorityTime(r, t.Context())
+	if err != nil {
+		t.Fatalf("majorityTime: %v", err)
+	}
+	want := primitive.Timestamp{T: uint32(now.Add(-r.CatchUpMargin).Unix())}
+	if got == nil || *got != want {
+		t.Fatalf("majorityTime = %v, want %v (now less CatchUpMargin)", got, want)
+	}
+	if n := len(m.Commands()); n != 0 {
+		t.Fatalf("sent %v, want nothing: mongos's operation time is not a safe start", m.Names())
+	}
+}
+
+// The change stream a projection opens on MongoDB: an aggregate on the
+// events collection whose pipeline starts at the given operation time and
+// lets the server filter inserts of the handled names, with majority read
+// concern and primary reads.
+func TestMockChangeStreamOpen(t *testing.T) {
+	m, store := mockStoreOn(t, false)
+	r := projections.NewRunner(store)
+	p := projections.EventCounts()
+	stream := uuid.New()
+	doc := bson.D{
+		{Key: "_id", Value: mongostore.UUIDValue(uuid.New())},
+		{Key: "aggregate_uuid", Value: mongostore.UUIDValue(stream)},
+		{Key: "aggregate_type", Value: "Account"},
+		{Key: "version", Value: int64(1)},
+		{Key: "name", Value: "Deposited"},
+		{Key: "schema_version", Value: int32(1)},
+		{Key: "data", Value: bson.D{}},
+		{Key: "metadata", Value: bson.D{}},
+		{Key: "recorded_at", Value: primitive.DateTime(1_700_000_000_000)},
+	}
+	token := bson.D{{Key: "_data", Value: "8265A1B2C3000000012B0429296E1404"}}
+	reply := mockmongo.Cursor(42, "annals.events", true, bson.D{
+		{Key: "_id", Value: token},
+		{Key: "operationType", Value: "insert"},
+		{Key: "clusterTime", Value: primitive.Timestamp{T: 1_700_000_000, I: 1}},
+		{Key: "ns", Value: bson.D{{Key: "db", Value: "annals"}, {Key: "coll", Value: "events"}}},
+		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: doc[0].Value}}},
+		{Key: "fullDocument", Value: doc},
+	})
+	m.Script(reply)
+	start := primitive.Timestamp{T: 1_699_999_000, I: 3}
+	ev, err := projections.WatchFirst(t.Context(), r, p, &start)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	if ev.Stream != stream || ev.Version != 1 || ev.Name != "Deposited" {
+		t.Fatalf("first event %+v, want stream %s version 1 Deposited", ev, stream)
+	}
+	agg := m.Named("aggregate")
+	if len(agg) == 0 {
+		t.Fatalf("commands %v, want an aggregate", m.Names())
+	}
+	cmd := agg[0].Command
+	if coll := cmd.Lookup("aggregate").StringValue(); coll != "events" {
+		t.Errorf("aggregate on %q, want events", coll)
+	}
+	stages, _ := cmd.Lookup("pipeline").Array().Values()
+	if len(stages) != 2 {
+		t.Fatalf("pipeline %v, want $changeStream and $match", cmd.Lookup("pipeline"))
+	}
+	gotStart := stages[0].Document().Lookup("$changeStream", "startAtOperationTime")
+	if ts, i, ok := gotStart.TimestampOK(); !ok || ts != start.T || i != start.I {
+		t.Errorf("$changeStream %v, want startAtOperationTime %v", stages[0], start)
+	}
+	match := stages[1].Document().Lookup("$match")
+	if op := match.Document().Lookup("operationType").StringValue(); op != "insert" {
+		t.Errorf("$match %v, want operationType insert", match)
+	}
+	if lvl, err := cmd.LookupErr("readConcern", "level"); err != nil || lvl.StringValue() != "majority" {
+		t.Errorf("readConcern %v, want majority", cmd.Lookup("readConcern"))
+	}
+	if mode := mockmongo.ReadPreferenceMode(agg[0]); mode != "" && mode != "primaryPreferred" {
+		t.Errorf("read preference %q, want primary", mode)
+	}
+}
