@@ -85,6 +85,7 @@ type Server struct {
 	echo    *echo.Echo
 	log     *slog.Logger
 	metrics *metrics
+	cursors cursorKeys
 }
 
 var _ http.Handler = (*Server)(nil)
