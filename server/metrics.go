@@ -73,13 +73,42 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			p, _ := problemFor(err)
 			code = p.Status
 		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		m.latency.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+		m.latency.WithLabelValues(routeLabel(c), methodLabel(c.Request().Method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// Label values for requests outside the API's routes and methods: any
+// method or path a client invents collapses into these, so a client
+// cannot grow the number of series.
+const (
+	labelOtherMethod = "other"
+	labelUnmatched   = "unmatched"
+)
+
+// methodLabel is the request's method when HTTP defines it, else "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return labelOtherMethod
+}
+
+// routeLabel is the route pattern the request matched, else "unmatched".
+// Only routes registered with Echo are label values.
+func routeLabel(c echo.Context) string {
+	p := c.Path()
+	if p == "" {
+		return labelUnmatched
+	}
+	for _, r := range c.Echo().Routes() {
+		if r.Path == p {
+			return p
+		}
+	}
+	return labelUnmatched
 }
 
 func (m *metrics) appended(err error, events int) {
