@@ -234,13 +234,11 @@ func (s *Server) appendEvents(c echo.Context) error {
 		return err
 	}
 	res, err := s.store.AppendStreams(c.Request().Context(), sa)
-	stored := len(sa.Events)
-	if err == nil && res[0].Replayed {
-		stored = 0 // annals_appended_events_total excludes replays
-	}
-	s.metrics.appended(err, stored)
 	if err != nil {
 		return err
+	}
+	if !res[0].Replayed { // annals_appended_events_total excludes replays
+		s.metrics.events.Add(float64(len(sa.Events)))
 	}
 	out := NewAppendResponse(stream, res[0])
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/streams/"+stream.String()+"/events")

@@ -73,6 +73,9 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			p, _ := problemFor(err)
 			code = p.Status
 		}
+		if c.Path() == appendRoute && c.Request().Method == http.MethodPost {
+			m.appended(code, err)
+		}
 		m.latency.WithLabelValues(routeLabel(c), methodLabel(c.Request().Method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 		return err
 	}
@@ -111,19 +114,30 @@ func routeLabel(c echo.Context) string {
 	return labelUnmatched
 }
 
-func (m *metrics) appended(err error, events int) {
+// appendRoute is the route whose requests annals_appends_total counts.
+const appendRoute = "/v1/streams/:id/events"
+
+// appended counts one append request by its outcome: every request the
+// server refuses for its input (400, 413, 415, or an event id used by
+// another event) is "invalid", wherever it was refused, before or in the
+// store. Requests refused for their token (401, 403) are not appends.
+func (m *metrics) appended(status int, err error) {
+	var result string
 	switch {
-	case err == nil:
-		m.appends.WithLabelValues("ok").Inc()
-		m.events.Add(float64(events))
+	case err == nil && status == http.StatusCreated:
+		result = "ok"
 	case errors.Is(err, mongostore.ErrConcurrency):
-		m.appends.WithLabelValues("conflict").Inc()
+		result = "conflict"
 		m.conflicts.Inc()
-	case errors.Is(err, mongostore.ErrInvalidInput), errors.Is(err, mongostore.ErrTooLarge), errors.Is(err, mongostore.ErrEventIDConflict):
-		m.appends.WithLabelValues("invalid").Inc()
+	case errors.Is(err, mongostore.ErrEventIDConflict), status == http.StatusBadRequest,
+		status == http.StatusRequestEntityTooLarge, status == http.StatusUnsupportedMediaType:
+		result = "invalid"
+	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return
 	default:
-		m.appends.WithLabelValues("error").Inc()
+		result = "error"
 	}
+	m.appends.WithLabelValues(result).Inc()
 }
 
 // projectionCollector reports every projection's state, lag, backlog and
