@@ -2,27 +2,18 @@ package server
 
 import (
 	"bytes"
-	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"strings"
-	"sync"
 
-	"github.com/256dpi/lungo"
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo"
 )
 
-// A page cursor is opaque to clients: base64url of an HMAC-SHA256 tag
+// A page cursor is opaque to clients: base64url of a tag (see sign)
 // followed by a small JSON document naming where the previous page ended.
 // The tag covers the listing the cursor was issued for and the document,
-// under a key kept in the store's database, so a cursor this server (or
-// another server on the same store) did not issue is refused before any
-// of it is decoded.
+// so a cursor that no server on this store issued for this listing is
+// refused before any of it is decoded.
 type pageCursor struct {
 	// ID is the last document's _id, as canonical Extended JSON.
 	ID json.RawMessage `json:"i"`
@@ -32,65 +23,10 @@ type pageCursor struct {
 	Field string `json:"f,omitempty"`
 }
 
-// Where the cursor key lives: one document in a collection of the store's
-// database, created by the first server that needs it and shared by every
-// server on the store, across restarts.
-const (
-	keysCollection = "server_keys"
-	cursorKeyID    = "page_cursor"
-	cursorKeyBytes = 32
-	// cursorDomain separates cursor tags from any other use of the key.
-	cursorDomain = "annals page cursor v1\x00"
-)
+// cursorDomain separates cursor tags from other uses of the signing key.
+const cursorDomain = "annals page cursor v1\x00"
 
 var errForeignCursor = badRequest("the cursor is not one this server issued for this listing; start again without cursor=")
-
-// cursorKeys loads the store's cursor key once.
-type cursorKeys struct {
-	mu  sync.Mutex
-	key []byte
-}
-
-// get returns the key, creating and storing it if the store has none. A
-// failed load is retried by the next call.
-func (k *cursorKeys) get(ctx context.Context, db lungo.IDatabase) ([]byte, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.key != nil {
-		return k.key, nil
-	}
-	coll := db.Collection(keysCollection)
-	fresh := make([]byte, cursorKeyBytes)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, fmt.Errorf("cursor key: %w", err)
-	}
-	_, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: cursorKeyID}, {Key: "key", Value: fresh}})
-	if err != nil && !lungo.IsUniquenessError(err) && !mongo.IsDuplicateKeyError(err) {
-		return nil, fmt.Errorf("cursor key: store: %w", err)
-	}
-	// Read back whichever key won: another server may have stored one
-	// first.
-	var doc struct {
-		Key []byte `bson:"key"`
-	}
-	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: cursorKeyID}}).Decode(&doc); err != nil {
-		return nil, fmt.Errorf("cursor key: load: %w", err)
-	}
-	if len(doc.Key) != cursorKeyBytes {
-		return nil, fmt.Errorf("cursor key: stored key has %d bytes, want %d", len(doc.Key), cursorKeyBytes)
-	}
-	k.key = doc.Key
-	return k.key, nil
-}
-
-func cursorTag(key []byte, scope string, payload []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(cursorDomain))
-	m.Write([]byte(scope))
-	m.Write([]byte{0})
-	m.Write(payload)
-	return m.Sum(nil)
-}
 
 // encode signs the cursor for the listing named by scope.
 func (p pageCursor) encode(key []byte, scope string) (string, error) {
@@ -98,7 +34,7 @@ func (p pageCursor) encode(key []byte, scope string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(append(cursorTag(key, scope, payload), payload...)), nil
+	return base64.RawURLEncoding.EncodeToString(signed(key, cursorDomain, scope, payload)), nil
 }
 
 // decodeCursor checks the cursor's tag for the listing named by scope,
@@ -107,11 +43,11 @@ func (p pageCursor) encode(key []byte, scope string) (string, error) {
 func decodeCursor(key []byte, scope, s string) (pageCursor, error) {
 	var p pageCursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) <= sha256.Size {
+	if err != nil {
 		return p, errForeignCursor
 	}
-	tag, payload := b[:sha256.Size], b[sha256.Size:]
-	if !hmac.Equal(tag, cursorTag(key, scope, payload)) {
+	payload, ok := verify(key, cursorDomain, scope, b)
+	if !ok {
 		return p, errForeignCursor
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))

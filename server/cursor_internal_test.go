@@ -12,7 +12,7 @@ import (
 // TestCursorValueTypes: even under a valid tag, a cursor value must be
 // one a page can end on and a comparison takes literally.
 func TestCursorValueTypes(t *testing.T) {
-	key := make([]byte, cursorKeyBytes)
+	key := make([]byte, signingKeyLen)
 	ok := []any{"alice", int32(1), int64(2), 1.5, true, nil, primitive.NewObjectID(),
 		primitive.NewDateTimeFromTime(primitive.NewObjectID().Timestamp()), primitive.Binary{Subtype: 4, Data: make([]byte, 16)},
 		bson.D{{Key: "a", Value: int64(1)}}, bson.A{"x", int32(2)}}
@@ -69,7 +69,7 @@ func TestCursorValueTypes(t *testing.T) {
 	if _, err := decodeCursor(key, "other", s); !errors.Is(err, errBadRequest) {
 		t.Errorf("another scope: %v", err)
 	}
-	other := make([]byte, cursorKeyBytes)
+	other := make([]byte, signingKeyLen)
 	other[0] = 1
 	if _, err := decodeCursor(other, "scope", s); !errors.Is(err, errBadRequest) {
 		t.Errorf("another key: %v", err)

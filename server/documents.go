@@ -109,7 +109,7 @@ func (s *Server) page(c echo.Context, q *documentQuery, sortParam, mismatch stri
 		q.limit = limit
 	}
 	if cur := c.QueryParam("cursor"); cur != "" {
-		key, err := s.cursors.get(c.Request().Context(), s.store.Database())
+		key, err := s.keys.get(c.Request().Context(), s.store.Database())
 		if err != nil {
 			return err
 		}
@@ -213,7 +213,7 @@ func (s *Server) find(c echo.Context, coll lungo.ICollection, q documentQuery) (
 					return nil, "", err
 				}
 			}
-			key, err := s.cursors.get(ctx, s.store.Database())
+			key, err := s.keys.get(ctx, s.store.Database())
 			if err != nil {
 				return nil, "", err
 			}

@@ -452,6 +452,11 @@ func (s *Server) readQuery(c echo.Context) (mongostore.ReadQuery, error) {
 		if err != nil {
 			return q, badRequest("as_of %q is not an RFC 3339 time like 2026-01-02T15:04:05Z", v)
 		}
+		if t.IsZero() {
+			// The store reads a zero AsOf as "now": refuse it rather than
+			// answer a question the client did not ask.
+			return q, badRequest("as_of %q is year 1's first instant, which the store cannot tell from no as_of; give a later time", v)
+		}
 		q.AsOf = t
 	}
 	return q, nil

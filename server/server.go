@@ -85,7 +85,7 @@ type Server struct {
 	echo    *echo.Echo
 	log     *slog.Logger
 	metrics *metrics
-	cursors cursorKeys
+	keys    signingKey
 }
 
 var _ http.Handler = (*Server)(nil)
