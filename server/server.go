@@ -122,6 +122,7 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
 	e.Use(s.metrics.middleware)
+	e.Use(checkRequest)
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", opts.MaxBodyBytes)))
 
 	e.GET("/healthz", s.healthz)
