@@ -103,6 +103,8 @@ func decodeStrict(r io.Reader, v any) error {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
+		case errors.Is(err, errBodyTimeout):
+			return err
 		case isTooLarge(err):
 			return tooLargeBody(err)
 		case errors.As(err, &se):
@@ -126,6 +128,9 @@ func decodeStrict(r io.Reader, v any) error {
 	// Token, not More: More reports no more data before a stray '}' or
 	// ']', and a body limit error can come with the value's last bytes.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if errors.Is(err, errBodyTimeout) {
+			return err
+		}
 		if isTooLarge(err) {
 			return tooLargeBody(err)
 		}

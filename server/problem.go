@@ -76,6 +76,7 @@ var table = []struct {
 	{mongostore.ErrClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
 	{lungo.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
 	{mongostore.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
+	{errBodyTimeout, kind{"request-timeout", "Request body timeout", http.StatusRequestTimeout}},
 	{context.DeadlineExceeded, kind{"timeout", "Request timed out", http.StatusServiceUnavailable}},
 	{context.Canceled, kind{"canceled", "Request canceled", http.StatusServiceUnavailable}},
 }
@@ -98,14 +99,14 @@ var echoKinds = map[int]kind{
 func problemFor(err error) (Problem, bool) {
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
-		k, ok := echoKinds[he.Code]
-		if !ok {
-			k = kind{"http-error", http.StatusText(he.Code), he.Code}
+		if k, ok := echoKinds[he.Code]; ok {
+			return Problem{Type: problemBase + k.slug, Title: k.title, Status: k.status, Detail: fmt.Sprint(he.Message)}, false
 		}
-		return Problem{Type: problemBase + k.slug, Title: k.title, Status: k.status, Detail: fmt.Sprint(he.Message)}, false
+		// A status the server does not document: report it as internal,
+		// so that every problem a client can get is in the spec.
 	}
 	for _, row := range table {
-		if !errors.Is(err, row.err) {
+		if he != nil || !errors.Is(err, row.err) {
 			continue
 		}
 		p := Problem{Type: problemBase + row.slug, Title: row.title, Status: row.status, Detail: err.Error()}

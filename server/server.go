@@ -32,6 +32,9 @@ const (
 	// DefaultRequestTimeout bounds the work of one request (not the live
 	// feed).
 	DefaultRequestTimeout = 30 * time.Second
+	// DefaultBodyReadTimeout bounds the time a request body may take to
+	// arrive.
+	DefaultBodyReadTimeout = 60 * time.Second
 )
 
 // Options configure a Server. The zero value serves without
@@ -48,6 +51,10 @@ type Options struct {
 	// RequestTimeout bounds one request's work (default
 	// DefaultRequestTimeout).
 	RequestTimeout time.Duration
+	// BodyReadTimeout bounds the time a request body may take to arrive,
+	// from the start of the handler; a slower body is refused with 408
+	// and the connection closed (default DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
 	// Logger receives request failures; nil discards them.
 	Logger *slog.Logger
 	// Registry receives the server's Prometheus metrics; nil makes a new
@@ -67,6 +74,9 @@ func (o *Options) defaults() {
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -123,6 +133,7 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	e.Use(middleware.Recover())
 	e.Use(s.metrics.middleware)
 	e.Use(checkRequest)
+	e.Use(s.bodyDeadline)
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", opts.MaxBodyBytes)))
 
 	e.GET("/healthz", s.healthz)
