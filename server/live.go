@@ -45,8 +45,12 @@ func (s *Server) live(c echo.Context) error {
 		}
 		opts.SetResumeAfter(token)
 	}
+	if s.feeds.Err() != nil {
+		return wrapf(errShuttingDown, "the server is shutting down; reconnect to another server or later")
+	}
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
+	defer context.AfterFunc(s.feeds, cancel)() // CloseLiveFeeds ends the feed
 	pipeline := []any{}
 	if s.store.Engine() == mongostore.EngineMongoDB {
 		pipeline = append(pipeline, bson.D{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}})

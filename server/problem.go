@@ -50,6 +50,7 @@ var (
 	errTooLarge         = errors.New("request too large")
 	errNotFound         = errors.New("not found")
 	errGone             = errors.New("gone")
+	errShuttingDown     = errors.New("shutting down")
 )
 
 // table maps errors to what clients see. The first row whose error
@@ -73,6 +74,7 @@ var table = []struct {
 	{errUnauthorized, kind{"unauthorized", "Unauthorized", http.StatusUnauthorized}},
 	{errForbidden, kind{"forbidden", "Forbidden", http.StatusForbidden}},
 	{errUnsupportedMedia, kind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}},
+	{errShuttingDown, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
 	{mongostore.ErrClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
 	{lungo.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
 	{mongostore.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},

@@ -96,6 +96,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	keys    signingKey
+	// feeds ends when CloseLiveFeeds is called; live feeds end with it.
+	feeds      context.Context
+	closeFeeds context.CancelFunc
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -122,6 +125,7 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 		}
 	}
 	s := &Server{opts: opts, store: store, runner: runner, log: opts.Logger}
+	s.feeds, s.closeFeeds = context.WithCancel(context.Background())
 	m, err := newMetrics(opts.Registry, runner)
 	if err != nil {
 		return nil, err
@@ -162,6 +166,13 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// CloseLiveFeeds ends every live feed and refuses new ones with 503,
+// leaving every other request alone. Call it when shutting down, as
+// http.Server.Shutdown begins (RegisterOnShutdown): Shutdown waits for
+// requests to finish, and a live feed never does by itself. In-flight
+// appends then finish normally.
+func (s *Server) CloseLiveFeeds() { s.closeFeeds() }
 
 // Echo returns the Echo instance, to add routes or middleware.
 func (s *Server) Echo() *echo.Echo { return s.echo }
