@@ -242,6 +242,7 @@ func (s *Server) appendEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.diskFull.Store(false)
 	if !res[0].Replayed { // annals_appended_events_total excludes replays
 		s.metrics.events.Add(float64(len(sa.Events)))
 	}

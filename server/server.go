@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/annalsdb/annals/mongostore"
@@ -99,6 +100,10 @@ type Server struct {
 	// feeds ends when CloseLiveFeeds is called; live feeds end with it.
 	feeds      context.Context
 	closeFeeds context.CancelFunc
+	// diskFull is set when a request failed for a full disk and cleared
+	// by the next append that succeeds: readiness reports it even where
+	// the store still answers reads (MongoDB).
+	diskFull atomic.Bool
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -208,13 +213,23 @@ func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
 	body := map[string]any{"status": "ok"}
+	diskFull := map[string]any{"status": "unavailable", "reason": "the store's disk is full: appends and projections cannot commit", "disk_full": true}
 	if err := s.store.Client().Ping(ctx, nil); err != nil {
 		s.log.Warn("readiness: engine unreachable", logKeyError, err)
+		if isDiskFull(err) {
+			return c.JSON(http.StatusServiceUnavailable, diskFull)
+		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "the store does not answer"})
+	}
+	if s.diskFull.Load() {
+		return c.JSON(http.StatusServiceUnavailable, diskFull)
 	}
 	sts, err := s.runner.Statuses(ctx)
 	if err != nil {
 		s.log.Warn("readiness: projection status", logKeyError, err)
+		if isDiskFull(err) {
+			return c.JSON(http.StatusServiceUnavailable, diskFull)
+		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "projection status unavailable"})
 	}
 	var failed []string
