@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,11 +17,13 @@ import (
 )
 
 // TestHostileClient sends what a hostile client tried (issue 11): each
-// request gets the exact status and problem type, and nothing is written.
-// Requests that look alike but are valid are accepted, so that the checks
-// are not simply refusing everything. Items 3 (drain), 4 (slow bodies) and
-// 5 (disk full) have their own tests: TestShutdownDrainsAppends,
-// TestSlowBodyIsCutOff and TestDiskFull.
+// request gets the exact status and problem type, and nothing is written;
+// every refused append is counted as invalid (item 10), and invented
+// methods do not grow /metrics (item 2). Requests that look alike but are
+// valid are accepted, so that the checks are not simply refusing
+// everything. Items 3 (drain), 4 (slow bodies) and 5 (disk full) need
+// servers of their own: TestServeDrainsOnSIGTERM (cmd/annals) and
+// TestCloseLiveFeeds, TestSlowBodyIsCutOff, TestDiskFull.
 func TestHostileClient(t *testing.T) {
 	e := newEnv(t, server.Options{})
 	stream := uuid.New()
@@ -115,7 +118,12 @@ func TestHostileClient(t *testing.T) {
 		{item: "7", name: "Last-Event-ID never issued", method: "GET", path: "/v1/events/live", header: map[string]string{"Last-Event-ID": "BQAAAAA"}, status: 400, problem: invalid},
 		{item: "7", name: "Last-Event-ID a well-formed token", method: "GET", path: "/v1/events/live?last_event_id=" + url.QueryEscape(base64.RawURLEncoding.EncodeToString(tokenLike)), status: 400, problem: invalid},
 	}
+	invalidBefore := metricValue(t, e, `annals_appends_total{result="invalid"}`)
+	refusedAppends := 0
 	for _, tt := range tests {
+		if (tt.method == "" || tt.method == http.MethodPost) && (tt.path == "" || strings.HasPrefix(tt.path, onStream)) && tt.problem != "" {
+			refusedAppends++
+		}
 		t.Run(tt.item+" "+tt.name, func(t *testing.T) {
 			e := e.with(t)
 			r := request{method: tt.method, path: tt.path, contentType: tt.contentType, header: tt.header}
@@ -144,6 +152,19 @@ func TestHostileClient(t *testing.T) {
 				t.Errorf("events stored: got %d, want %d: the refused request wrote", after, before)
 			}
 		})
+	}
+	// 10. Every refused append is counted as invalid, wherever it was
+	// refused.
+	if got := metricValue(t, e, `annals_appends_total{result="invalid"}`) - invalidBefore; got != float64(refusedAppends) {
+		t.Errorf(`annals_appends_total{result="invalid"} grew by %v, want %d`, got, refusedAppends)
+	}
+	// 2. Invented methods and paths do not grow /metrics.
+	before := len(latencySeries(t, e))
+	for i := range 500 {
+		e.do(request{method: "HOSTILE" + strconv.Itoa(i), path: "/v1/streams/" + strconv.Itoa(i)})
+	}
+	if after := len(latencySeries(t, e)); after > before+2 {
+		t.Errorf("500 invented methods grew the latency series from %d to %d", before, after)
 	}
 	// The valid neighbours were stored as sent.
 	var got struct {
