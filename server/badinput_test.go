@@ -130,6 +130,8 @@ func TestBadInput(t *testing.T) {
 		{name: "read: limit not a number", method: "GET", path: onStream + "?limit=ten", wantStatus: 400, wantDetail: `got "ten"`},
 		{name: "read: version overflowing", method: "GET", path: onStream + "?from_version=9223372036854775808", wantStatus: 400, wantDetail: "from_version must be"},
 		{name: "read: as_of not RFC 3339", method: "GET", path: onStream + "?as_of=yesterday", wantStatus: 400, wantDetail: "not an RFC 3339 time"},
+		{name: "read: as_of the zero time", method: "GET", path: onStream + "?as_of=0001-01-01T00:00:00Z", wantStatus: 400, wantDetail: "as_of"},
+		{name: "read: as_of the zero time in nanoseconds", method: "GET", path: onStream + "?as_of=0001-01-01T00:00:00.000000000Z", wantStatus: 400, wantDetail: "as_of"},
 		{name: "read: as_of a date only", method: "GET", path: onStream + "?as_of=2026-01-02", wantStatus: 400, wantDetail: "not an RFC 3339 time"},
 		{name: "read: unknown query parameter", method: "GET", path: onStream + "?from=1", wantStatus: 400, wantDetail: `unknown query parameter "from"`},
 		{name: "read: repeated parameter", method: "GET", path: onStream + "?limit=1&limit=2", wantStatus: 400, wantDetail: `"limit" is given 2 times`},

@@ -35,20 +35,23 @@ type documentQuery struct {
 	desc   bool
 	limit  int64
 	after  *pageCursor
+	// scope names the listing, so that a cursor is only good for the
+	// listing that issued it.
+	scope string
 }
 
 // parseDocumentQuery turns query parameters into a filter built only from
 // whitelisted fields, operators and scalar values: user input never
 // becomes a MongoDB operator or a nested document.
-func (s *Server) parseDocumentQuery(c echo.Context, extra map[string]bool) (documentQuery, error) {
-	q := documentQuery{limit: DefaultPageSize}
+func (s *Server) parseDocumentQuery(c echo.Context, scope string) (documentQuery, error) {
+	q := documentQuery{limit: DefaultPageSize, scope: scope}
 	params := c.QueryParams()
 	n := 0
 	for key, vs := range params {
 		if len(vs) != 1 {
 			return q, badRequest("query parameter %q is given %d times", key, len(vs))
 		}
-		if documentParams[key] || extra[key] {
+		if documentParams[key] {
 			continue
 		}
 		field, op := key, "eq"
@@ -87,6 +90,13 @@ func (s *Server) parseDocumentQuery(c echo.Context, extra map[string]bool) (docu
 	return q, s.page(c, &q, c.QueryParam("sort"), "the cursor belongs to another sort order")
 }
 
+// documentsScope names a projection collection's listing for cursors.
+func documentsScope(projection, collection string) string {
+	return "documents\x00" + projection + "\x00" + collection
+}
+
+const streamsScope = "streams"
+
 // page reads limit= and cursor= into q. A cursor must have been issued for
 // the same sort field (sortParam), or the request is refused with
 // mismatch.
@@ -99,7 +109,11 @@ func (s *Server) page(c echo.Context, q *documentQuery, sortParam, mismatch stri
 		q.limit = limit
 	}
 	if cur := c.QueryParam("cursor"); cur != "" {
-		pc, err := decodeCursor(cur)
+		key, err := s.keys.get(c.Request().Context(), s.store.Database())
+		if err != nil {
+			return err
+		}
+		pc, err := decodeCursor(key, q.scope, cur)
 		if err != nil {
 			return err
 		}
@@ -199,7 +213,13 @@ func (s *Server) find(c echo.Context, coll lungo.ICollection, q documentQuery) (
 					return nil, "", err
 				}
 			}
-			next = pc.encode()
+			key, err := s.keys.get(ctx, s.store.Database())
+			if err != nil {
+				return nil, "", err
+			}
+			if next, err = pc.encode(key, q.scope); err != nil {
+				return nil, "", err
+			}
 			break
 		}
 		j, err := renderDocument(raw)
@@ -209,30 +229,6 @@ func (s *Server) find(c echo.Context, coll lungo.ICollection, q documentQuery) (
 		docs = append(docs, j)
 	}
 	return docs, next, nil
-}
-
-// valueJSON renders one BSON value as relaxed Extended JSON, wrapped so it
-// keeps its type: {"v": …}.
-func valueJSON(v bson.RawValue) (json.RawMessage, error) {
-	if v.Type == 0 {
-		v = bson.RawValue{Type: bson.TypeNull}
-	}
-	return bson.MarshalExtJSON(bson.D{{Key: "v", Value: v}}, true, false)
-}
-
-func valueOf(j json.RawMessage) (any, error) {
-	var d struct {
-		V bson.RawValue `bson:"v"`
-	}
-	if err := bson.UnmarshalExtJSON(j, true, &d); err != nil {
-		return nil, badRequest("the cursor is not one this server issued")
-	}
-	switch d.V.Type {
-	case bson.TypeRegex, bson.TypeJavaScript, bson.TypeCodeWithScope, bson.TypeSymbol, bson.TypeDBPointer, bson.TypeUndefined:
-		// Values a comparison would take for a pattern or code.
-		return nil, badRequest("the cursor is not one this server issued")
-	}
-	return d.V, nil
 }
 
 // filter is the condition for documents after the cursor in sort order.
@@ -271,7 +267,7 @@ func (s *Server) listDocuments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q, err := s.parseDocumentQuery(c, nil)
+	q, err := s.parseDocumentQuery(c, documentsScope(c.Param("name"), c.QueryParam("collection")))
 	if err != nil {
 		return err
 	}
@@ -327,7 +323,7 @@ func (s *Server) listStreams(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := documentQuery{limit: DefaultPageSize}
+	q := documentQuery{limit: DefaultPageSize, scope: streamsScope}
 	if t := c.QueryParam("aggregate_type"); t != "" {
 		q.filter = bson.D{{Key: "aggregate_type", Value: t}}
 	}

@@ -103,6 +103,8 @@ func decodeStrict(r io.Reader, v any) error {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
+		case errors.Is(err, errBodyTimeout):
+			return err
 		case isTooLarge(err):
 			return tooLargeBody(err)
 		case errors.As(err, &se):
@@ -126,6 +128,9 @@ func decodeStrict(r io.Reader, v any) error {
 	// Token, not More: More reports no more data before a stray '}' or
 	// ']', and a body limit error can come with the value's last bytes.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if errors.Is(err, errBodyTimeout) {
+			return err
+		}
 		if isTooLarge(err) {
 			return tooLargeBody(err)
 		}
@@ -234,13 +239,12 @@ func (s *Server) appendEvents(c echo.Context) error {
 		return err
 	}
 	res, err := s.store.AppendStreams(c.Request().Context(), sa)
-	stored := len(sa.Events)
-	if err == nil && res[0].Replayed {
-		stored = 0 // annals_appended_events_total excludes replays
-	}
-	s.metrics.appended(err, stored)
 	if err != nil {
 		return err
+	}
+	s.diskFull.Store(false)
+	if !res[0].Replayed { // annals_appended_events_total excludes replays
+		s.metrics.events.Add(float64(len(sa.Events)))
 	}
 	out := NewAppendResponse(stream, res[0])
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/streams/"+stream.String()+"/events")
@@ -453,6 +457,11 @@ func (s *Server) readQuery(c echo.Context) (mongostore.ReadQuery, error) {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
 			return q, badRequest("as_of %q is not an RFC 3339 time like 2026-01-02T15:04:05Z", v)
+		}
+		if t.IsZero() {
+			// The store reads a zero AsOf as "now": refuse it rather than
+			// answer a question the client did not ask.
+			return q, badRequest("as_of %q is year 1's first instant, which the store cannot tell from no as_of; give a later time", v)
 		}
 		q.AsOf = t
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,10 +23,12 @@ const heartbeat = 15 * time.Second
 const closeTimeout = 5 * time.Second
 
 // live streams appended events as Server-Sent Events from the change
-// stream. Each event's id is its change stream resume token; reconnecting
+// stream. Each event's id is its change stream resume token, signed (see
+// liveid.go); reconnecting
 // with Last-Event-ID (or ?last_event_id=, for clients that cannot set
-// headers) resumes right after it, without gaps. A token whose history is
-// gone is 410 Gone: read the missed events from the streams instead.
+// headers) resumes right after it, without gaps. An id the feed did not
+// issue is 400; one whose history is gone is 410 Gone: read the missed
+// events from the streams instead.
 func (s *Server) live(c echo.Context) error {
 	if err := checkParams(c, "last_event_id"); err != nil {
 		return err
@@ -36,16 +37,24 @@ func (s *Server) live(c echo.Context) error {
 	if q := c.QueryParam("last_event_id"); q != "" {
 		last = q
 	}
+	key, err := s.keys.get(c.Request().Context(), s.store.Database())
+	if err != nil {
+		return err
+	}
 	opts := options.ChangeStream()
 	if last != "" {
-		token, err := base64.RawURLEncoding.DecodeString(last)
-		if err != nil || bson.Raw(token).Validate() != nil {
-			return badRequest("Last-Event-ID %q is not an event id this feed issued", last)
+		token, err := decodeLiveID(key, last)
+		if err != nil {
+			return err
 		}
-		opts.SetResumeAfter(bson.Raw(token))
+		opts.SetResumeAfter(token)
+	}
+	if s.feeds.Err() != nil {
+		return wrapf(errShuttingDown, "the server is shutting down; reconnect to another server or later")
 	}
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
+	defer context.AfterFunc(s.feeds, cancel)() // CloseLiveFeeds ends the feed
 	pipeline := []any{}
 	if s.store.Engine() == mongostore.EngineMongoDB {
 		pipeline = append(pipeline, bson.D{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}})
@@ -139,7 +148,7 @@ func (s *Server) live(c echo.Context) error {
 				s.log.Error("live feed: render event", logKeyError, err)
 				continue
 			}
-			fmt.Fprintf(w, "id: %s\nevent: %s\ndata: ", base64.RawURLEncoding.EncodeToString(it.token), ev.Name)
+			fmt.Fprintf(w, "id: %s\nevent: %s\ndata: ", encodeLiveID(key, it.token), ev.Name)
 			if err := jsonEncode(w, j); err != nil {
 				return nil
 			}

@@ -73,28 +73,71 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			p, _ := problemFor(err)
 			code = p.Status
 		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
+		if c.Path() == appendRoute && c.Request().Method == http.MethodPost {
+			m.appended(code, err)
 		}
-		m.latency.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+		m.latency.WithLabelValues(routeLabel(c), methodLabel(c.Request().Method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 		return err
 	}
 }
 
-func (m *metrics) appended(err error, events int) {
-	switch {
-	case err == nil:
-		m.appends.WithLabelValues("ok").Inc()
-		m.events.Add(float64(events))
-	case errors.Is(err, mongostore.ErrConcurrency):
-		m.appends.WithLabelValues("conflict").Inc()
-		m.conflicts.Inc()
-	case errors.Is(err, mongostore.ErrInvalidInput), errors.Is(err, mongostore.ErrTooLarge), errors.Is(err, mongostore.ErrEventIDConflict):
-		m.appends.WithLabelValues("invalid").Inc()
-	default:
-		m.appends.WithLabelValues("error").Inc()
+// Label values for requests outside the API's routes and methods: any
+// method or path a client invents collapses into these, so a client
+// cannot grow the number of series.
+const (
+	labelOtherMethod = "other"
+	labelUnmatched   = "unmatched"
+)
+
+// methodLabel is the request's method when HTTP defines it, else "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
 	}
+	return labelOtherMethod
+}
+
+// routeLabel is the route pattern the request matched, else "unmatched".
+// Only routes registered with Echo are label values.
+func routeLabel(c echo.Context) string {
+	p := c.Path()
+	if p == "" {
+		return labelUnmatched
+	}
+	for _, r := range c.Echo().Routes() {
+		if r.Path == p {
+			return p
+		}
+	}
+	return labelUnmatched
+}
+
+// appendRoute is the route whose requests annals_appends_total counts.
+const appendRoute = "/v1/streams/:id/events"
+
+// appended counts one append request by its outcome: every request the
+// server refuses for its input (400, 413, 415, or an event id used by
+// another event) is "invalid", wherever it was refused, before or in the
+// store. Requests refused for their token (401, 403) are not appends.
+func (m *metrics) appended(status int, err error) {
+	var result string
+	switch {
+	case err == nil && status == http.StatusCreated:
+		result = "ok"
+	case errors.Is(err, mongostore.ErrConcurrency):
+		result = "conflict"
+		m.conflicts.Inc()
+	case errors.Is(err, mongostore.ErrEventIDConflict), status == http.StatusBadRequest,
+		status == http.StatusRequestEntityTooLarge, status == http.StatusUnsupportedMediaType:
+		result = "invalid"
+	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return
+	default:
+		result = "error"
+	}
+	m.appends.WithLabelValues(result).Inc()
 }
 
 // projectionCollector reports every projection's state, lag, backlog and

@@ -50,34 +50,40 @@ var (
 	errTooLarge         = errors.New("request too large")
 	errNotFound         = errors.New("not found")
 	errGone             = errors.New("gone")
+	errShuttingDown     = errors.New("shutting down")
 )
 
 // table maps errors to what clients see. The first row whose error
-// matches with errors.Is wins; anything else is an internal error, logged
+// matches with errors.Is (or whose is function matches) wins; anything else is an internal error, logged
 // and reported without its text.
 var table = []struct {
 	err error
+	// is, when set, matches instead of errors.Is(err).
+	is func(error) bool
 	kind
 }{
-	{mongostore.ErrConcurrency, kind{"concurrency-conflict", "Concurrency conflict", http.StatusConflict}},
-	{mongostore.ErrEventIDConflict, kind{"event-id-conflict", "Event id already used", http.StatusConflict}},
-	{mongostore.ErrTooLarge, kind{"too-large", "Too large", http.StatusRequestEntityTooLarge}},
-	{errTooLarge, kind{"too-large", "Too large", http.StatusRequestEntityTooLarge}},
-	{mongostore.ErrInvalidInput, kind{"invalid-input", "Invalid input", http.StatusBadRequest}},
-	{errBadRequest, kind{"invalid-input", "Invalid input", http.StatusBadRequest}},
-	{mongostore.ErrStreamNotFound, kind{"stream-not-found", "Stream not found", http.StatusNotFound}},
-	{projections.ErrUnknownProjection, kind{"projection-not-found", "Projection not found", http.StatusNotFound}},
-	{projections.ErrUnknownCollection, kind{"collection-not-found", "Collection not found", http.StatusNotFound}},
-	{errNotFound, kind{"not-found", "Not found", http.StatusNotFound}},
-	{errGone, kind{"history-lost", "History no longer available", http.StatusGone}},
-	{errUnauthorized, kind{"unauthorized", "Unauthorized", http.StatusUnauthorized}},
-	{errForbidden, kind{"forbidden", "Forbidden", http.StatusForbidden}},
-	{errUnsupportedMedia, kind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}},
-	{mongostore.ErrClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
-	{lungo.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
-	{mongostore.ErrEngineClosed, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
-	{context.DeadlineExceeded, kind{"timeout", "Request timed out", http.StatusServiceUnavailable}},
-	{context.Canceled, kind{"canceled", "Request canceled", http.StatusServiceUnavailable}},
+	{nil, isDiskFull, kind{"insufficient-storage", "Insufficient storage", http.StatusInsufficientStorage}},
+	{mongostore.ErrConcurrency, nil, kind{"concurrency-conflict", "Concurrency conflict", http.StatusConflict}},
+	{mongostore.ErrEventIDConflict, nil, kind{"event-id-conflict", "Event id already used", http.StatusConflict}},
+	{mongostore.ErrTooLarge, nil, kind{"too-large", "Too large", http.StatusRequestEntityTooLarge}},
+	{errTooLarge, nil, kind{"too-large", "Too large", http.StatusRequestEntityTooLarge}},
+	{mongostore.ErrInvalidInput, nil, kind{"invalid-input", "Invalid input", http.StatusBadRequest}},
+	{errBadRequest, nil, kind{"invalid-input", "Invalid input", http.StatusBadRequest}},
+	{mongostore.ErrStreamNotFound, nil, kind{"stream-not-found", "Stream not found", http.StatusNotFound}},
+	{projections.ErrUnknownProjection, nil, kind{"projection-not-found", "Projection not found", http.StatusNotFound}},
+	{projections.ErrUnknownCollection, nil, kind{"collection-not-found", "Collection not found", http.StatusNotFound}},
+	{errNotFound, nil, kind{"not-found", "Not found", http.StatusNotFound}},
+	{errGone, nil, kind{"history-lost", "History no longer available", http.StatusGone}},
+	{errUnauthorized, nil, kind{"unauthorized", "Unauthorized", http.StatusUnauthorized}},
+	{errForbidden, nil, kind{"forbidden", "Forbidden", http.StatusForbidden}},
+	{errUnsupportedMedia, nil, kind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}},
+	{errShuttingDown, nil, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
+	{mongostore.ErrClosed, nil, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
+	{lungo.ErrEngineClosed, nil, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
+	{mongostore.ErrEngineClosed, nil, kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}},
+	{errBodyTimeout, nil, kind{"request-timeout", "Request body timeout", http.StatusRequestTimeout}},
+	{context.DeadlineExceeded, nil, kind{"timeout", "Request timed out", http.StatusServiceUnavailable}},
+	{context.Canceled, nil, kind{"canceled", "Request canceled", http.StatusServiceUnavailable}},
 }
 
 var internalKind = kind{"internal", "Internal server error", http.StatusInternalServerError}
@@ -98,17 +104,20 @@ var echoKinds = map[int]kind{
 func problemFor(err error) (Problem, bool) {
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
-		k, ok := echoKinds[he.Code]
-		if !ok {
-			k = kind{"http-error", http.StatusText(he.Code), he.Code}
+		if k, ok := echoKinds[he.Code]; ok {
+			return Problem{Type: problemBase + k.slug, Title: k.title, Status: k.status, Detail: fmt.Sprint(he.Message)}, false
 		}
-		return Problem{Type: problemBase + k.slug, Title: k.title, Status: k.status, Detail: fmt.Sprint(he.Message)}, false
+		// A status the server does not document: report it as internal,
+		// so that every problem a client can get is in the spec.
 	}
 	for _, row := range table {
-		if !errors.Is(err, row.err) {
+		if he != nil || row.is == nil && !errors.Is(err, row.err) || row.is != nil && !row.is(err) {
 			continue
 		}
 		p := Problem{Type: problemBase + row.slug, Title: row.title, Status: row.status, Detail: err.Error()}
+		if row.status == http.StatusInsufficientStorage {
+			p.Detail = diskFullDetail
+		}
 		var ce *mongostore.ConcurrencyError
 		if errors.As(err, &ce) {
 			if v, ok := ce.Expected.Version(); ok {
@@ -140,8 +149,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	p, internal := problemFor(err)
-	if internal {
+	switch {
+	case internal:
 		s.log.Error("request failed", logKeyMethod, c.Request().Method, logKeyPath, c.Path(), logKeyError, err)
+	case p.Status == http.StatusInsufficientStorage:
+		s.diskFull.Store(true)
+		s.log.Error("the store's disk is full", logKeyMethod, c.Request().Method, logKeyPath, c.Path(), logKeyError, err)
 	}
 	if p.Status == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="annals"`)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/annalsdb/annals/mongostore"
@@ -32,6 +33,9 @@ const (
 	// DefaultRequestTimeout bounds the work of one request (not the live
 	// feed).
 	DefaultRequestTimeout = 30 * time.Second
+	// DefaultBodyReadTimeout bounds the time a request body may take to
+	// arrive.
+	DefaultBodyReadTimeout = 60 * time.Second
 )
 
 // Options configure a Server. The zero value serves without
@@ -48,6 +52,10 @@ type Options struct {
 	// RequestTimeout bounds one request's work (default
 	// DefaultRequestTimeout).
 	RequestTimeout time.Duration
+	// BodyReadTimeout bounds the time a request body may take to arrive,
+	// from the start of the handler; a slower body is refused with 408
+	// and the connection closed (default DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
 	// Logger receives request failures; nil discards them.
 	Logger *slog.Logger
 	// Registry receives the server's Prometheus metrics; nil makes a new
@@ -68,6 +76,9 @@ func (o *Options) defaults() {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -85,6 +96,14 @@ type Server struct {
 	echo    *echo.Echo
 	log     *slog.Logger
 	metrics *metrics
+	keys    signingKey
+	// feeds ends when CloseLiveFeeds is called; live feeds end with it.
+	feeds      context.Context
+	closeFeeds context.CancelFunc
+	// diskFull is set when a request failed for a full disk and cleared
+	// by the next append that succeeds: readiness reports it even where
+	// the store still answers reads (MongoDB).
+	diskFull atomic.Bool
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -111,6 +130,7 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 		}
 	}
 	s := &Server{opts: opts, store: store, runner: runner, log: opts.Logger}
+	s.feeds, s.closeFeeds = context.WithCancel(context.Background())
 	m, err := newMetrics(opts.Registry, runner)
 	if err != nil {
 		return nil, err
@@ -121,6 +141,8 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
 	e.Use(s.metrics.middleware)
+	e.Use(checkRequest)
+	e.Use(s.bodyDeadline)
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", opts.MaxBodyBytes)))
 
 	e.GET("/healthz", s.healthz)
@@ -149,6 +171,13 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// CloseLiveFeeds ends every live feed and refuses new ones with 503,
+// leaving every other request alone. Call it when shutting down, as
+// http.Server.Shutdown begins (RegisterOnShutdown): Shutdown waits for
+// requests to finish, and a live feed never does by itself. In-flight
+// appends then finish normally.
+func (s *Server) CloseLiveFeeds() { s.closeFeeds() }
 
 // Echo returns the Echo instance, to add routes or middleware.
 func (s *Server) Echo() *echo.Echo { return s.echo }
@@ -184,15 +213,25 @@ func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
 	body := map[string]any{"status": "ok"}
+	diskFull := map[string]any{"status": "unavailable", "reason": "the store's disk is full: appends and projections cannot commit", "disk_full": true}
 	if err := s.store.Client().Ping(ctx, nil); err != nil {
 		s.log.Warn("readiness: engine unreachable", logKeyError, err)
+		if isDiskFull(err) {
+			return c.JSON(http.StatusServiceUnavailable, diskFull)
+		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "the store does not answer"})
+	}
+	if s.diskFull.Load() {
+		return c.JSON(http.StatusServiceUnavailable, diskFull)
 	}
 	// Only the projections' states: readiness must stay cheap however
 	// large the store and however far behind a projection is.
 	failed, err := s.runner.Failed(ctx)
 	if err != nil {
 		s.log.Warn("readiness: projection status", logKeyError, err)
+		if isDiskFull(err) {
+			return c.JSON(http.StatusServiceUnavailable, diskFull)
+		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "projection status unavailable"})
 	}
 	if len(failed) > 0 {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
 	"github.com/annalsdb/annals/server"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
@@ -246,16 +248,51 @@ func TestLiveResumesWithoutGaps(t *testing.T) {
 		}
 	})
 
-	t.Run("an id the feed never issued is 410", func(t *testing.T) {
+	t.Run("an id the feed never issued is 400", func(t *testing.T) {
 		e := e.with(t)
 		raw, err := bson.Marshal(bson.D{{Key: "ts", Value: int64(1)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := base64.RawURLEncoding.EncodeToString(raw)
-		e.do(request{method: http.MethodGet, path: "/v1/events/live", header: map[string]string{"Last-Event-ID": id}}).
-			wantProblem(t, http.StatusGone, "no longer holds events")
+		issued, err := base64.RawURLEncoding.DecodeString(sseIDs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := append([]byte{}, issued...)
+		edited[len(edited)-3] ^= 1
+		for _, id := range []string{
+			base64.RawURLEncoding.EncodeToString(raw),
+			base64.RawURLEncoding.EncodeToString(issued[32:]), // the bare token, without its tag
+			base64.RawURLEncoding.EncodeToString(edited),
+		} {
+			e.do(request{method: http.MethodGet, path: "/v1/events/live", header: map[string]string{"Last-Event-ID": id}}).
+				wantProblem(t, http.StatusBadRequest, "not an event id this feed issued")
+		}
 	})
+}
+
+// TestLiveHistoryLostIs410: an id the feed issued whose position has left
+// the change log is 410 Gone.
+func TestLiveHistoryLostIs410(t *testing.T) {
+	ctx := context.Background()
+	store, err := mongostore.Open(ctx, "memory:", mongostore.WithEngineOptions(mongostore.EngineOptions{OplogEntries: 5}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(ctx) })
+	srv, err := server.New(store, projections.NewRunner(store), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: store, srv: srv, http: newHTTPServer(t, srv)}
+	stream := uuid.New()
+	f := e.openFeed("", nil)
+	ids := e.appendN(stream, 1, true)
+	from := f.expect(ids)[0]
+	f.close()
+	e.appendN(stream, 20, false)
+	e.do(request{method: http.MethodGet, path: "/v1/events/live", header: map[string]string{"Last-Event-ID": from}}).
+		wantProblem(t, http.StatusGone, "no longer holds events")
 }
 
 // TestLiveDisconnectMidStream disconnects while the feed is still

@@ -39,8 +39,10 @@ func serveCommand(getenv func(string) string) *cobra.Command {
 (streams, event_counts) kept current. It talks to the store directly.
 
 Without tokens the API binds to loopback only; binding elsewhere without a
-token needs --insecure. SIGINT or SIGTERM drains requests and stops the
-projections cleanly.`,
+token needs --insecure. SIGINT or SIGTERM drains: the server stops
+accepting connections, ends live feeds, lets in-flight requests finish
+(up to --shutdown-timeout, then cancels them), stops the projections and
+exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := envDefaults(cmd.Flags(), getenv); err != nil {
@@ -58,7 +60,7 @@ projections cleanly.`,
 	f.BoolVar(&cfg.insecure, "insecure", false, "allow binding beyond loopback without a token")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
-	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on shutdown")
+	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown before they are cancelled")
 	return cmd
 }
 
@@ -141,8 +143,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 
-	// Requests run under base, which ends when shutdown begins, so that
-	// live feeds (which never go idle) end too.
+	// Requests run under base. Shutdown ends the live feeds (which never
+	// go idle) at once and lets every other request finish; base ends only
+	// if they have not when the shutdown timeout passes.
 	base, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
 	srv := &http.Server{
@@ -171,9 +174,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
-	srv.RegisterOnShutdown(endRequests)
+	srv.RegisterOnShutdown(api.CloseLiveFeeds)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("requests did not drain in time", "error", err)
+		log.Warn("requests did not drain in time; cancelling them", "error", err, "timeout", cfg.shutdownTimeout)
+		endRequests()
+		_ = srv.Close()
 	}
 	stopRunner()
 	if err := <-runnerDone; err != nil && serveErr == nil {

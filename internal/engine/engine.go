@@ -579,7 +579,9 @@ func (e *Engine) nextTS() uint64 {
 
 // fail puts the engine in the failed state and wakes everyone waiting.
 func (e *Engine) fail(err error) {
-	err = fmt.Errorf("%w: the store could not write or sync a commit to disk (%v); restart annals to recover from the log", ErrFailed, err)
+	// %w twice: callers match ErrFailed, and the cause too (a full disk
+	// is syscall.ENOSPC, which the server reports as such).
+	err = fmt.Errorf("%w: the store could not write or sync a commit to disk (%w); restart annals to recover from the log", ErrFailed, err)
 	if e.failed.CompareAndSwap(nil, &err) {
 		e.opts.Logger.Error("store failed", "error", err)
 	}

@@ -18,9 +18,10 @@ import (
 // may not hold.
 func TestSyncFailureStopsTheEngine(t *testing.T) {
 	ctx := context.Background()
+	injected := errors.New("injected: no space left on device")
 	broken := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
 		if (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) && strings.HasSuffix(op.Path, ".log") {
-			return errors.New("injected: no space left on device")
+			return injected
 		}
 		return nil
 	})}
@@ -44,6 +45,10 @@ func TestSyncFailureStopsTheEngine(t *testing.T) {
 	} {
 		if err := op(); !errors.Is(err, ErrFailed) {
 			t.Errorf("%s after the failure: got %v, want ErrFailed", name, err)
+		}
+		// The cause stays matchable (a full disk is reported as such).
+		if err := op(); !errors.Is(err, injected) {
+			t.Errorf("%s after the failure: got %v, want it to wrap the sync error", name, err)
 		}
 	}
 }
