@@ -1,0 +1,85 @@
+package subscriptions
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/annalsdb/annals/projections"
+)
+
+// Run feeds every subscription's queue until ctx ends: one projection
+// runner per subscription, started when a subscription appears and
+// stopped when it is deleted (here or by another process). It returns nil
+// when ctx ends, after every feed has stopped.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.ensureSchema(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	refresh := s.Refresh
+	if refresh <= 0 {
+		refresh = DefaultRefresh
+	}
+	type feed struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	feeds := map[string]*feed{} // by feed name
+	var wg sync.WaitGroup
+	defer func() {
+		for _, f := range feeds {
+			f.cancel()
+		}
+		wg.Wait()
+	}()
+	tick := time.NewTicker(refresh)
+	defer tick.Stop()
+	for {
+		changed := s.wait(&s.changed)
+		defs, err := s.listDefinitions(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.logger().Warn("subscriptions: list", "error", err)
+		}
+		if err == nil {
+			want := map[string]bool{}
+			for _, d := range defs {
+				want[d.Feed] = true
+				if feeds[d.Feed] != nil {
+					continue
+				}
+				r := projections.NewRunner(s.store, s.feed(d))
+				r.Logger = s.logger().With("subscription", d.Name)
+				if s.Runner != nil {
+					s.Runner(r)
+				}
+				fctx, cancel := context.WithCancel(ctx)
+				f := &feed{cancel: cancel, done: make(chan struct{})}
+				feeds[d.Feed] = f
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer close(f.done)
+					if err := r.Run(fctx); err != nil {
+						s.logger().Error("subscriptions: feed stopped", "subscription", d.Name, "error", err)
+					}
+				}()
+			}
+			for name, f := range feeds {
+				if !want[name] {
+					f.cancel()
+					<-f.done
+					delete(feeds, name)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package subscriptions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
+)
+
+// DefaultRefresh is how often Run looks for subscriptions created or
+// deleted by other processes.
+const DefaultRefresh = 2 * time.Second
+
+// DefaultPoll is how often a long-polling Fetch looks for new messages.
+const DefaultPoll = 100 * time.Millisecond
+
+// Service manages a store's subscriptions: their definitions, the
+// projections that feed their queues (Run), and delivery to consumers.
+// It is safe for concurrent use; several processes may serve the same
+// store.
+type Service struct {
+	// Logger receives the feeds' logs; nil discards them.
+	Logger *slog.Logger
+	// Refresh is how often Run looks for subscriptions created or deleted
+	// elsewhere. Default DefaultRefresh.
+	Refresh time.Duration
+	// Runner, if set, configures each feed's projection runner (lease,
+	// batch size, backoff) before it runs.
+	Runner func(*projections.Runner)
+	// Poll is how often a long-polling Fetch looks for new messages.
+	// Default DefaultPoll.
+	Poll time.Duration
+
+	store *mongostore.Store
+	clock func() time.Time
+
+	mu      sync.Mutex
+	changed chan struct{} // closed when definitions change here
+}
+
+// New returns a Service over store.
+func New(store *mongostore.Store) *Service {
+	return &Service{
+		store:   store,
+		clock:   time.Now,
+		changed: make(chan struct{}),
+	}
+}
+
+func (s *Service) now() time.Time { return s.clock().UTC().Truncate(time.Millisecond) }
+
+func (s *Service) definitions() lungo.ICollection {
+	return s.store.Database().Collection(CollectionSubscriptions)
+}
+
+func (s *Service) messages() lungo.ICollection {
+	return s.store.Database().Collection(CollectionMessages)
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// signal closes and replaces one of the service's broadcast channels.
+func (s *Service) signal(ch *chan struct{}) {
+	s.mu.Lock()
+	close(*ch)
+	*ch = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *Service) wait(ch *chan struct{}) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return *ch
+}
+
+// ensureSchema creates the collections and the indexes delivery reads by.
+func (s *Service) ensureSchema(ctx context.Context) error {
+	for _, c := range []string{CollectionSubscriptions, CollectionMessages} {
+		if err := s.store.EnsureCollection(ctx, c); err != nil {
+			return err
+		}
+	}
+	_, err := s.messages().Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "sub", Value: 1}, {Key: "recorded_at", Value: 1}, {Key: "stream", Value: 1}, {Key: "version", Value: 1}}},
+		{Keys: bson.D{{Key: "sub", Value: 1}, {Key: "state", Value: 1}, {Key: "recorded_at", Value: 1}}},
+	})
+	if err != nil {
+		return fmt.Errorf("subscriptions: create indexes: %w", err)
+	}
+	return nil
+}
+
+// Create stores a new subscription and returns it with its defaults and
+// creation time filled in. StartNow is resolved to the creation time.
+// Errors: ErrInvalid, ErrExists.
+func (s *Service) Create(ctx context.Context, sub Subscription) (Subscription, error) {
+	if err := sub.validate(); err != nil {
+		return Subscription{}, err
+	}
+	if err := s.ensureSchema(ctx); err != nil {
+		return Subscription{}, err
+	}
+	sub.CreatedAt = s.now()
+	if sub.Start.Now {
+		sub.Start.After = mongostore.Position{RecordedAt: sub.CreatedAt}
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return Subscription{}, err
+	}
+	d := toDefinition(sub, "subscription-feed."+hex.EncodeToString(b[:]))
+	if _, err := s.definitions().InsertOne(ctx, d); err != nil {
+		if mongostore.IsDuplicate(err) {
+			return Subscription{}, fmt.Errorf("%w: %s", ErrExists, sub.Name)
+		}
+		return Subscription{}, fmt.Errorf("subscriptions: create %s: %w", sub.Name, err)
+	}
+	s.signal(&s.changed)
+	return d.subscription(), nil
+}
+
+// Get returns a subscription. Errors: ErrNotFound.
+func (s *Service) Get(ctx context.Context, name string) (Subscription, error) {
+	d, err := s.definition(ctx, name)
+	if err != nil {
+		return Subscription{}, err
+	}
+	return d.subscription(), nil
+}
+
+func (s *Service) definition(ctx context.Context, name string) (definition, error) {
+	var d definition
+	err := s.definitions().FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return d, fmt.Errorf("subscriptions: read %s: %w", name, err)
+	}
+	return d, nil
+}
+
+// List returns every subscription, by name.
+func (s *Service) List(ctx context.Context) ([]Subscription, error) {
+	defs, err := s.listDefinitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Subscription, len(defs))
+	for i, d := range defs {
+		out[i] = d.subscription()
+	}
+	return out, nil
+}
+
+func (s *Service) listDefinitions(ctx context.Context) ([]definition, error) {
+	cur, err := s.definitions().Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions: list: %w", err)
+	}
+	var defs []definition
+	if err := cur.All(ctx, &defs); err != nil {
+		return nil, fmt.Errorf("subscriptions: list: %w", err)
+	}
+	return defs, nil
+}
+
+// Delete removes a subscription, its queue (in-flight and parked events
+// included) and its feed's checkpoint. Errors: ErrNotFound.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	d, err := s.definition(ctx, name)
+	if err != nil {
+		return err
+	}
+	res, err := s.definitions().DeleteOne(ctx, bson.D{{Key: "_id", Value: name}, {Key: "feed", Value: d.Feed}})
+	if err != nil {
+		return fmt.Errorf("subscriptions: delete %s: %w", name, err)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	s.signal(&s.changed)
+	// The feed stops at Run's next look (here at once); what it queues
+	// meanwhile is removed with the rest. Leftovers of a crash here are
+	// removed by the next Run.
+	return s.dropFeed(ctx, d)
+}
+
+// dropFeed removes what a deleted subscription leaves: its queue and its
+// feed projection's checkpoint, positions and collection.
+func (s *Service) dropFeed(ctx context.Context, d definition) error {
+	db := s.store.Database()
+	if _, err := s.messages().DeleteMany(ctx, bson.D{{Key: "sub", Value: d.Name}, {Key: "feed", Value: d.Feed}}); err != nil {
+		return fmt.Errorf("subscriptions: drop the queue of %s: %w", d.Name, err)
+	}
+	if _, err := db.Collection(projections.CollectionCheckpoints).DeleteMany(ctx, bson.D{{Key: "projection", Value: d.Feed}}); err != nil {
+		return fmt.Errorf("subscriptions: drop the feed of %s: %w", d.Name, err)
+	}
+	prefix := d.Feed + "/"
+	if _, err := db.Collection(projections.CollectionPositions).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{
+		{Key: "$gte", Value: prefix}, {Key: "$lt", Value: d.Feed + "0"},
+	}}}); err != nil {
+		return fmt.Errorf("subscriptions: drop the feed of %s: %w", d.Name, err)
+	}
+	if err := db.Collection(d.Feed).Drop(ctx); err != nil {
+		return fmt.Errorf("subscriptions: drop the feed of %s: %w", d.Name, err)
+	}
+	return nil
+}
+
+// feed is the projection that queues a subscription's events.
+func (s *Service) feed(d definition) *projections.Projection {
+	events := d.Events
+	if len(events) == 0 {
+		events = []string{projections.AllEvents}
+	}
+	start := d.start()
+	return projections.New(d.Feed, events, func(ctx context.Context, _ *projections.Tx, ev mongostore.Event) error {
+		if len(d.AggregateTypes) > 0 && !slices.Contains(d.AggregateTypes, ev.StreamType) {
+			return nil
+		}
+		if !start.IsZero() && !start.Before(mongostore.PositionOf(ev)) {
+			return nil
+		}
+		m := message{
+			ID: messageID(d.Feed, ev.ID), Sub: d.Name, Feed: d.Feed,
+			Event: mongostore.UUIDValue(ev.ID), Stream: mongostore.UUIDValue(ev.Stream),
+			Version: ev.Version, Name: ev.Name, RecordedAt: ev.RecordedAt,
+			State: stateReady, VisibleAt: ev.RecordedAt,
+		}
+		// An upsert, so that a feed replayed from its start (a reset)
+		// leaves queued messages as they are.
+		_, err := s.messages().UpdateOne(ctx, bson.D{{Key: "_id", Value: m.ID}},
+			bson.D{{Key: "$setOnInsert", Value: m}}, options.Update().SetUpsert(true))
+		return err
+	})
+}

@@ -1,0 +1,149 @@
+package subscriptions
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/annalsdb/annals/mongostore"
+)
+
+// Defaults of Settings' zero fields.
+const (
+	DefaultBatchSize   = 100
+	DefaultAckTimeout  = 30 * time.Second
+	DefaultMaxAttempts = 10
+	DefaultMinBackoff  = time.Second
+	DefaultMaxBackoff  = time.Minute
+)
+
+// Subscription is a persistent subscription's definition.
+type Subscription struct {
+	// Name identifies the subscription: 1 to 100 bytes of printable UTF-8.
+	Name string `json:"name"`
+	// Events keeps only events with these names; empty keeps all.
+	Events []string `json:"events,omitempty"`
+	// AggregateTypes keeps only events of streams of these types; empty
+	// keeps all.
+	AggregateTypes []string `json:"aggregate_types,omitempty"`
+	// Start is where delivery begins: StartBeginning (the zero value),
+	// StartNow, or StartAfter a position.
+	Start Start `json:"start"`
+	// Settings tune delivery; zero fields take the defaults.
+	Settings Settings `json:"settings"`
+	// CreatedAt is when the subscription was created (set by Create).
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Start is where a subscription's delivery begins.
+type Start struct {
+	// Now starts after the events stored when the subscription is
+	// created.
+	Now bool `json:"now,omitempty"`
+	// After starts after this position; zero (and Now false) is the
+	// beginning.
+	After mongostore.Position `json:"after"`
+}
+
+// StartBeginning delivers every stored event, then new ones.
+var StartBeginning = Start{}
+
+// StartNow delivers only events stored after the subscription is created.
+var StartNow = Start{Now: true}
+
+// StartAfter delivers the events after p.
+func StartAfter(p mongostore.Position) Start { return Start{After: p} }
+
+// Settings tune delivery.
+type Settings struct {
+	// BatchSize caps the events one Fetch returns. Default 100.
+	BatchSize int `json:"batch_size,omitempty"`
+	// AckTimeout is how long a consumer holds an event before it is
+	// delivered again. Default 30 s.
+	AckTimeout time.Duration `json:"ack_timeout,omitempty"`
+	// MaxAttempts is how many deliveries an event gets before it is
+	// parked. Default 10.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// MinBackoff and MaxBackoff bound the wait before an event refused
+	// with a retry Nack is delivered again: MinBackoff doubled per
+	// attempt, capped at MaxBackoff. Defaults 1 s and 1 min.
+	MinBackoff time.Duration `json:"min_backoff,omitempty"`
+	MaxBackoff time.Duration `json:"max_backoff,omitempty"`
+}
+
+// withDefaults fills zero fields.
+func (s Settings) withDefaults() Settings {
+	if s.BatchSize == 0 {
+		s.BatchSize = DefaultBatchSize
+	}
+	if s.AckTimeout == 0 {
+		s.AckTimeout = DefaultAckTimeout
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = DefaultMaxAttempts
+	}
+	if s.MinBackoff == 0 {
+		s.MinBackoff = DefaultMinBackoff
+	}
+	if s.MaxBackoff == 0 {
+		s.MaxBackoff = max(DefaultMaxBackoff, s.MinBackoff)
+	}
+	return s
+}
+
+// backoff is the wait before attempt n+1 after a retry Nack of attempt n.
+func (s Settings) backoff(attempts int) time.Duration {
+	d := s.MinBackoff
+	for i := 1; i < attempts && d < s.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, s.MaxBackoff)
+}
+
+// validate reports every problem of a definition at once.
+func (sub Subscription) validate() error {
+	var errs []error
+	if sub.Name == "" || len(sub.Name) > 100 || !utf8.ValidString(sub.Name) || hasControl(sub.Name) {
+		errs = append(errs, fmt.Errorf("name %q must be 1 to 100 bytes of printable UTF-8", sub.Name))
+	}
+	for _, n := range sub.Events {
+		if n == "" {
+			errs = append(errs, errors.New("an event name is empty"))
+		}
+	}
+	for _, t := range sub.AggregateTypes {
+		if t == "" {
+			errs = append(errs, errors.New("an aggregate type is empty"))
+		}
+	}
+	if sub.Start.Now && !sub.Start.After.IsZero() {
+		errs = append(errs, errors.New("start: now and after a position are exclusive"))
+	}
+	st := sub.Settings
+	if st.BatchSize < 0 || st.BatchSize > 10000 {
+		errs = append(errs, fmt.Errorf("batch_size %d must be 1 to 10000", st.BatchSize))
+	}
+	if st.AckTimeout < 0 || (st.AckTimeout > 0 && st.AckTimeout < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("ack_timeout %s must be at least 100ms", st.AckTimeout))
+	}
+	if st.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("max_attempts %d must be positive", st.MaxAttempts))
+	}
+	if st.MinBackoff < 0 || st.MaxBackoff < 0 || (st.MaxBackoff > 0 && st.MaxBackoff < st.MinBackoff) {
+		errs = append(errs, fmt.Errorf("backoff bounds %s..%s must be positive and increasing", st.MinBackoff, st.MaxBackoff))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
