@@ -39,7 +39,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		changed := s.wait(&s.changed)
-		defs, err := s.listDefinitions(ctx)
+		defs, deleted, err := s.listDefinitions(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.logger().Warn("subscriptions: list", "error", err)
 		}
@@ -72,6 +72,11 @@ func (s *Service) Run(ctx context.Context) error {
 					f.cancel()
 					<-f.done
 					delete(feeds, name)
+				}
+			}
+			for _, t := range deleted {
+				if err := s.dropFeed(ctx, t); err != nil && ctx.Err() == nil {
+					s.logger().Warn("subscriptions: drop a deleted subscription", "subscription", t.Of, "error", err)
 				}
 			}
 		}

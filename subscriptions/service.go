@@ -24,6 +24,10 @@ import (
 // deleted by other processes.
 const DefaultRefresh = 2 * time.Second
 
+// tombstoneTTL is how long a deleted subscription's tombstone outlives
+// its queue, for feeds other processes still run.
+const tombstoneTTL = time.Minute
+
 // DefaultPoll is how often a long-polling Fetch looks for new messages.
 const DefaultPoll = 100 * time.Millisecond
 
@@ -126,7 +130,7 @@ func (s *Service) Create(ctx context.Context, sub Subscription) (Subscription, e
 	if _, err := rand.Read(b[:]); err != nil {
 		return Subscription{}, err
 	}
-	d := toDefinition(sub, "subscription-feed."+hex.EncodeToString(b[:]))
+	d := toDefinition(sub, feedPrefix+hex.EncodeToString(b[:]))
 	if _, err := s.definitions().InsertOne(ctx, d); err != nil {
 		if mongostore.IsDuplicate(err) {
 			return Subscription{}, fmt.Errorf("%w: %s", ErrExists, sub.Name)
@@ -160,7 +164,7 @@ func (s *Service) definition(ctx context.Context, name string) (definition, erro
 
 // List returns every subscription, by name.
 func (s *Service) List(ctx context.Context) ([]Subscription, error) {
-	defs, err := s.listDefinitions(ctx)
+	defs, _, err := s.listDefinitions(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -171,57 +175,80 @@ func (s *Service) List(ctx context.Context) ([]Subscription, error) {
 	return out, nil
 }
 
-func (s *Service) listDefinitions(ctx context.Context) ([]definition, error) {
+// listDefinitions returns the subscriptions and the tombstones of deleted
+// ones.
+func (s *Service) listDefinitions(ctx context.Context) (defs, deleted []definition, err error) {
 	cur, err := s.definitions().Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
-		return nil, fmt.Errorf("subscriptions: list: %w", err)
+		return nil, nil, fmt.Errorf("subscriptions: list: %w", err)
 	}
-	var defs []definition
-	if err := cur.All(ctx, &defs); err != nil {
-		return nil, fmt.Errorf("subscriptions: list: %w", err)
+	var all []definition
+	if err := cur.All(ctx, &all); err != nil {
+		return nil, nil, fmt.Errorf("subscriptions: list: %w", err)
 	}
-	return defs, nil
+	for _, d := range all {
+		if d.Deleted {
+			deleted = append(deleted, d)
+		} else {
+			defs = append(defs, d)
+		}
+	}
+	return defs, deleted, nil
 }
 
-// Delete removes a subscription, its queue (in-flight and parked events
-// included) and its feed's checkpoint. Errors: ErrNotFound.
+// Delete removes a subscription. Its feed stops and its queue (in-flight
+// and parked events included) is dropped by Run, in this process at once
+// and in others within their Refresh; a tombstone left in its place until
+// then makes the removal survive a crash. Errors: ErrNotFound.
 func (s *Service) Delete(ctx context.Context, name string) error {
-	d, err := s.definition(ctx, name)
-	if err != nil {
+	err := s.store.Transaction(ctx, func(sc context.Context) error {
+		d, err := s.definition(sc, name)
+		if err != nil {
+			return err
+		}
+		if _, err := s.definitions().DeleteOne(sc, bson.D{{Key: "_id", Value: name}}); err != nil {
+			return err
+		}
+		_, err = s.definitions().InsertOne(sc, definition{Name: d.Feed, Feed: d.Feed, Deleted: true, Of: d.Name, CreatedAt: s.now()})
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
 		return err
 	}
-	res, err := s.definitions().DeleteOne(ctx, bson.D{{Key: "_id", Value: name}, {Key: "feed", Value: d.Feed}})
 	if err != nil {
 		return fmt.Errorf("subscriptions: delete %s: %w", name, err)
 	}
-	if res.DeletedCount == 0 {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
 	s.signal(&s.changed)
-	// The feed stops at Run's next look (here at once); what it queues
-	// meanwhile is removed with the rest. Leftovers of a crash here are
-	// removed by the next Run.
-	return s.dropFeed(ctx, d)
+	return nil
 }
 
-// dropFeed removes what a deleted subscription leaves: its queue and its
-// feed projection's checkpoint, positions and collection.
-func (s *Service) dropFeed(ctx context.Context, d definition) error {
+// dropFeed removes what a deleted subscription leaves, then its
+// tombstone: its queue and its feed projection's checkpoint, positions
+// and collection. The feed must have stopped.
+func (s *Service) dropFeed(ctx context.Context, t definition) error {
 	db := s.store.Database()
-	if _, err := s.messages().DeleteMany(ctx, bson.D{{Key: "sub", Value: d.Name}, {Key: "feed", Value: d.Feed}}); err != nil {
-		return fmt.Errorf("subscriptions: drop the queue of %s: %w", d.Name, err)
+	if _, err := s.messages().DeleteMany(ctx, bson.D{{Key: "sub", Value: t.Of}, {Key: "feed", Value: t.Feed}}); err != nil {
+		return fmt.Errorf("subscriptions: drop the queue of %s: %w", t.Of, err)
 	}
-	if _, err := db.Collection(projections.CollectionCheckpoints).DeleteMany(ctx, bson.D{{Key: "projection", Value: d.Feed}}); err != nil {
-		return fmt.Errorf("subscriptions: drop the feed of %s: %w", d.Name, err)
+	if _, err := db.Collection(projections.CollectionCheckpoints).DeleteMany(ctx, bson.D{{Key: "projection", Value: t.Feed}}); err != nil {
+		return fmt.Errorf("subscriptions: drop the feed of %s: %w", t.Of, err)
 	}
-	prefix := d.Feed + "/"
 	if _, err := db.Collection(projections.CollectionPositions).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{
-		{Key: "$gte", Value: prefix}, {Key: "$lt", Value: d.Feed + "0"},
+		{Key: "$gte", Value: t.Feed + "/"}, {Key: "$lt", Value: t.Feed + "0"},
 	}}}); err != nil {
-		return fmt.Errorf("subscriptions: drop the feed of %s: %w", d.Name, err)
+		return fmt.Errorf("subscriptions: drop the feed of %s: %w", t.Of, err)
 	}
-	if err := db.Collection(d.Feed).Drop(ctx); err != nil {
-		return fmt.Errorf("subscriptions: drop the feed of %s: %w", d.Name, err)
+	if err := db.Collection(t.Feed).Drop(ctx); err != nil {
+		return fmt.Errorf("subscriptions: drop the feed of %s: %w", t.Of, err)
+	}
+	// The tombstone stays a while: another process may run the feed until
+	// its own refresh, and what it queues meanwhile is dropped by the next
+	// pass.
+	if s.now().Sub(t.CreatedAt) < tombstoneTTL {
+		return nil
+	}
+	if _, err := s.definitions().DeleteOne(ctx, bson.D{{Key: "_id", Value: t.Feed}, {Key: "deleted", Value: true}}); err != nil {
+		return fmt.Errorf("subscriptions: drop the feed of %s: %w", t.Of, err)
 	}
 	return nil
 }

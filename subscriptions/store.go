@@ -44,7 +44,15 @@ type definition struct {
 	MinBackoffMS   int64            `bson:"min_backoff_ms"`
 	MaxBackoffMS   int64            `bson:"max_backoff_ms"`
 	CreatedAt      time.Time        `bson:"created_at"`
+	// Deleted marks a tombstone: a deleted subscription whose feed and
+	// queue Run has yet to remove. Its _id is the feed's name; Of is the
+	// subscription's name.
+	Deleted bool   `bson:"deleted,omitempty"`
+	Of      string `bson:"of,omitempty"`
 }
+
+// feedPrefix starts every feed's name; subscription names may not.
+const feedPrefix = "subscription-feed."
 
 func toDefinition(sub Subscription, feed string) definition {
 	st := sub.Settings.withDefaults()

@@ -3,6 +3,7 @@ package subscriptions
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -106,6 +107,9 @@ func (sub Subscription) validate() error {
 	var errs []error
 	if sub.Name == "" || len(sub.Name) > 100 || !utf8.ValidString(sub.Name) || hasControl(sub.Name) {
 		errs = append(errs, fmt.Errorf("name %q must be 1 to 100 bytes of printable UTF-8", sub.Name))
+	}
+	if strings.HasPrefix(sub.Name, feedPrefix) {
+		errs = append(errs, fmt.Errorf("name %q must not start with %q", sub.Name, feedPrefix))
 	}
 	for _, n := range sub.Events {
 		if n == "" {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/annalsdb/annals/mongostore"
 )
@@ -351,6 +352,46 @@ func TestRestartDeliversWhatWasNotAcknowledged(t *testing.T) {
 	for _, d := range again {
 		if d.Attempt != 2 {
 			t.Errorf("%s: attempt %d, want 2", d.Event.Name, d.Attempt)
+		}
+	}
+}
+
+// TestDeleteDropsTheQueue: deleting a subscription drops its queue and its
+// feed; one created again under the same name starts afresh.
+func TestDeleteDropsTheQueue(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t, "memory:")
+	if _, err := svc.Create(ctx, Subscription{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	evs := appendEvents(t, store, uuid.New(), "", "E1", "E2")
+	fetchN(t, svc, "s", "c", 2)
+	if err := svc.Delete(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		n, err := svc.messages().CountDocuments(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages left after delete", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := svc.Create(ctx, Subscription{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	again := fetchN(t, svc, "s", "c", 2)
+	if !slices.Equal(ids(again), evs) {
+		t.Errorf("recreated: %v, want %v", ids(again), evs)
+	}
+	for _, d := range again {
+		if d.Attempt != 1 {
+			t.Errorf("recreated: attempt %d, want 1", d.Attempt)
 		}
 	}
 }
