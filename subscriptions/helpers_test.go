@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync/atomic"
@@ -106,4 +107,15 @@ func notHeld(err error) []uuid.UUID {
 		return nh.Events
 	}
 	return nil
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func containsLine(out []byte, line string) bool {
+	for l := range bytes.Lines(out) {
+		if string(bytes.TrimSpace(l)) == line {
+			return true
+		}
+	}
+	return false
 }
