@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/256dpi/lungo"
 
 	"github.com/annalsdb/annals/internal/engine"
 	"github.com/annalsdb/annals/mongostore"
@@ -15,6 +18,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 // TestDiskFull runs the server on the embedded engine over a file system
@@ -79,4 +84,101 @@ func TestDiskFull(t *testing.T) {
 			t.Errorf("%s: type %s", path, p.Type)
 		}
 	}
+}
+
+// TestDiskFullOnMongoDB shapes the failure as MongoDB reports it: writes
+// to the events collection fail with OutOfDiskSpace (14031) while the
+// deployment still answers pings and reads. An append is 507, /readyz
+// turns 503 naming the disk, and both recover once an append succeeds
+// again. (It runs on the embedded engine through a client wrapper that
+// fails those writes: no MongoDB here.)
+func TestDiskFullOnMongoDB(t *testing.T) {
+	ctx := context.Background()
+	inner, err := mongostore.Open(ctx, "memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inner.Close(ctx) })
+	full := &atomic.Bool{}
+	store, err := mongostore.New(ctx, fullClient{IClient: inner.Client(), full: full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := projections.NewRunner(store, projections.EventCounts())
+	srv, err := server.New(store, runner, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: store, runner: runner, srv: srv, http: newHTTPServer(t, srv)}
+	stream := uuid.New()
+	e.appendOK(stream, "no_stream", "", event{Name: "Made"})
+	e.get("/readyz").want(t, http.StatusOK)
+
+	full.Store(true)
+	for _, body := range []string{
+		appendBody(t, nil, "", event{Name: "Changed"}),                         // one event: InsertOne
+		appendBody(t, nil, "", event{Name: "Changed"}, event{Name: "Changed"}), // a batch: InsertMany
+	} {
+		p := e.post(streamPath(stream), body).wantProblem(t, http.StatusInsufficientStorage, "disk is full")
+		if p.Type != "https://annals.dev/problems/insufficient-storage" {
+			t.Errorf("type %s", p.Type)
+		}
+	}
+	r := e.get("/readyz").want(t, http.StatusServiceUnavailable)
+	if !strings.Contains(string(r.body), `"disk_full":true`) {
+		t.Errorf("readyz does not name the full disk: %s", r.body)
+	}
+	full.Store(false)
+	e.appendOK(stream, nil, "", event{Name: "Changed"})
+	e.get("/readyz").want(t, http.StatusOK)
+	if n := e.eventCount(); n != 2 {
+		t.Errorf("%d events stored, want 2", n)
+	}
+}
+
+// fullClient fails inserts into the events collection with MongoDB's
+// OutOfDiskSpace while full is set.
+type fullClient struct {
+	lungo.IClient
+	full *atomic.Bool
+}
+
+func (c fullClient) Unwrap() lungo.IClient { return c.IClient }
+
+func (c fullClient) Database(name string, opts ...*options.DatabaseOptions) lungo.IDatabase {
+	return fullDatabase{IDatabase: c.IClient.Database(name, opts...), full: c.full}
+}
+
+type fullDatabase struct {
+	lungo.IDatabase
+	full *atomic.Bool
+}
+
+func (d fullDatabase) Collection(name string, opts ...*options.CollectionOptions) lungo.ICollection {
+	coll := d.IDatabase.Collection(name, opts...)
+	if name != mongostore.CollectionEvents {
+		return coll
+	}
+	return fullCollection{ICollection: coll, full: d.full}
+}
+
+type fullCollection struct {
+	lungo.ICollection
+	full *atomic.Bool
+}
+
+var errOutOfDiskSpace = mongo.WriteError{Code: 14031, Message: "Both data and log files are too large: /data/db"}
+
+func (c fullCollection) InsertOne(ctx context.Context, doc any, opts ...*options.InsertOneOptions) (*mongo.InsertOneResult, error) {
+	if c.full.Load() {
+		return nil, mongo.WriteException{WriteErrors: []mongo.WriteError{errOutOfDiskSpace}}
+	}
+	return c.ICollection.InsertOne(ctx, doc, opts...)
+}
+
+func (c fullCollection) InsertMany(ctx context.Context, docs []any, opts ...*options.InsertManyOptions) (*mongo.InsertManyResult, error) {
+	if c.full.Load() {
+		return nil, mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: errOutOfDiskSpace}}}
+	}
+	return c.ICollection.InsertMany(ctx, docs, opts...)
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -80,6 +81,8 @@ func TestHostileClient(t *testing.T) {
 		{item: "6", name: "duplicate event key", body: ev(`"name":"A","name":"B"`), status: 400, problem: invalid},
 		{item: "6", name: "duplicate key in data", body: ev(`"name":"A","data":{"a":1,"a":2}`), status: 400, problem: invalid},
 		{item: "6", name: "duplicate key deep in data", body: ev(`"name":"A","data":{"x":[{"a":1,"b":{"c":1,"c":1}}]}`), status: 400, problem: invalid},
+		{item: "6", name: "duplicate key among many", body: ev(`"name":"A","data":{` + manyKeys(20) + `,"k3":0}`), status: 400, problem: invalid},
+		{item: "6", name: "duplicate key spelled with an escape", body: ev(`"name":"A","data":{"a":1,"\u0061":2}`), status: 400, problem: invalid},
 		{item: "6", name: "duplicate key in metadata", body: ev(`"name":"A","metadata":{"actor":"a","actor":"b"}`), status: 400, problem: invalid},
 		{item: "6", name: "integer beyond int64 in data", body: ev(`"name":"A","data":{"n":123456789012345678901234}`), status: 400, problem: invalid},
 		{item: "6", name: "integer below int64 in data", body: ev(`"name":"A","data":{"n":-9223372036854775809}`), status: 400, problem: invalid},
@@ -111,6 +114,7 @@ func TestHostileClient(t *testing.T) {
 		{item: "6", name: "a regex with lookahead and options", body: ev(`"name":"A","data":{"r":{"$regularExpression":{"pattern":"^a(?=b)","options":"im"}}}`), status: 201},
 		{item: "6", name: "a large double", body: ev(`"name":"A","data":{"n":1.5e300}`), status: 201},
 		{item: "6", name: "Content-Encoding identity", body: ev(`"name":"A"`), header: map[string]string{"Content-Encoding": "identity"}, status: 201},
+		{item: "6", name: "many distinct keys", body: ev(`"name":"A","data":{` + manyKeys(40) + `}`), status: 201},
 		{item: "6", name: "the same key in two objects", body: ev(`"name":"A","data":{"a":{"k":1},"b":{"k":1}},"metadata":{"k":1}`), status: 201},
 
 		// 7. as_of and Last-Event-ID.
@@ -182,6 +186,15 @@ func TestHostileClient(t *testing.T) {
 			t.Errorf("stored data lacks %s: %s", want, all.String())
 		}
 	}
+}
+
+// manyKeys renders n distinct members "k0":0, "k1":1, ….
+func manyKeys(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+	}
+	return strings.Join(parts, ",")
 }
 
 // problemType is the short type of a problem response, or "".

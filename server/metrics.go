@@ -28,7 +28,7 @@ func newMetrics(reg *prometheus.Registry, runner *projections.Runner) (*metrics,
 	m := &metrics{
 		registry: reg,
 		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "annals_appends_total", Help: "Append requests by result: ok, conflict, invalid, error.",
+			Name: "annals_appends_total", Help: "Append requests by result: ok, conflict, invalid (refused for their input: 400, 413, 415, or an event id of another event), error. Requests refused for their token are not counted.",
 		}, []string{"result"}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "annals_appended_events_total", Help: "Events stored by appends (replays excluded).",

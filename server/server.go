@@ -54,7 +54,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// BodyReadTimeout bounds the time a request body may take to arrive,
 	// from the start of the handler; a slower body is refused with 408
-	// and the connection closed (default DefaultBodyReadTimeout).
+	// and the connection closed (default DefaultBodyReadTimeout). For
+	// requests with a body it takes the place of http.Server.ReadTimeout,
+	// which would also cut the live feed.
 	BodyReadTimeout time.Duration
 	// Logger receives request failures; nil discards them.
 	Logger *slog.Logger
