@@ -3,6 +3,7 @@ package subscriptions
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -208,7 +209,7 @@ func (s *Service) Nack(ctx context.Context, name, consumer string, action NackAc
 			if action == Retry && m.Attempts < st.MaxAttempts {
 				set = bson.D{
 					{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason},
-					{Key: "visible_at", Value: now.Add(st.backoff(m.Attempts))},
+					{Key: "visible_at", Value: now.Add(jitter(st.backoff(m.Attempts)))},
 				}
 			}
 			if _, err := s.messages().UpdateOne(sc, bson.D{{Key: "_id", Value: m.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
@@ -292,4 +293,13 @@ func validConsumer(consumer string) error {
 		return fmt.Errorf("%w: consumer %q must be 1 to 200 printable bytes", ErrInvalid, consumer)
 	}
 	return nil
+}
+
+// jitter spreads retries: half the backoff plus a random part of the other
+// half, so that events refused together are not retried together.
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
 }

@@ -9,9 +9,9 @@ import (
 )
 
 // Run feeds every subscription's queue until ctx ends: one projection
-// runner per subscription, started when a subscription appears and
-// stopped when it is deleted (here or by another process). It returns nil
-// when ctx ends, after every feed has stopped.
+// runner per subscription (and a pusher for a webhook), started when a
+// subscription appears and stopped when it is deleted (here or by another
+// process). It returns nil when ctx ends, after every feed has stopped.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.ensureSchema(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -35,6 +35,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
+	var trimmed time.Time
 	tick := time.NewTicker(refresh)
 	defer tick.Stop()
 	for {
@@ -58,13 +59,26 @@ func (s *Service) Run(ctx context.Context) error {
 				fctx, cancel := context.WithCancel(ctx)
 				f := &feed{cancel: cancel, done: make(chan struct{})}
 				feeds[d.Feed] = f
-				wg.Add(1)
+				var fwg sync.WaitGroup
+				fwg.Add(1)
 				go func() {
-					defer wg.Done()
-					defer close(f.done)
+					defer fwg.Done()
 					if err := r.Run(fctx); err != nil {
 						s.logger().Error("subscriptions: feed stopped", "subscription", d.Name, "error", err)
 					}
+				}()
+				if d.webhook() != nil {
+					fwg.Add(1)
+					go func() {
+						defer fwg.Done()
+						s.push(fctx, d)
+					}()
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					fwg.Wait()
+					close(f.done)
 				}()
 			}
 			for name, f := range feeds {
@@ -78,6 +92,12 @@ func (s *Service) Run(ctx context.Context) error {
 				if err := s.dropFeed(ctx, t); err != nil && ctx.Err() == nil {
 					s.logger().Warn("subscriptions: drop a deleted subscription", "subscription", t.Of, "error", err)
 				}
+			}
+		}
+		if time.Since(trimmed) > time.Minute {
+			trimmed = time.Now()
+			if err := s.trimWebhookLog(ctx); err != nil && ctx.Err() == nil {
+				s.logger().Warn("subscriptions: trim the webhook log", "error", err)
 			}
 		}
 		select {

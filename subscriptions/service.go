@@ -47,6 +47,10 @@ type Service struct {
 	// Poll is how often a long-polling Fetch looks for new messages.
 	// Default DefaultPoll.
 	Poll time.Duration
+	// AllowPrivateWebhooks lets webhooks reach loopback, link-local and
+	// private addresses: other services of this host or network, refused
+	// by default (SSRF).
+	AllowPrivateWebhooks bool
 
 	store *mongostore.Store
 	clock func() time.Time
@@ -97,7 +101,7 @@ func (s *Service) wait(ch *chan struct{}) <-chan struct{} {
 
 // ensureSchema creates the collections and the indexes delivery reads by.
 func (s *Service) ensureSchema(ctx context.Context) error {
-	for _, c := range []string{CollectionSubscriptions, CollectionMessages} {
+	for _, c := range []string{CollectionSubscriptions, CollectionMessages, CollectionWebhookLog} {
 		if err := s.store.EnsureCollection(ctx, c); err != nil {
 			return err
 		}
@@ -106,6 +110,12 @@ func (s *Service) ensureSchema(ctx context.Context) error {
 		{Keys: bson.D{{Key: "sub", Value: 1}, {Key: "recorded_at", Value: 1}, {Key: "stream", Value: 1}, {Key: "version", Value: 1}}},
 		{Keys: bson.D{{Key: "sub", Value: 1}, {Key: "state", Value: 1}, {Key: "recorded_at", Value: 1}}},
 	})
+	if err == nil {
+		_, err = s.store.Database().Collection(CollectionWebhookLog).Indexes().CreateMany(ctx, []mongo.IndexModel{
+			{Keys: bson.D{{Key: "sub", Value: 1}, {Key: "feed", Value: 1}, {Key: "at", Value: -1}}},
+			{Keys: bson.D{{Key: "at", Value: 1}}},
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("subscriptions: create indexes: %w", err)
 	}
@@ -113,10 +123,25 @@ func (s *Service) ensureSchema(ctx context.Context) error {
 }
 
 // Create stores a new subscription and returns it with its defaults and
-// creation time filled in. StartNow is resolved to the creation time.
-// Errors: ErrInvalid, ErrExists.
+// creation time filled in. StartNow is resolved to the creation time. A
+// webhook's secret, generated when empty, is returned here and masked
+// everywhere else. Errors: ErrInvalid, ErrExists.
 func (s *Service) Create(ctx context.Context, sub Subscription) (Subscription, error) {
-	if err := sub.validate(); err != nil {
+	err := sub.validate()
+	if sub.Webhook != nil {
+		w := *sub.Webhook
+		sub.Webhook = &w
+		if errs := validateWebhook(ctx, &w, s.AllowPrivateWebhooks); len(errs) > 0 {
+			err = errors.Join(err, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...)))
+		}
+		if w.Secret == "" {
+			var serr error
+			if w.Secret, serr = newSecret(); serr != nil {
+				return Subscription{}, serr
+			}
+		}
+	}
+	if err != nil {
 		return Subscription{}, err
 	}
 	if err := s.ensureSchema(ctx); err != nil {
@@ -138,7 +163,11 @@ func (s *Service) Create(ctx context.Context, sub Subscription) (Subscription, e
 		return Subscription{}, fmt.Errorf("subscriptions: create %s: %w", sub.Name, err)
 	}
 	s.signal(&s.changed)
-	return d.subscription(), nil
+	out := d.subscription()
+	if out.Webhook != nil {
+		out.Webhook.Secret = d.WebhookSecret
+	}
+	return out, nil
 }
 
 // Get returns a subscription. Errors: ErrNotFound.

@@ -44,6 +44,9 @@ type definition struct {
 	MinBackoffMS   int64            `bson:"min_backoff_ms"`
 	MaxBackoffMS   int64            `bson:"max_backoff_ms"`
 	CreatedAt      time.Time        `bson:"created_at"`
+	WebhookURL     string           `bson:"webhook_url,omitempty"`
+	WebhookSecret  string           `bson:"webhook_secret,omitempty"`
+	WebhookTimeout int64            `bson:"webhook_timeout_ms,omitempty"`
 	// Deleted marks a tombstone: a deleted subscription whose feed and
 	// queue Run has yet to remove. Its _id is the feed's name; Of is the
 	// subscription's name.
@@ -56,7 +59,7 @@ const feedPrefix = "subscription-feed."
 
 func toDefinition(sub Subscription, feed string) definition {
 	st := sub.Settings.withDefaults()
-	return definition{
+	d := definition{
 		Name: sub.Name, Feed: feed,
 		Events: nonNil(sub.Events), AggregateTypes: nonNil(sub.AggregateTypes),
 		StartNow: sub.Start.Now, StartAt: sub.Start.After.RecordedAt,
@@ -65,16 +68,43 @@ func toDefinition(sub Subscription, feed string) definition {
 		MinBackoffMS: st.MinBackoff.Milliseconds(), MaxBackoffMS: st.MaxBackoff.Milliseconds(),
 		CreatedAt: sub.CreatedAt,
 	}
+	if w := sub.Webhook; w != nil {
+		d.WebhookURL, d.WebhookSecret = w.URL, w.Secret
+		d.WebhookTimeout = w.Timeout.Milliseconds()
+	}
+	return d
 }
 
+// webhook returns the subscription's webhook with its defaults, or nil.
+func (d definition) webhook() *Webhook {
+	if d.WebhookURL == "" {
+		return nil
+	}
+	w := &Webhook{URL: d.WebhookURL, Secret: d.WebhookSecret, Timeout: time.Duration(d.WebhookTimeout) * time.Millisecond}
+	if w.Timeout == 0 {
+		w.Timeout = DefaultWebhookTimeout
+	}
+	return w
+}
+
+// subscription returns the definition as users see it, its webhook's
+// secret masked.
 func (d definition) subscription() Subscription {
-	return Subscription{
+	sub := Subscription{
 		Name: d.Name, Events: d.Events, AggregateTypes: d.AggregateTypes,
 		Start:     Start{Now: d.StartNow, After: d.start()},
 		Settings:  d.settings(),
 		CreatedAt: d.CreatedAt.UTC(),
+		Webhook:   d.webhook(),
 	}
+	if sub.Webhook != nil {
+		sub.Webhook.Secret = maskedSecret
+	}
+	return sub
 }
+
+// maskedSecret stands for a webhook secret in what Get and List return.
+const maskedSecret = secretPrefix + "…"
 
 // start is the position delivery begins after.
 func (d definition) start() mongostore.Position {

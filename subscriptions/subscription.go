@@ -33,6 +33,9 @@ type Subscription struct {
 	Start Start `json:"start"`
 	// Settings tune delivery; zero fields take the defaults.
 	Settings Settings `json:"settings"`
+	// Webhook, if set, pushes the events to a URL (see Webhook); the
+	// subscription then has no other consumer.
+	Webhook *Webhook `json:"webhook,omitempty"`
 	// CreatedAt is when the subscription was created (set by Create).
 	CreatedAt time.Time `json:"created_at"`
 }

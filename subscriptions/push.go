@@ -1,0 +1,172 @@
+package subscriptions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/annalsdb/annals/mongostore"
+)
+
+// CollectionWebhookLog holds the webhook delivery attempts of every
+// subscription, for DefaultWebhookLogRetention.
+const CollectionWebhookLog = "subscription_webhook_log"
+
+// DefaultWebhookLogRetention is how long webhook attempts stay in the log.
+const DefaultWebhookLogRetention = 7 * 24 * time.Hour
+
+// WebhookAttempt is one webhook request, as logged.
+type WebhookAttempt struct {
+	Event   uuid.UUID     `json:"event_id"`
+	Attempt int           `json:"attempt"`
+	At      time.Time     `json:"at"`
+	Status  int           `json:"status"` // 0: no answer
+	Latency time.Duration `json:"latency"`
+	Error   string        `json:"error,omitempty"`
+}
+
+type attemptDoc struct {
+	ID        primitive.ObjectID `bson:"_id"`
+	Sub       string             `bson:"sub"`
+	Feed      string             `bson:"feed"`
+	Event     primitive.Binary   `bson:"event_id"`
+	Attempt   int                `bson:"attempt"`
+	At        time.Time          `bson:"at"`
+	Status    int                `bson:"status"`
+	LatencyUS int64              `bson:"latency_us"`
+	Error     string             `bson:"error,omitempty"`
+}
+
+// WebhookLog returns a subscription's latest webhook attempts, newest
+// first, up to limit (0: 100, at most 1000). Errors: ErrNotFound.
+func (s *Service) WebhookLog(ctx context.Context, name string, limit int) ([]WebhookAttempt, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	d, err := s.definition(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.store.Database().Collection(CollectionWebhookLog).Find(ctx,
+		bson.D{{Key: "sub", Value: d.Name}, {Key: "feed", Value: d.Feed}},
+		options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions: webhook log of %s: %w", name, err)
+	}
+	var docs []attemptDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("subscriptions: webhook log of %s: %w", name, err)
+	}
+	out := make([]WebhookAttempt, len(docs))
+	for i, a := range docs {
+		var id uuid.UUID
+		copy(id[:], a.Event.Data)
+		out[i] = WebhookAttempt{Event: id, Attempt: a.Attempt, At: a.At.UTC(), Status: a.Status,
+			Latency: time.Duration(a.LatencyUS) * time.Microsecond, Error: a.Error}
+	}
+	return out, nil
+}
+
+// consumerID names this process's webhook pusher among others serving the
+// same store.
+func consumerID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("webhook/%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// push delivers a webhook subscription's events until ctx ends.
+func (s *Service) push(ctx context.Context, d definition) {
+	w := d.webhook()
+	st := d.settings()
+	client := webhookClient(w.Timeout, s.AllowPrivateWebhooks)
+	consumer := consumerID()
+	log := s.logger().With("subscription", d.Name)
+	// A batch is sent one request at a time: take no more than can be sent
+	// before the first one's ack timeout, even if every request times out.
+	max := int(min(int64(st.BatchSize), max(1, int64(st.AckTimeout/w.Timeout))))
+	pause := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = 0
+		batch, err := s.Fetch(ctx, d.Name, consumer, max, time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("subscriptions: webhook fetch", "error", err)
+			pause = time.Second
+			continue
+		}
+		var acked []uuid.UUID
+		failed := map[uuid.UUID]string{} // streams whose event failed, and why
+		for _, dl := range batch {
+			if why, ok := failed[dl.Event.Stream]; ok {
+				s.nackQuietly(ctx, d.Name, consumer, "an earlier event of its stream was not delivered: "+why, dl.Event.ID)
+				continue
+			}
+			start := time.Now()
+			status, perr := post(ctx, client, *w, d.Name, dl, s.now())
+			if ctx.Err() != nil {
+				// Stopping: what is in flight goes out again after its
+				// ack timeout.
+				break
+			}
+			s.logAttempt(ctx, d, dl, start, status, perr)
+			if perr == nil {
+				acked = append(acked, dl.Event.ID)
+				continue
+			}
+			failed[dl.Event.Stream] = perr.Error()
+			s.nackQuietly(ctx, d.Name, consumer, perr.Error(), dl.Event.ID)
+		}
+		if len(acked) > 0 {
+			if err := s.Ack(context.WithoutCancel(ctx), d.Name, consumer, acked...); err != nil {
+				log.Warn("subscriptions: webhook ack", "error", err)
+			}
+		}
+	}
+}
+
+func (s *Service) nackQuietly(ctx context.Context, name, consumer, reason string, id uuid.UUID) {
+	if err := s.Nack(context.WithoutCancel(ctx), name, consumer, Retry, reason, id); err != nil {
+		s.logger().Warn("subscriptions: webhook nack", "subscription", name, "error", err)
+	}
+}
+
+func (s *Service) logAttempt(ctx context.Context, d definition, dl Delivery, start time.Time, status int, perr error) {
+	a := attemptDoc{
+		ID: primitive.NewObjectID(), Sub: d.Name, Feed: d.Feed, Event: mongostore.UUIDValue(dl.Event.ID),
+		Attempt: dl.Attempt, At: s.now(), Status: status, LatencyUS: time.Since(start).Microseconds(),
+	}
+	if perr != nil {
+		a.Error = perr.Error()
+		if len(a.Error) > 500 {
+			a.Error = a.Error[:500]
+		}
+	}
+	if _, err := s.store.Database().Collection(CollectionWebhookLog).InsertOne(context.WithoutCancel(ctx), a); err != nil {
+		s.logger().Warn("subscriptions: log a webhook attempt", "subscription", d.Name, "error", err)
+	}
+}
+
+// trimWebhookLog drops attempts older than the retention.
+func (s *Service) trimWebhookLog(ctx context.Context) error {
+	_, err := s.store.Database().Collection(CollectionWebhookLog).DeleteMany(ctx,
+		bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: s.now().Add(-DefaultWebhookLogRetention)}}}})
+	return err
+}

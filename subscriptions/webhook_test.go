@@ -1,0 +1,161 @@
+package subscriptions
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// verify checks a request's Standard Webhooks signature from first
+// principles: base64 HMAC-SHA256, keyed by the secret's decoded bytes, of
+// "id.timestamp.body".
+func verify(t *testing.T, secret string, r *http.Request, body []byte) {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Errorf("secret: %v", err)
+		return
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(r.Header.Get("webhook-id") + "." + r.Header.Get("webhook-timestamp") + "."))
+	mac.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if got := r.Header.Get("webhook-signature"); got != want {
+		t.Errorf("signature: got %q, want %q", got, want)
+	}
+}
+
+// TestWebhookFlappingReceiver: a receiver that fails each event's first
+// attempts gets every event, signed, each stream's in version order, and
+// the log shows the failed and the accepted attempts.
+func TestWebhookFlappingReceiver(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t, "memory:")
+	svc.AllowPrivateWebhooks = true
+	var mu sync.Mutex
+	var secret string
+	tries := map[string]int{}
+	accepted := map[string][]int64{} // stream → versions, in arrival order
+	seen := map[string]bool{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		verify(t, secret, r, body)
+		var ev webhookEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		if ev.ID != r.Header.Get("webhook-id") {
+			t.Errorf("webhook-id %q, event %q", r.Header.Get("webhook-id"), ev.ID)
+		}
+		tries[ev.ID]++
+		if tries[ev.ID] <= 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if !seen[ev.ID] {
+			seen[ev.ID] = true
+			accepted[ev.Stream] = append(accepted[ev.Stream], ev.Version)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+	sub, err := svc.Create(ctx, Subscription{Name: "hook", Webhook: &Webhook{URL: receiver.URL},
+		Settings: Settings{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	secret = sub.Webhook.Secret
+	mu.Unlock()
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("generated secret %q", secret)
+	}
+	want := map[string]bool{}
+	for range 3 {
+		for _, id := range appendEvents(t, store, uuid.New(), "", "E1", "E2", "E3") {
+			want[id.String()] = true
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n == len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events accepted", n, len(want))
+		}
+	}
+	mu.Lock()
+	for stream, versions := range accepted {
+		for i, v := range versions {
+			if v != int64(i+1) {
+				t.Errorf("stream %s: accepted versions %v, want 1, 2, 3", stream, versions)
+				break
+			}
+		}
+	}
+	mu.Unlock()
+	log, err := svc.WebhookLog(ctx, "hook", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[int]int{}
+	for _, a := range log {
+		statuses[a.Status]++
+	}
+	if statuses[http.StatusServiceUnavailable] < 2*len(want) || statuses[http.StatusNoContent] < len(want) {
+		t.Errorf("log statuses %v, want at least %d × 503 and %d × 204", statuses, 2*len(want), len(want))
+	}
+	got, err := svc.Get(ctx, "hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Webhook == nil || got.Webhook.Secret == secret || got.Webhook.URL != receiver.URL {
+		t.Errorf("Get shows webhook %+v: want the URL and a masked secret", got.Webhook)
+	}
+}
+
+// TestWebhookAddresses: webhooks go only to http(s) URLs, and not to
+// loopback, link-local or private addresses unless allowed, checked when
+// created and again when connecting.
+func TestWebhookAddresses(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _ := newService(t, "memory:")
+	for _, u := range []string{"ftp://example.com/hook", "file:///etc/passwd", "http://127.0.0.1:8080/hook", "http://[::1]/hook",
+		"http://169.254.169.254/latest/meta-data", "http://10.0.0.5/hook", "http://user:pw@example.com/", "http:///nohost"} {
+		if _, err := svc.Create(ctx, Subscription{Name: "h", Webhook: &Webhook{URL: u}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", u, err)
+		}
+	}
+	if _, err := svc.Create(ctx, Subscription{Name: "h", Webhook: &Webhook{URL: "http://93.184.215.14/hook", Secret: "whsec_short"}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad secret: got %v, want ErrInvalid", err)
+	}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer receiver.Close()
+	if _, err := webhookClient(time.Second, false).Post(receiver.URL, "application/json", nil); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("connecting to loopback: got %v, want a refusal", err)
+	}
+	if _, err := webhookClient(time.Second, true).Post(receiver.URL, "application/json", nil); err != nil {
+		t.Errorf("connecting to loopback when allowed: %v", err)
+	}
+	svc.AllowPrivateWebhooks = true
+	if _, err := svc.Create(ctx, Subscription{Name: "h", Webhook: &Webhook{URL: receiver.URL}}); err != nil {
+		t.Errorf("loopback when allowed: %v", err)
+	}
+}
