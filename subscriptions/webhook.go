@@ -205,7 +205,12 @@ func post(ctx context.Context, client *http.Client, w Webhook, sub string, d Del
 	if err != nil {
 		return 0, err
 	}
-	id := d.Event.ID.String()
+	return send(ctx, client, w, d.Event.ID.String(), body, now)
+}
+
+// send POSTs one signed message and reports the status (0 without an
+// answer); a status other than 2xx is an error.
+func send(ctx context.Context, client *http.Client, w Webhook, id string, body []byte, now time.Time) (int, error) {
 	ts := now.Unix()
 	sig, err := Sign(w.Secret, id, ts, body)
 	if err != nil {

@@ -1,0 +1,427 @@
+package subscriptions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/annalsdb/annals/mongostore"
+)
+
+// CollectionOutbox holds the messages projection handlers enqueue until
+// a Dispatcher has delivered them.
+const CollectionOutbox = "outbox"
+
+// OutboxMessage is a side effect a projection handler wants carried out:
+// an email to send, a payment API to call.
+type OutboxMessage struct {
+	// ID is the message's idempotency key, passed to its handler or sent
+	// as webhook-id. Zero makes Enqueue assign a time-ordered one. A
+	// message whose id is already queued is not queued again, so a
+	// handler may derive ids from its event's id.
+	ID uuid.UUID
+	// Topic routes the message to the handler or webhook a Dispatcher has
+	// for it: 1 to 200 printable bytes.
+	Topic string
+	// Payload is a document (struct, map, bson.D) the handler receives.
+	Payload any
+}
+
+type outboxDoc struct {
+	ID        primitive.Binary `bson:"_id"`
+	Topic     string           `bson:"topic"`
+	Payload   bson.Raw         `bson:"payload"`
+	State     string           `bson:"state"`
+	Attempts  int              `bson:"attempts"`
+	VisibleAt time.Time        `bson:"visible_at"`
+	Consumer  string           `bson:"consumer"`
+	Deadline  time.Time        `bson:"deadline"`
+	Reason    string           `bson:"reason"`
+	CreatedAt time.Time        `bson:"created_at"`
+}
+
+func (m outboxDoc) id() uuid.UUID {
+	var id uuid.UUID
+	copy(id[:], m.ID.Data)
+	return id
+}
+
+// Enqueue queues msg in the transaction ctx carries: in a projection
+// handler, pass the handler's ctx, and the message is queued if and only
+// if the handler's batch commits. Outside a transaction it is queued at
+// once. Errors: ErrInvalid.
+func Enqueue(ctx context.Context, store *mongostore.Store, msg OutboxMessage) error {
+	if msg.Topic == "" || len(msg.Topic) > 200 || hasControl(msg.Topic) {
+		return fmt.Errorf("%w: outbox topic %q must be 1 to 200 printable bytes", ErrInvalid, msg.Topic)
+	}
+	payload, err := bson.Marshal(msg.Payload)
+	if msg.Payload == nil {
+		payload, err = bson.Marshal(bson.D{})
+	}
+	if err != nil {
+		return fmt.Errorf("%w: outbox payload must be a document: %v", ErrInvalid, err)
+	}
+	if len(payload) > 1<<20 {
+		return fmt.Errorf("%w: outbox payload is %d bytes; at most 1 MiB", ErrInvalid, len(payload))
+	}
+	if msg.ID == uuid.Nil {
+		if msg.ID, err = uuid.NewV7(); err != nil {
+			return err
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	doc := outboxDoc{
+		ID: mongostore.UUIDValue(msg.ID), Topic: msg.Topic, Payload: payload,
+		State: stateReady, VisibleAt: now, CreatedAt: now,
+	}
+	_, err = store.Database().Collection(CollectionOutbox).UpdateOne(ctx, bson.D{{Key: "_id", Value: doc.ID}},
+		bson.D{{Key: "$setOnInsert", Value: doc}}, options.Update().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("subscriptions: enqueue %s: %w", msg.Topic, err)
+	}
+	return nil
+}
+
+// Delivered is an outbox message handed to its handler.
+type Delivered struct {
+	ID      uuid.UUID
+	Topic   string
+	Payload bson.Raw
+	// Attempt counts deliveries, from 1.
+	Attempt   int
+	CreatedAt time.Time
+}
+
+// Decode unmarshals the payload into v.
+func (d Delivered) Decode(v any) error { return bson.Unmarshal(d.Payload, v) }
+
+// OutboxHandler carries out a message. It may run more than once for the
+// same message (after a crash, or a timeout): use the message id as the
+// idempotency key. An error retries it after a backoff.
+type OutboxHandler func(ctx context.Context, m Delivered) error
+
+// Dispatcher delivers outbox messages, at least once, to the handler or
+// webhook registered for their topic, retrying with backoff and jitter and
+// parking a message after MaxAttempts. Messages of topics it has nothing
+// for wait in the queue. Several dispatchers (processes) may run at once;
+// each message goes to one at a time.
+type Dispatcher struct {
+	// Logger receives delivery failures; nil discards them.
+	Logger *slog.Logger
+	// Settings: AckTimeout bounds one delivery (after it the message goes
+	// out again), MaxAttempts, MinBackoff and MaxBackoff as for
+	// subscriptions; BatchSize is how many messages one pass takes.
+	Settings Settings
+	// Poll is how often an idle dispatcher looks for messages.
+	Poll time.Duration
+	// AllowPrivateWebhooks is as for Service.
+	AllowPrivateWebhooks bool
+
+	store    *mongostore.Store
+	clock    func() time.Time
+	consumer string
+
+	mu       sync.Mutex
+	handlers map[string]OutboxHandler
+	webhooks map[string]Webhook
+}
+
+// NewDispatcher returns a Dispatcher over store's outbox.
+func NewDispatcher(store *mongostore.Store) *Dispatcher {
+	return &Dispatcher{store: store, clock: time.Now, consumer: consumerID(),
+		handlers: map[string]OutboxHandler{}, webhooks: map[string]Webhook{}}
+}
+
+// Handle delivers topic's messages to h.
+func (d *Dispatcher) Handle(topic string, h OutboxHandler) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.handlers[topic] = h
+}
+
+// Webhook delivers topic's messages to w, signed as subscriptions'
+// webhooks are (webhook-id is the message id). Errors: ErrInvalid.
+func (d *Dispatcher) Webhook(ctx context.Context, topic string, w Webhook) error {
+	if errs := validateWebhook(ctx, &w, d.AllowPrivateWebhooks); len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	if w.Secret == "" {
+		return fmt.Errorf("%w: an outbox webhook needs its secret", ErrInvalid)
+	}
+	if w.Timeout == 0 {
+		w.Timeout = DefaultWebhookTimeout
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.webhooks[topic] = w
+	return nil
+}
+
+func (d *Dispatcher) outbox() lungo.ICollection { return d.store.Database().Collection(CollectionOutbox) }
+
+func (d *Dispatcher) now() time.Time { return d.clock().UTC().Truncate(time.Millisecond) }
+
+func (d *Dispatcher) topics() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.handlers)+len(d.webhooks))
+	for t := range d.handlers {
+		out = append(out, t)
+	}
+	for t := range d.webhooks {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Run delivers messages until ctx ends, then returns nil.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if err := d.store.EnsureCollection(ctx, CollectionOutbox); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	_, err := d.outbox().Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "topic", Value: 1}, {Key: "state", Value: 1}, {Key: "visible_at", Value: 1}}})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("subscriptions: outbox index: %w", err)
+	}
+	poll := d.Poll
+	if poll <= 0 {
+		poll = DefaultPoll
+	}
+	for {
+		n, err := d.dispatch(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			d.logger().Warn("subscriptions: outbox", "error", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll):
+		}
+	}
+}
+
+func (d *Dispatcher) logger() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+// dispatch takes one batch of due messages and delivers them; it returns
+// how many it took.
+func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
+	st := d.Settings.withDefaults()
+	topics := d.topics()
+	if len(topics) == 0 {
+		return 0, nil
+	}
+	var taken []outboxDoc
+	err := d.store.Transaction(ctx, func(sc context.Context) error {
+		taken = taken[:0]
+		now := d.now()
+		due := bson.D{
+			{Key: "topic", Value: bson.D{{Key: "$in", Value: topics}}},
+			{Key: "$or", Value: bson.A{
+				bson.D{{Key: "state", Value: stateReady}, {Key: "visible_at", Value: bson.D{{Key: "$lte", Value: now}}}},
+				bson.D{{Key: "state", Value: stateInFlight}, {Key: "deadline", Value: bson.D{{Key: "$lte", Value: now}}}},
+			}},
+		}
+		cur, err := d.outbox().Find(sc, due, options.Find().SetLimit(int64(st.BatchSize)))
+		if err != nil {
+			return err
+		}
+		if err := cur.All(sc, &taken); err != nil {
+			return err
+		}
+		var take, park bson.A
+		deadline := now.Add(st.AckTimeout)
+		kept := taken[:0]
+		for _, m := range taken {
+			if m.Attempts >= st.MaxAttempts {
+				park = append(park, m.ID)
+				continue
+			}
+			m.Attempts++
+			m.Deadline = deadline
+			take = append(take, m.ID)
+			kept = append(kept, m)
+		}
+		taken = kept
+		if len(park) > 0 {
+			if _, err := d.outbox().UpdateMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: park}}}}, bson.D{{Key: "$set", Value: bson.D{
+				{Key: "state", Value: stateParked}, {Key: "reason", Value: fmt.Sprintf("not delivered after %d attempts", st.MaxAttempts)},
+			}}}); err != nil {
+				return err
+			}
+		}
+		if len(take) == 0 {
+			return nil
+		}
+		_, err = d.outbox().UpdateMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: take}}}}, bson.D{
+			{Key: "$set", Value: bson.D{{Key: "state", Value: stateInFlight}, {Key: "consumer", Value: d.consumer}, {Key: "deadline", Value: deadline}}},
+			{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
+		})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("take outbox messages: %w", err)
+	}
+	for _, m := range taken {
+		derr := d.deliver(ctx, st, m)
+		if ctx.Err() != nil {
+			// Stopping: what is in flight goes out again after its
+			// deadline.
+			return len(taken), nil
+		}
+		if err := d.settle(context.WithoutCancel(ctx), st, m, derr); err != nil {
+			return len(taken), err
+		}
+	}
+	return len(taken), nil
+}
+
+// deliver hands one message to its handler or webhook.
+func (d *Dispatcher) deliver(ctx context.Context, st Settings, m outboxDoc) error {
+	dl := Delivered{ID: m.id(), Topic: m.Topic, Payload: m.Payload, Attempt: m.Attempts, CreatedAt: m.CreatedAt.UTC()}
+	d.mu.Lock()
+	h, w := d.handlers[m.Topic], d.webhooks[m.Topic]
+	d.mu.Unlock()
+	dctx, cancel := context.WithTimeout(ctx, st.AckTimeout)
+	defer cancel()
+	if h != nil {
+		return safeCall(dctx, h, dl)
+	}
+	body, err := outboxBody(dl)
+	if err != nil {
+		return err
+	}
+	_, err = send(dctx, d.client(w), w, dl.ID.String(), body, d.now())
+	return err
+}
+
+func (d *Dispatcher) client(w Webhook) *http.Client { return webhookClient(w.Timeout, d.AllowPrivateWebhooks) }
+
+// safeCall runs a handler, turning a panic into an error.
+func safeCall(ctx context.Context, h OutboxHandler, m Delivered) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("outbox handler panicked: %v", r)
+		}
+	}()
+	return h(ctx, m)
+}
+
+// settle removes a delivered message, or schedules its retry (or parks
+// it) after a failure. A message no longer in this dispatcher's hands (its
+// deadline passed and another took it) is left alone.
+func (d *Dispatcher) settle(ctx context.Context, st Settings, m outboxDoc, derr error) error {
+	held := bson.D{{Key: "_id", Value: m.ID}, {Key: "state", Value: stateInFlight}, {Key: "consumer", Value: d.consumer}, {Key: "attempts", Value: m.Attempts}}
+	if derr == nil {
+		_, err := d.outbox().DeleteOne(ctx, held)
+		return err
+	}
+	d.logger().Warn("subscriptions: outbox delivery failed", "topic", m.Topic, "id", m.id(), "attempt", m.Attempts, "error", derr)
+	reason := derr.Error()
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	set := bson.D{{Key: "state", Value: stateParked}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason}}
+	if m.Attempts < st.MaxAttempts {
+		set = bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason},
+			{Key: "visible_at", Value: d.now().Add(jitter(st.backoff(m.Attempts)))}}
+	}
+	_, err := d.outbox().UpdateOne(ctx, held, bson.D{{Key: "$set", Value: set}})
+	return err
+}
+
+// ParkedMessage is an outbox message set aside after MaxAttempts.
+type ParkedMessage struct {
+	ID       uuid.UUID `json:"id"`
+	Topic    string    `json:"topic"`
+	Attempts int       `json:"attempts"`
+	Reason   string    `json:"reason"`
+}
+
+// Parked lists up to limit parked messages (0: 1000) of topic, or of
+// every topic when topic is empty.
+func (d *Dispatcher) Parked(ctx context.Context, topic string, limit int) ([]ParkedMessage, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	f := bson.D{{Key: "state", Value: stateParked}}
+	if topic != "" {
+		f = append(f, bson.E{Key: "topic", Value: topic})
+	}
+	cur, err := d.outbox().Find(ctx, f, options.Find().SetLimit(int64(limit)).SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions: parked outbox messages: %w", err)
+	}
+	var docs []outboxDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("subscriptions: parked outbox messages: %w", err)
+	}
+	out := make([]ParkedMessage, len(docs))
+	for i, m := range docs {
+		out[i] = ParkedMessage{ID: m.id(), Topic: m.Topic, Attempts: m.Attempts, Reason: m.Reason}
+	}
+	return out, nil
+}
+
+// Replay queues parked messages again with their attempts reset: the
+// named ones, or every parked message of topic when none are named.
+func (d *Dispatcher) Replay(ctx context.Context, topic string, ids ...uuid.UUID) (int64, error) {
+	f := bson.D{{Key: "state", Value: stateParked}, {Key: "topic", Value: topic}}
+	if len(ids) > 0 {
+		vals := make(bson.A, len(ids))
+		for i, id := range ids {
+			vals[i] = mongostore.UUIDValue(id)
+		}
+		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: vals}}})
+	}
+	res, err := d.outbox().UpdateMany(ctx, f, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "state", Value: stateReady}, {Key: "attempts", Value: 0}, {Key: "visible_at", Value: d.now()},
+	}}})
+	if err != nil {
+		return 0, fmt.Errorf("subscriptions: replay outbox messages: %w", err)
+	}
+	return res.ModifiedCount, nil
+}
+
+// outboxBody renders a message as a webhook request's body.
+func outboxBody(m Delivered) ([]byte, error) {
+	payload, err := bson.MarshalExtJSON(m.Payload, false, false)
+	if err != nil {
+		return nil, fmt.Errorf("render outbox message %s: %w", m.ID, err)
+	}
+	return json.Marshal(struct {
+		ID        string          `json:"id"`
+		Topic     string          `json:"topic"`
+		Payload   json.RawMessage `json:"payload"`
+		Attempt   int             `json:"attempt"`
+		CreatedAt string          `json:"created_at"`
+	}{m.ID.String(), m.Topic, payload, m.Attempt, m.CreatedAt.Format("2006-01-02T15:04:05.000Z07:00")})
+}
