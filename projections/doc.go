@@ -28,7 +28,11 @@
 // checkpoint. Several runners may run the same projections (several server
 // replicas): a lease in the checkpoint decides which one applies a
 // projection, and every batch's transaction checks the lease, so two
-// runners never both apply an event.
+// runners never both apply an event. A runner that stops renewing its
+// lease (its process crashed) holds the projection until the lease
+// expires (Runner.LeaseTTL); on file: and memory: stores, which one
+// process holds under a lock, the next process takes it over at once.
+// Status.WaitingForLease names the owner a runner is waiting for.
 //
 // # Catch-up, handoff and order
 //

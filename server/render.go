@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
@@ -10,7 +11,8 @@ import (
 
 // renderDocument renders a read-model document as JSON for HTTP clients:
 // UUIDs (binary subtype 4) as their canonical strings, ObjectIDs as hex
-// strings and dates as RFC 3339 strings with milliseconds; other values
+// strings and dates as RFC 3339 strings in UTC with trailing zeros of the
+// fraction trimmed (time.RFC3339Nano, as every time the API shows); other values
 // as relaxed Extended JSON (numbers as numbers).
 func renderDocument(raw bson.Raw) (json.RawMessage, error) {
 	d, err := friendly(raw)
@@ -45,7 +47,7 @@ func friendlyValue(v bson.RawValue) (any, error) {
 	case bsontype.ObjectID:
 		return v.ObjectID().Hex(), nil
 	case bsontype.DateTime:
-		return v.Time().UTC().Format("2006-01-02T15:04:05.000Z07:00"), nil
+		return v.Time().UTC().Format(time.RFC3339Nano), nil
 	case bsontype.EmbeddedDocument:
 		return friendly(v.Document())
 	case bsontype.Array:

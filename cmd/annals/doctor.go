@@ -161,8 +161,11 @@ func (fl *doctorFlags) checkEmbedded(ctx context.Context) []finding {
 		} else {
 			fs = append(fs, indexFindings(specs, nil)...)
 		}
-		fs = append(fs, checksumFinding(ctx, s),
-			finding{level: levelOK, topic: "oplog window", msg: "the embedded engine keeps its change log on disk (the last 100,000 changes by default): change streams resume across restarts within it"},
+		oplog := finding{level: levelOK, topic: "oplog window", msg: "the embedded engine keeps its change log on disk (the last 100,000 changes by default): change streams resume across restarts within it"}
+		if s.Engine() == mongostore.EngineMemory {
+			oplog.msg = "the embedded engine keeps its change log in memory (the last 100,000 changes by default): change streams resume within it while the process runs"
+		}
+		fs = append(fs, checksumFinding(ctx, s), oplog,
 			finding{level: levelOK, topic: "write concern", msg: "not applicable: the embedded engine syncs every commit to disk before acknowledging it"})
 		return nil
 	})

@@ -52,10 +52,6 @@ const (
 // version (see mongostore.Position); within a stream, version order.
 var scanOrder = bson.D{{Key: fieldRecordedAt, Value: 1}, {Key: fieldStream, Value: 1}, {Key: fieldVersion, Value: 1}}
 
-// exportTimeFormat writes recorded_at in UTC with the milliseconds BSON
-// dates hold.
-const exportTimeFormat = "2006-01-02T15:04:05.000Z"
-
 type exportFlags struct {
 	target
 	out string
@@ -72,7 +68,7 @@ then stream, then version), streaming in constant memory:
 
   {"id":"…","aggregate_uuid":"…","aggregate_type":"Order","version":1,
    "name":"OrderCreated","schema_version":1,"data":{…},"metadata":{…},
-   "recorded_at":"2026-01-02T15:04:05.123Z"}
+   "recorded_at":"2026-01-02T15:04:05.12Z"}
 
 data and metadata are canonical Extended JSON, so every BSON type
 survives: 'annals import' restores each event byte for byte, with its id,
@@ -226,7 +222,7 @@ func recordOf(doc bson.Raw) (record, error) {
 		case fieldRecordedAt:
 			var ms int64
 			if ms, ok = v.DateTimeOK(); ok {
-				rec.RecordedAt = time.UnixMilli(ms).UTC().Format(exportTimeFormat)
+				rec.RecordedAt = formatTime(time.UnixMilli(ms))
 			}
 		default:
 			return rec, fmt.Errorf("event %s has a field %q that annals does not write; export refuses to drop it", id, key)

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/annalsdb/annals/projections"
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 )
 
 // TestHelpFlagsPlain: boolean flags read "--json", not
@@ -111,5 +116,36 @@ func TestErrorsWithoutPackageNames(t *testing.T) {
 		if strings.Contains(p.Detail, "mongostore:") || strings.Contains(p.Detail, "projections:") {
 			t.Errorf("%s %s: detail %q names a Go package", req.Method, req.URL.Path, p.Detail)
 		}
+	}
+}
+
+// TestTimesOneFormat: every time annals shows is RFC 3339 in UTC with the
+// fraction's trailing zeros trimmed, as encoding/json writes the API's
+// times: the CLI's tables and exports, and dates in read-model documents.
+func TestTimesOneFormat(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 100_000_000, time.UTC)
+	want := "2026-01-02T03:04:05.1Z"
+	if got := formatTime(at); got != want {
+		t.Errorf("formatTime = %q, want %q", got, want)
+	}
+	if b, _ := json.Marshal(at); string(b) != `"`+want+`"` {
+		t.Errorf("encoding/json writes %s, want %q", b, want)
+	}
+
+	api := startAPI(t)
+	if _, err := api.store.Database().Collection(projections.StreamsProjection).InsertOne(context.Background(),
+		bson.D{{Key: "_id", Value: "time-check"}, {Key: "at", Value: primitive.NewDateTimeFromTime(at)}}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, api.url+"/v1/projections/streams/documents/time-check", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"at":"`+want+`"`) {
+		t.Errorf("the document shows its date as %s, want %q", body, want)
 	}
 }

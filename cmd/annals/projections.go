@@ -339,10 +339,10 @@ func printStatus(w io.Writer, v projectionView) {
 	}
 	if w := v.WaitingForLease; w != nil {
 		fmt.Fprintf(tw, "waiting:\tfor the lease of %s (since %s; it expires at %s unless renewed)\n",
-			w.Owner, w.Since.UTC().Format(timeFormat), w.Until.UTC().Format(timeFormat))
+			w.Owner, formatTime(w.Since), formatTime(w.Until))
 	}
 	if l := v.LastEvent; l != nil {
-		fmt.Fprintf(tw, "last event:\t%s v%d %s at %s\n", l.AggregateUUID, l.Version, l.Name, l.RecordedAt.UTC().Format(timeFormat))
+		fmt.Fprintf(tw, "last event:\t%s v%d %s at %s\n", l.AggregateUUID, l.Version, l.Name, formatTime(l.RecordedAt))
 	}
 	if v.HistoryLost > 0 {
 		fmt.Fprintf(tw, "history lost:\t%d times\n", v.HistoryLost)
@@ -351,7 +351,7 @@ func printStatus(w io.Writer, v projectionView) {
 		fmt.Fprintf(tw, "collections:\t%s\n", strings.Join(v.Collections, ", "))
 	}
 	if f := v.Failure; f != nil {
-		fmt.Fprintf(tw, "failure:\t%s on event %s (%s v%d): %s\n", f.At.UTC().Format(timeFormat), f.EventID, f.EventName, f.Version, f.Error)
+		fmt.Fprintf(tw, "failure:\t%s on event %s (%s v%d): %s\n", formatTime(f.At), f.EventID, f.EventName, f.Version, f.Error)
 	}
 	if b := v.Rebuild; b != nil {
 		fmt.Fprintf(tw, "rebuild:\tgeneration %d %s: %d applied, %d behind\n", b.Generation, b.State, b.Applied, b.Behind)

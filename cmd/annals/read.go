@@ -143,7 +143,7 @@ func printEvents(w io.Writer, events []eventView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tNAME\tRECORDED_AT\tDATA")
 	for _, e := range events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Version, e.Name, e.RecordedAt.UTC().Format(timeFormat), compactJSON(e.Data))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Version, e.Name, formatTime(e.RecordedAt), compactJSON(e.Data))
 	}
 	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"time"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/server"
@@ -17,9 +18,11 @@ type eventView = server.EventView
 // viewOf renders a stored event as the API does.
 func viewOf(e mongostore.Event) (eventView, error) { return server.RenderEvent(e) }
 
-// timeFormat is how the tables print times: UTC with milliseconds, the
-// precision events are recorded with.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+// formatTime is how annals prints times everywhere (tables, exports,
+// the HTTP API): UTC, RFC 3339 with as many fractional digits as needed
+// (time.RFC3339Nano, trailing zeros trimmed), as encoding/json and
+// relaxed Extended JSON write them.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // writeJSON writes v as one line of JSON.
 func writeJSON(w io.Writer, v any) error {

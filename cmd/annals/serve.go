@@ -114,9 +114,24 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err := checkBind(cfg.addr, len(tokens), cfg.insecure); err != nil {
 		return err
 	}
+	// Bind before opening the store: an address in use must not leave a
+	// new store file behind.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer ln.Close() // after Serve, a no-op
 	opts := []mongostore.Option{mongostore.WithLogger(log)}
 	if cfg.db != "" {
 		opts = append(opts, mongostore.WithDatabase(cfg.db))
+	}
+	// Say what it waits for at once: an unreachable MongoDB takes the
+	// driver's server selection timeout (30 s by default) to fail.
+	if strings.HasPrefix(cfg.store, "mongodb") {
+		log.Info("connecting to MongoDB; waiting until a member answers (30s unless the URI sets serverSelectionTimeoutMS)",
+			"store", redactURI(cfg.store))
+	} else {
+		log.Info("opening the store", "store", cfg.store)
 	}
 	store, err := mongostore.Open(ctx, cfg.store, opts...)
 	if errors.Is(err, mongostore.ErrLocked) {
@@ -137,10 +152,6 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	api, err := server.New(store, runner, server.Options{Tokens: tokens, Logger: log})
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 
 	// Requests run under base. Shutdown ends the live feeds (which never

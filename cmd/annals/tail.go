@@ -86,7 +86,7 @@ func (p *eventPrinter) print(e eventView) error {
 	if p.json {
 		err = writeJSON(p.w, e)
 	} else {
-		_, err = fmt.Fprintf(p.w, "%s  %s  v%d  %s  %s\n", e.RecordedAt.UTC().Format(timeFormat), e.AggregateUUID, e.Version, e.Name, compactJSON(e.Data))
+		_, err = fmt.Fprintf(p.w, "%s  %s  v%d  %s  %s\n", formatTime(e.RecordedAt), e.AggregateUUID, e.Version, e.Name, compactJSON(e.Data))
 	}
 	if err != nil {
 		return err

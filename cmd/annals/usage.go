@@ -3,14 +3,19 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
+// addTemplateFuncs registers flagUsages with cobra, whose template
+// functions are global: once, so that runs in parallel do not race.
+var addTemplateFuncs = sync.OnceFunc(func() { cobra.AddTemplateFunc("flagUsages", flagUsages) })
+
 // useFlagUsages makes root's help list flags with flagUsages.
 func useFlagUsages(root *cobra.Command) {
-	cobra.AddTemplateFunc("flagUsages", flagUsages)
+	addTemplateFuncs()
 	tmpl := root.UsageTemplate()
 	tmpl = strings.ReplaceAll(tmpl, "{{.LocalFlags.FlagUsages", "{{flagUsages .LocalFlags")
 	tmpl = strings.ReplaceAll(tmpl, "{{.InheritedFlags.FlagUsages", "{{flagUsages .InheritedFlags")
