@@ -37,4 +37,29 @@
 //
 // Deleting a subscription drops its queue; creating one of the same name
 // again starts from its own start.
+//
+// # Webhooks
+//
+// A subscription with a Webhook has no consumers: Run pushes each event to
+// its URL as a signed JSON POST (Standard Webhooks: webhook-id,
+// webhook-timestamp, webhook-signature), a stream's events in order,
+// retrying with exponential backoff and jitter until MaxAttempts, then
+// parking. Every attempt is in WebhookLog. URLs must be http(s) and may not
+// reach loopback, link-local or private addresses unless the Service
+// allows them (checked at Create and when connecting).
+//
+// # Outbox
+//
+// A projection handler that must cause a side effect (send an email, call
+// a payment API) enqueues an OutboxMessage with its own ctx:
+//
+//	err := subscriptions.Enqueue(ctx, store, subscriptions.OutboxMessage{
+//		ID: ev.ID, Topic: "email", Payload: bson.M{"to": customer.Email}})
+//
+// The message is queued in the handler's batch transaction: it exists if
+// and only if the read-model writes commit. A Dispatcher delivers queued
+// messages at least once to the handler (or webhook) registered for their
+// topic, with the message id as the idempotency key, and retries and
+// parks as subscriptions do; a message whose delivery a crash cut off
+// goes out again after its ack timeout.
 package subscriptions

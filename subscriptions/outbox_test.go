@@ -1,0 +1,233 @@
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
+)
+
+// drain runs dispatch passes until one takes nothing, so that any due
+// message has been delivered (or failed) when it returns.
+func drain(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	for range 1000 {
+		n, err := d.dispatch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+	t.Fatal("the outbox never emptied")
+}
+
+// TestOutboxFollowsTheHandlersBatch: a message a projection handler
+// enqueues is sent if its batch commits and never if it rolls back.
+func TestOutboxFollowsTheHandlersBatch(t *testing.T) {
+	ctx := context.Background()
+	store, err := mongostore.Open(ctx, "memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close(ctx)
+	mail := projections.New("mail", []string{"Ordered", "Broken"}, func(ctx context.Context, _ *projections.Tx, ev mongostore.Event) error {
+		if err := Enqueue(ctx, store, OutboxMessage{ID: ev.ID, Topic: "email", Payload: bson.D{{Key: "event", Value: ev.Name}}}); err != nil {
+			return err
+		}
+		if ev.Name == "Broken" {
+			return errors.New("the template is missing")
+		}
+		return nil
+	})
+	runner := projections.NewRunner(store, mail)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(rctx) }()
+	defer func() { stop(); <-done }()
+
+	var mu sync.Mutex
+	sent := map[uuid.UUID]int{}
+	d := NewDispatcher(store)
+	d.Handle("email", func(_ context.Context, m Delivered) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sent[m.ID]++
+		return nil
+	})
+	if err := store.EnsureCollection(ctx, CollectionOutbox); err != nil {
+		t.Fatal(err)
+	}
+	ok := appendEvents(t, store, uuid.New(), "", "Ordered", "Ordered")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := runner.Status(ctx, "mail")
+		if err == nil && st.Behind == 0 && st.LastEvent != nil && st.LastEvent.ID == ok[1] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the projection did not apply the events: %+v (%v)", st, err)
+		}
+	}
+	broken := appendEvents(t, store, uuid.New(), "", "Broken")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := runner.Status(ctx, "mail")
+		if err == nil && st.State == projections.StateFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the projection did not fail: %+v (%v)", st, err)
+		}
+	}
+	drain(t, d)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ok {
+		if sent[id] != 1 {
+			t.Errorf("message of a committed batch sent %d times, want 1", sent[id])
+		}
+	}
+	if sent[broken[0]] != 0 {
+		t.Errorf("message of a rolled-back batch sent %d times", sent[broken[0]])
+	}
+	if n, _ := store.Database().Collection(CollectionOutbox).CountDocuments(ctx, bson.D{}); n != 0 {
+		t.Errorf("%d messages left in the outbox", n)
+	}
+}
+
+// TestOutboxRetriesParksAndRedelivers: a failing delivery is retried
+// after its backoff and parked after MaxAttempts; replaying delivers it; a
+// delivery cut off by a crash goes out again after its ack timeout; a
+// message id enqueued twice is sent once.
+func TestOutboxRetriesParksAndRedelivers(t *testing.T) {
+	ctx := context.Background()
+	store, err := mongostore.Open(ctx, "memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close(ctx)
+	if err := store.EnsureCollection(ctx, CollectionOutbox); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	d := NewDispatcher(store)
+	d.clock = clk.now
+	d.Settings = Settings{MaxAttempts: 3, MinBackoff: time.Minute, MaxBackoff: time.Hour, AckTimeout: time.Minute}
+	fail := true
+	attempts := map[uuid.UUID][]int{}
+	d.Handle("pay", func(_ context.Context, m Delivered) error {
+		attempts[m.ID] = append(attempts[m.ID], m.Attempt)
+		if fail {
+			return errors.New("payment API down")
+		}
+		return nil
+	})
+	id := uuid.New()
+	for range 2 {
+		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay", Payload: map[string]any{"amount": 10}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, d)
+	drain(t, d) // within the backoff: nothing
+	if got := attempts[id]; len(got) != 1 {
+		t.Fatalf("attempts before the backoff: %v, want [1]", got)
+	}
+	for range 3 {
+		clk.advance(time.Hour)
+		drain(t, d)
+	}
+	if got := attempts[id]; len(got) != 3 {
+		t.Fatalf("attempts: %v, want 3 before parking", got)
+	}
+	parked, err := d.Parked(ctx, "pay", 0)
+	if err != nil || len(parked) != 1 || parked[0].ID != id || parked[0].Reason != "payment API down" {
+		t.Fatalf("parked: %+v (%v)", parked, err)
+	}
+	fail = false
+	if n, err := d.Replay(ctx, "pay"); err != nil || n != 1 {
+		t.Fatalf("replay: %d (%v)", n, err)
+	}
+	drain(t, d)
+	if got := attempts[id]; len(got) != 4 || got[3] != 1 {
+		t.Fatalf("after replay: attempts %v, want a fourth delivery, attempt 1", got)
+	}
+	if parked, _ := d.Parked(ctx, "", 0); len(parked) != 0 {
+		t.Errorf("still parked: %+v", parked)
+	}
+
+	// A dispatcher that dies while delivering: the message goes out again
+	// once its deadline passes.
+	cut := uuid.New()
+	if err := Enqueue(ctx, store, OutboxMessage{ID: cut, Topic: "pay"}); err != nil {
+		t.Fatal(err)
+	}
+	dead := NewDispatcher(store)
+	dead.clock = clk.now
+	dead.Settings = d.Settings
+	dctx, kill := context.WithCancel(ctx)
+	dead.Handle("pay", func(ctx context.Context, m Delivered) error { kill(); <-ctx.Done(); return ctx.Err() })
+	if _, err := dead.dispatch(dctx); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, d)
+	if len(attempts[cut]) != 0 {
+		t.Fatal("delivered again before the deadline")
+	}
+	clk.advance(2 * time.Minute)
+	drain(t, d)
+	if got := attempts[cut]; len(got) != 1 || got[0] != 2 {
+		t.Errorf("after the deadline: attempts %v, want [2]", got)
+	}
+}
+
+// TestOutboxWebhook: a topic routed to a webhook is POSTed, signed, with
+// the message id as webhook-id.
+func TestOutboxWebhook(t *testing.T) {
+	ctx := context.Background()
+	store, err := mongostore.Open(ctx, "memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close(ctx)
+	if err := store.EnsureCollection(ctx, CollectionOutbox); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := newSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		verify(t, secret, r, body)
+		got = append(got, r.Header.Get("webhook-id"))
+	}))
+	defer receiver.Close()
+	d := NewDispatcher(store)
+	if err := d.Webhook(ctx, "notify", Webhook{URL: receiver.URL, Secret: secret}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("loopback webhook: got %v, want ErrInvalid", err)
+	}
+	d.AllowPrivateWebhooks = true
+	if err := d.Webhook(ctx, "notify", Webhook{URL: receiver.URL, Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "notify", Payload: map[string]any{"to": "a@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, d)
+	if len(got) != 1 || got[0] != id.String() {
+		t.Errorf("webhook got %v, want [%s]", got, id)
+	}
+}
