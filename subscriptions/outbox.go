@@ -169,7 +169,9 @@ func (d *Dispatcher) Webhook(ctx context.Context, topic string, w Webhook) error
 	return nil
 }
 
-func (d *Dispatcher) outbox() lungo.ICollection { return d.store.Database().Collection(CollectionOutbox) }
+func (d *Dispatcher) outbox() lungo.ICollection {
+	return d.store.Database().Collection(CollectionOutbox)
+}
 
 func (d *Dispatcher) now() time.Time { return d.clock().UTC().Truncate(time.Millisecond) }
 
@@ -323,7 +325,9 @@ func (d *Dispatcher) deliver(ctx context.Context, st Settings, m outboxDoc) erro
 	return err
 }
 
-func (d *Dispatcher) client(w Webhook) *http.Client { return webhookClient(w.Timeout, d.AllowPrivateWebhooks) }
+func (d *Dispatcher) client(w Webhook) *http.Client {
+	return webhookClient(w.Timeout, d.AllowPrivateWebhooks)
+}
 
 // safeCall runs a handler, turning a panic into an error.
 func safeCall(ctx context.Context, h OutboxHandler, m Delivered) (err error) {
