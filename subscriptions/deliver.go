@@ -220,6 +220,22 @@ func (s *Service) Nack(ctx context.Context, name, consumer string, action NackAc
 	})
 }
 
+// release puts events consumer holds but did not try back in the queue,
+// due at once, their delivery not counted.
+func (s *Service) release(ctx context.Context, name, consumer string, events ...uuid.UUID) error {
+	return s.onHeld(ctx, name, consumer, events, func(sc context.Context, _ Settings, held []message) error {
+		ids := make(bson.A, len(held))
+		for i, m := range held {
+			ids[i] = m.ID
+		}
+		_, err := s.messages().UpdateMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, bson.D{
+			{Key: "$set", Value: bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "visible_at", Value: s.now()}}},
+			{Key: "$inc", Value: bson.D{{Key: "attempts", Value: -1}}},
+		})
+		return err
+	})
+}
+
 // onHeld runs fn, in one transaction, on the messages of events that
 // consumer holds, and reports the others with ErrNotHeld.
 func (s *Service) onHeld(ctx context.Context, name, consumer string, events []uuid.UUID, fn func(sc context.Context, st Settings, held []message) error) error {

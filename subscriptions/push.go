@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -88,13 +89,9 @@ func consumerID() string {
 // push delivers a webhook subscription's events until ctx ends.
 func (s *Service) push(ctx context.Context, d definition) {
 	w := d.webhook()
-	st := d.settings()
 	client := webhookClient(w.Timeout, s.AllowPrivateWebhooks)
 	consumer := consumerID()
 	log := s.logger().With("subscription", d.Name)
-	// A batch is sent one request at a time: take no more than can be sent
-	// before the first one's ack timeout, even if every request times out.
-	max := int(min(int64(st.BatchSize), max(1, int64(st.AckTimeout/w.Timeout))))
 	pause := time.Duration(0)
 	for {
 		select {
@@ -103,7 +100,7 @@ func (s *Service) push(ctx context.Context, d definition) {
 		case <-time.After(pause):
 		}
 		pause = 0
-		batch, err := s.Fetch(ctx, d.Name, consumer, max, time.Second)
+		batch, err := s.Fetch(ctx, d.Name, consumer, 0, time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -112,32 +109,57 @@ func (s *Service) push(ctx context.Context, d definition) {
 			pause = time.Second
 			continue
 		}
-		var acked []uuid.UUID
-		failed := map[uuid.UUID]string{} // streams whose event failed, and why
-		for _, dl := range batch {
-			if why, ok := failed[dl.Event.Stream]; ok {
-				s.nackQuietly(ctx, d.Name, consumer, "an earlier event of its stream was not delivered: "+why, dl.Event.ID)
-				continue
-			}
-			start := time.Now()
-			status, perr := post(ctx, client, *w, d.Name, dl, s.now())
-			if ctx.Err() != nil {
-				// Stopping: what is in flight goes out again after its
-				// ack timeout.
-				break
-			}
-			s.logAttempt(ctx, d, dl, start, status, perr)
-			if perr == nil {
-				acked = append(acked, dl.Event.ID)
-				continue
-			}
-			failed[dl.Event.Stream] = perr.Error()
-			s.nackQuietly(ctx, d.Name, consumer, perr.Error(), dl.Event.ID)
+		s.pushBatch(ctx, d, *w, client, consumer, batch)
+	}
+}
+
+// pushBatch sends a fetched batch one event at a time, then records the
+// attempts and acknowledges what was accepted, in one write each. Events
+// it has no time left to send before their ack timeout, and those behind
+// a failed event of their stream, go back to the queue.
+func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client *http.Client, consumer string, batch []Delivery) {
+	log := s.logger().With("subscription", d.Name)
+	var acked, released []uuid.UUID
+	var attempts []any
+	failed := map[uuid.UUID]string{} // streams whose event failed, and why
+	for _, dl := range batch {
+		if why, ok := failed[dl.Event.Stream]; ok {
+			s.nackQuietly(ctx, d.Name, consumer, "an earlier event of its stream was not delivered: "+why, dl.Event.ID)
+			continue
 		}
-		if len(acked) > 0 {
-			if err := s.Ack(context.WithoutCancel(ctx), d.Name, consumer, acked...); err != nil {
-				log.Warn("subscriptions: webhook ack", "error", err)
-			}
+		if dl.Deadline.Sub(s.now()) < w.Timeout || ctx.Err() != nil {
+			released = append(released, dl.Event.ID)
+			continue
+		}
+		start := time.Now()
+		status, perr := post(ctx, client, w, d.Name, dl, s.now())
+		if ctx.Err() != nil {
+			// Stopping: what is in flight goes out again after its
+			// ack timeout.
+			return
+		}
+		attempts = append(attempts, s.attempt(d, dl, start, status, perr))
+		if perr == nil {
+			acked = append(acked, dl.Event.ID)
+			continue
+		}
+		failed[dl.Event.Stream] = perr.Error()
+		s.nackQuietly(ctx, d.Name, consumer, perr.Error(), dl.Event.ID)
+	}
+	bg := context.WithoutCancel(ctx)
+	if len(attempts) > 0 {
+		if _, err := s.store.Database().Collection(CollectionWebhookLog).InsertMany(bg, attempts); err != nil {
+			log.Warn("subscriptions: log webhook attempts", "error", err)
+		}
+	}
+	if len(acked) > 0 {
+		if err := s.Ack(bg, d.Name, consumer, acked...); err != nil {
+			log.Warn("subscriptions: webhook ack", "error", err)
+		}
+	}
+	if len(released) > 0 {
+		if err := s.release(bg, d.Name, consumer, released...); err != nil {
+			log.Warn("subscriptions: webhook release", "error", err)
 		}
 	}
 }
@@ -148,7 +170,8 @@ func (s *Service) nackQuietly(ctx context.Context, name, consumer, reason string
 	}
 }
 
-func (s *Service) logAttempt(ctx context.Context, d definition, dl Delivery, start time.Time, status int, perr error) {
+// attempt is the log entry of one webhook request.
+func (s *Service) attempt(d definition, dl Delivery, start time.Time, status int, perr error) attemptDoc {
 	a := attemptDoc{
 		ID: primitive.NewObjectID(), Sub: d.Name, Feed: d.Feed, Event: mongostore.UUIDValue(dl.Event.ID),
 		Attempt: dl.Attempt, At: s.now(), Status: status, LatencyUS: time.Since(start).Microseconds(),
@@ -159,9 +182,7 @@ func (s *Service) logAttempt(ctx context.Context, d definition, dl Delivery, sta
 			a.Error = a.Error[:500]
 		}
 	}
-	if _, err := s.store.Database().Collection(CollectionWebhookLog).InsertOne(context.WithoutCancel(ctx), a); err != nil {
-		s.logger().Warn("subscriptions: log a webhook attempt", "subscription", d.Name, "error", err)
-	}
+	return a
 }
 
 // trimWebhookLog drops attempts older than the retention.
