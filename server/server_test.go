@@ -701,6 +701,13 @@ func compareJSON(a, b any) int {
 		return 0
 	case string:
 		y, _ := b.(string)
+		// Dates are RFC 3339 with the fraction's trailing zeros trimmed,
+		// which does not sort as text ("…05Z" after "…05.1Z").
+		tx, errx := time.Parse(time.RFC3339Nano, x)
+		ty, erry := time.Parse(time.RFC3339Nano, y)
+		if errx == nil && erry == nil {
+			return tx.Compare(ty)
+		}
 		return strings.Compare(x, y)
 	}
 	return 0
