@@ -457,3 +457,36 @@ func TestMockChangeStreamResumes(t *testing.T) {
 		t.Fatalf("the resume's $changeStream %v, want resumeAfter the post-batch token", aggs[1].Command.Lookup("pipeline"))
 	}
 }
+
+// The batch handler form sends its writes as one bulk write: a batch of
+// two events is find positions, one update command carrying both upserts,
+// the positions, the fenced checkpoint, the commit.
+func TestMockProjectionBatchForm(t *testing.T) {
+	m, _, store := mockStore(t)
+	r := projections.NewRunner(store, depositCounts(true))
+	p, _ := r.Projection("deposits")
+	m.Script(mockmongo.Found("annals.projection_positions"))
+	for range 3 {
+		m.Script(mockmongo.OK(bson.E{Key: "n", Value: 2}, bson.E{Key: "nModified", Value: 2}))
+	}
+	m.Script(mockmongo.OK())
+	n, err := projections.ApplyCatchUpBatch(t.Context(), r, p, mockEvents(2))
+	if err != nil || n != 2 {
+		t.Fatalf("apply: %d, %v (commands %v)", n, err, m.Names())
+	}
+	want := []string{"find", "update", "update", "update", "commitTransaction"}
+	if got := m.Names(); !slices.Equal(got, want) {
+		t.Fatalf("commands %v, want %v", got, want)
+	}
+	bulk := m.Commands()[1].Command
+	if c := bulk.Lookup("update").StringValue(); c != "deposits" {
+		t.Fatalf("second command updates %s, want the query collection", c)
+	}
+	ups, _ := bulk.Lookup("updates").Array().Values()
+	if len(ups) != 2 {
+		t.Fatalf("the bulk write carries %d updates, want 2", len(ups))
+	}
+	if o, err := bulk.LookupErr("ordered"); err != nil || !o.Boolean() {
+		t.Errorf("the bulk write is not ordered: %v", bulk.Lookup("ordered"))
+	}
+}
