@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -269,4 +270,33 @@ func TestMockAppendCommands(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Loading a stream is one find on the (aggregate_uuid, version) index's
+// order, in one large batch, with majority read concern: a stream of up
+// to 5,000 events is one round trip.
+func TestMockLoadCommand(t *testing.T) {
+	m, store := mockStore(t, nil)
+	stream := uuid.New()
+	m.Script(mockmongo.Found(eventsNS, storedDoc(stream, 1, "Opened"), storedDoc(stream, 2, "Deposited")))
+	s, err := store.Load(t.Context(), stream)
+	if err != nil || s.Version != 2 || len(s.Events) != 2 {
+		t.Fatalf("load: %v, %v", s, err)
+	}
+	wantNames(t, m, "find")
+	find := m.Commands()[0].Command
+	for path, want := range map[string]string{
+		"sort":              `{"version": {"$numberInt":"1"}}`,
+		"batchSize":         `{"$numberInt":"5000"}`,
+		"readConcern.level": `"majority"`,
+	} {
+		v, err := find.LookupErr(strings.Split(path, ".")...)
+		if err != nil || v.String() != want {
+			t.Errorf("%s = %v, want %s", path, v, want)
+		}
+	}
+	id, err := find.LookupErr("filter", "aggregate_uuid")
+	if sub, data, ok := id.BinaryOK(); err != nil || !ok || sub != 4 || string(data) != string(stream[:]) {
+		t.Errorf("filter %s, want the stream's UUID", find.Lookup("filter"))
+	}
 }
