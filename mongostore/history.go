@@ -27,3 +27,13 @@ func IsHistoryLost(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "unable to resume change stream") || strings.Contains(msg, "ChangeStreamHistoryLost")
 }
+
+// IsChangeTooLarge reports that MongoDB could not return a change event
+// because it exceeds the 16 MiB document limit (BSONObjectTooLarge, 10334):
+// an event stored near 16 MiB before annals kept ChangeEventHeadroom. A
+// change stream cannot get past such an event by resuming; a reader must
+// read it from the events collection and open a new stream after it.
+func IsChangeTooLarge(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(10334)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,4 +205,98 @@ func TestMockScanPage(t *testing.T) {
 		t.Errorf("filter without the keyset $or: %s", cmd.Lookup("filter"))
 	}
 	notSecondary(t, m.Commands())
+}
+
+// The commands of an append as MongoDB receives them. One event: a head
+// read (the stream's last version, newest first, one document, three
+// fields, majority read concern) and an insert with the majority,
+// journaled write concern. A batch: the same in a snapshot transaction,
+// the insert ordered, the commit carrying the write concern.
+func TestMockAppendCommands(t *testing.T) {
+	m, store := mockStore(t, nil)
+	ctx := t.Context()
+	stream := uuid.New()
+	lookup := func(c *event.CommandStartedEvent, path ...string) string {
+		v, err := c.Command.LookupErr(path...)
+		if err != nil {
+			return "<absent>"
+		}
+		return v.String()
+	}
+	t.Run("one event", func(t *testing.T) {
+		m.Clear()
+		m.Script(mockmongo.Found(eventsNS, storedDoc(stream, 3, "Deposited")), mockmongo.OK(bson.E{Key: "n", Value: 1}))
+		if _, err := store.Append(ctx, stream, mongostore.Exact(3), mongostore.EventData{Name: "Deposited"}); err != nil {
+			t.Fatal(err)
+		}
+		wantNames(t, m, "find", "insert")
+		find, insert := m.Commands()[0], m.Commands()[1]
+		for _, c := range []struct{ got, want string }{
+			{lookup(find, "sort"), `{"version": {"$numberInt":"-1"}}`},
+			{lookup(find, "limit"), `{"$numberLong":"1"}`},
+			{lookup(find, "readConcern", "level"), `"majority"`},
+			{lookup(find, "projection", "data"), "<absent>"},
+			{lookup(insert, "writeConcern", "w"), `"majority"`},
+			{lookup(insert, "writeConcern", "j"), "true"},
+			{lookup(insert, "documents", "0", "version"), `{"$numberLong":"4"}`},
+			{lookup(insert, "startTransaction"), "<absent>"},
+		} {
+			if c.got != c.want {
+				t.Errorf("got %s, want %s", c.got, c.want)
+			}
+		}
+	})
+	t.Run("batch", func(t *testing.T) {
+		m.Clear()
+		m.Script(mockmongo.Found(eventsNS, storedDoc(stream, 4, "Deposited")), mockmongo.OK(bson.E{Key: "n", Value: 2}), mockmongo.OK())
+		_, err := store.Append(ctx, stream, mongostore.Exact(4), mongostore.EventData{Name: "Deposited"}, mongostore.EventData{Name: "Withdrawn"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantNames(t, m, "find", "insert", "commitTransaction")
+		find, insert, commit := m.Commands()[0], m.Commands()[1], m.Commands()[2]
+		for _, c := range []struct{ got, want string }{
+			{lookup(find, "startTransaction"), "true"},
+			{lookup(find, "autocommit"), "false"},
+			{lookup(find, "readConcern", "level"), `"snapshot"`},
+			{lookup(insert, "ordered"), "true"},
+			{lookup(insert, "writeConcern"), "<absent>"},
+			{lookup(insert, "documents", "1", "version"), `{"$numberLong":"6"}`},
+			{lookup(commit, "writeConcern", "w"), `"majority"`},
+			{lookup(commit, "writeConcern", "j"), "true"},
+		} {
+			if c.got != c.want {
+				t.Errorf("got %s, want %s", c.got, c.want)
+			}
+		}
+	})
+}
+
+// Loading a stream is one find on the (aggregate_uuid, version) index's
+// order, in one large batch, with majority read concern: a stream of up
+// to 5,000 events is one round trip.
+func TestMockLoadCommand(t *testing.T) {
+	m, store := mockStore(t, nil)
+	stream := uuid.New()
+	m.Script(mockmongo.Found(eventsNS, storedDoc(stream, 1, "Opened"), storedDoc(stream, 2, "Deposited")))
+	s, err := store.Load(t.Context(), stream)
+	if err != nil || s.Version != 2 || len(s.Events) != 2 {
+		t.Fatalf("load: %v, %v", s, err)
+	}
+	wantNames(t, m, "find")
+	find := m.Commands()[0].Command
+	for path, want := range map[string]string{
+		"sort":              `{"version": {"$numberInt":"1"}}`,
+		"batchSize":         `{"$numberInt":"5000"}`,
+		"readConcern.level": `"majority"`,
+	} {
+		v, err := find.LookupErr(strings.Split(path, ".")...)
+		if err != nil || v.String() != want {
+			t.Errorf("%s = %v, want %s", path, v, want)
+		}
+	}
+	id, err := find.LookupErr("filter", "aggregate_uuid")
+	if sub, data, ok := id.BinaryOK(); err != nil || !ok || sub != 4 || string(data) != string(stream[:]) {
+		t.Errorf("filter %s, want the stream's UUID", find.Lookup("filter"))
+	}
 }

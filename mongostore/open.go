@@ -22,6 +22,10 @@ import (
 //	memory:                          embedded engine in memory
 //	file:PATH                        embedded engine persisted in the directory PATH
 //
+// On MongoDB the store reads from and writes to the primary, whatever
+// readPreference the URI names: its transactions must, and reads of a
+// stream's head from a lagging secondary would make appends conflict.
+//
 // Opening creates the collections and indexes and is idempotent. A
 // standalone mongod is refused with ErrNoReplicaSet; a file already opened
 // by another process with ErrLocked; an unknown scheme with

@@ -76,11 +76,13 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 	}
 	var applied int
 	var last *mongostore.Event
+	var read, done map[uuid.UUID]int64
 	tx := &Tx{db: r.store.Database(), projection: p, generation: cp.Generation}
 	err := r.store.Transaction(ctx, func(sc context.Context) error {
 		start := r.batchClock()
+		read, done = map[uuid.UUID]int64{}, map[uuid.UUID]int64{}
 		var err error
-		applied, last, err = w.applyIn(sc, start, cp, b, maxPos, tx)
+		applied, last, err = w.applyIn(sc, start, cp, b, maxPos, tx, read, done)
 		if elapsed := r.batchClock().Sub(start); err != nil && !errors.Is(err, errBatchTooLong) && elapsed > r.MaxBatchDuration {
 			// Most likely MongoDB aborted the transaction for its lifetime
 			// (NoSuchTransaction, labelled transient): the driver would
@@ -91,12 +93,14 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 		return err
 	})
 	if err != nil {
+		cp.known = nil
 		var he *HandlerError
 		if errors.As(err, &he) {
 			return 0, he
 		}
 		return 0, fmt.Errorf("apply %d events: %w", len(b.events), err)
 	}
+	cp.remember(read, done)
 	cp.Position = toStoredPosition(maxPos)
 	cp.State = b.state
 	if b.token != nil {
@@ -113,14 +117,29 @@ func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, 
 // applies the batch's events, records the positions and the checkpoint,
 // and gives up with errBatchTooLong once the transaction has run
 // MaxBatchDuration. It returns how many events it applied and the last in
-// position order.
-func (w *worker) applyIn(sc context.Context, start time.Time, cp *checkpoint, b batch, maxPos mongostore.Position, tx *Tx) (applied int, last *mongostore.Event, err error) {
+// position order, and fills read with the positions it read and done with
+// those it writes.
+func (w *worker) applyIn(sc context.Context, start time.Time, cp *checkpoint, b batch, maxPos mongostore.Position, tx *Tx,
+	read, done map[uuid.UUID]int64) (applied int, last *mongostore.Event, err error) {
 	r, p := w.r, w.p
-	runs, err := w.complete(sc, cp, p.runs(b.events))
+	runs, err := w.complete(sc, cp, p.runs(b.events), read)
 	if err != nil {
 		return 0, nil, err
 	}
-	done := map[uuid.UUID]int64{}
+	for _, run := range runs {
+		if n := len(run.events); n > 0 {
+			done[run.stream] = run.events[n-1].Version
+		}
+	}
+	if p.BatchHandler != nil {
+		if applied, last, err = w.applyBatchHandler(sc, tx, runs); err != nil {
+			return 0, nil, err
+		}
+		if elapsed := r.batchClock().Sub(start); elapsed > r.MaxBatchDuration {
+			return 0, nil, fmt.Errorf("%w: %d events took %s", errBatchTooLong, applied, elapsed.Round(time.Millisecond))
+		}
+		return applied, last, w.record(sc, cp, b, maxPos, done, applied, last)
+	}
 	for _, run := range runs {
 		for i := range run.events {
 			e := &run.events[i]
@@ -128,14 +147,13 @@ func (w *worker) applyIn(sc context.Context, start time.Time, cp *checkpoint, b 
 			if p.Registry != nil {
 				up, err := p.Registry.UpcastEvent(ev)
 				if err != nil {
-					return 0, nil, &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
+					return 0, nil, handlerError(p, *e, err)
 				}
 				ev = up
 			}
 			if err := p.Handler(sc, tx, ev); err != nil {
-				return 0, nil, &HandlerError{Projection: p.Name, EventID: e.ID, EventName: e.Name, Stream: e.Stream, Version: e.Version, Err: err}
+				return 0, nil, handlerError(p, *e, err)
 			}
-			done[e.Stream] = e.Version
 			applied++
 			if last == nil || mongostore.PositionOf(*last).Before(mongostore.PositionOf(*e)) {
 				last = e
@@ -145,8 +163,15 @@ func (w *worker) applyIn(sc context.Context, start time.Time, cp *checkpoint, b 
 			}
 		}
 	}
+	return applied, last, w.record(sc, cp, b, maxPos, done, applied, last)
+}
+
+// record writes, in the batch's transaction, the streams' positions and
+// the checkpoint after the batch.
+func (w *worker) record(sc context.Context, cp *checkpoint, b batch, maxPos mongostore.Position, done map[uuid.UUID]int64, applied int, last *mongostore.Event) error {
+	r, p := w.r, w.p
 	if err := r.writePositions(sc, p.Name, cp.Generation, done); err != nil {
-		return 0, nil, err
+		return err
 	}
 	set := bson.D{{Key: "position", Value: toStoredPosition(maxPos)}, {Key: "state", Value: b.state}}
 	if b.token != nil {
@@ -156,24 +181,35 @@ func (w *worker) applyIn(sc context.Context, start time.Time, cp *checkpoint, b 
 		set = append(set, bson.E{Key: "last_event", Value: toStoredEvent(*last)})
 	}
 	if err := r.update(sc, cp, set, bson.D{{Key: "applied", Value: applied}}); err != nil {
-		return 0, nil, err
+		return err
 	}
-	return applied, last, r.hooks.call(sc, hookBeforeCommit, p.Name, b.state)
+	return r.hooks.call(sc, hookBeforeCommit, p.Name, b.state)
 }
 
 // complete turns each stream's run into exactly the handled versions after
 // the stream's position, up to the run's last version: it drops versions
 // already applied and reads the ones missing, in one query for the batch.
-func (w *worker) complete(ctx context.Context, cp *checkpoint, runs []*streamRun) ([]*streamRun, error) {
+// Positions the session knows (cp.known) are not read again; those read
+// are added to read.
+func (w *worker) complete(ctx context.Context, cp *checkpoint, runs []*streamRun, read map[uuid.UUID]int64) ([]*streamRun, error) {
 	if len(runs) == 0 {
 		return nil, nil
 	}
 	applied := make(map[uuid.UUID]int64, len(runs))
 	for _, run := range runs {
-		applied[run.stream] = 0
+		if v, ok := cp.known[run.stream]; ok {
+			applied[run.stream] = v
+		} else {
+			read[run.stream] = 0
+		}
 	}
-	if err := w.r.readPositions(ctx, w.p.Name, cp.Generation, applied); err != nil {
-		return nil, err
+	if len(read) > 0 {
+		if err := w.r.readPositions(ctx, w.p.Name, cp.Generation, read); err != nil {
+			return nil, err
+		}
+		for s, v := range read {
+			applied[s] = v
+		}
 	}
 	var gaps []mongostore.StreamRange
 	byStream := map[uuid.UUID]*streamRun{}

@@ -62,6 +62,30 @@ type checkpoint struct {
 	// lease through ("" on shared stores): on an exclusive store, a lease
 	// taken through another open is void.
 	LeaseStore string `bson:"lease_store,omitempty"`
+
+	// known holds streams' positions this session of the worker read or
+	// committed, so that a batch need not read them again: one round trip
+	// less per batch. Only the lease holder writes positions, and every
+	// batch's transaction checks the lease, so they stay true while this
+	// checkpoint (one session) lasts; a failed batch drops them, since its
+	// commit may have happened.
+	known map[uuid.UUID]int64 `bson:"-"`
+}
+
+// maxKnownPositions bounds checkpoint.known: beyond it the cache starts
+// over, so a projection over millions of streams stays small in memory.
+const maxKnownPositions = 100_000
+
+// remember records positions after a committed batch.
+func (cp *checkpoint) remember(positions ...map[uuid.UUID]int64) {
+	for _, m := range positions {
+		if cp.known == nil || len(cp.known)+len(m) > maxKnownPositions {
+			cp.known = make(map[uuid.UUID]int64, len(m))
+		}
+		for s, v := range m {
+			cp.known[s] = v
+		}
+	}
 }
 
 type storedPosition struct {

@@ -17,12 +17,18 @@ import (
 // owns it. The read model must equal the ground truth: no event applied
 // twice (the read model records every version applied) and none missed.
 func TestConcurrentRunners(t *testing.T) {
+	for form, projection := range accountForms {
+		t.Run(form, func(t *testing.T) { testConcurrentRunners(t, projection) })
+	}
+}
+
+func testConcurrentRunners(t *testing.T, projection func() *projections.Projection) {
 	s := openStore(t)
 	b := &bank{t: t, s: s}
 	b.open(6)
 	b.activity(100)
-	r1 := fast(projections.NewRunner(s, accountsProjection()))
-	r2 := fast(projections.NewRunner(s, accountsProjection()))
+	r1 := fast(projections.NewRunner(s, projection()))
+	r2 := fast(projections.NewRunner(s, projection()))
 	var applied [2]atomic.Int64
 	for i, r := range []*projections.Runner{r1, r2} {
 		projections.SetHook(r, func(_ context.Context, p int, _, _ string) error {

@@ -19,6 +19,22 @@
 //	go runner.Run(ctx)
 //	st, err := runner.Status(ctx, "accounts") // state, last applied event, events behind, lag
 //
+// A projection that must keep up with many events uses the batch form: the
+// handler gets a whole batch and queues its writes, which the runner sends
+// as one bulk write per collection in the batch's transaction. On MongoDB
+// a catch-up batch of 200 events then costs 6 round trips instead of 205,
+// and a live batch 5 instead of 4 plus one per event (counted by
+// TestRoundTripsPerBatch):
+//
+//	counts := projections.NewBatch("counts", []string{"Deposited"},
+//		func(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
+//			for _, ev := range events {
+//				w.Queue("", mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": ev.Stream.String()}).
+//					SetUpdate(bson.M{"$inc": bson.M{"n": 1}}).SetUpsert(true))
+//			}
+//			return nil
+//		})
+//
 // # Exactly once
 //
 // Each batch of events is applied in one transaction that also records,

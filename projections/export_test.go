@@ -47,7 +47,19 @@ func WatchFirst(ctx context.Context, r *Runner, p *Projection, startAt *primitiv
 				return it.event, nil
 			}
 		case err := <-s.done:
-			return mongostore.Event{}, err
+			// The reader queues its items before it reports an error: take
+			// an event it delivered before failing.
+			for {
+				select {
+				case it := <-s.items:
+					if !it.tokenOnly {
+						return it.event, nil
+					}
+					continue
+				default:
+				}
+				return mongostore.Event{}, err
+			}
 		case <-ctx.Done():
 			return mongostore.Event{}, ctx.Err()
 		}
@@ -56,3 +68,13 @@ func WatchFirst(ctx context.Context, r *Runner, p *Projection, startAt *primitiv
 
 // SetBatchClock sets the clock batch transactions are timed with.
 func SetBatchClock(r *Runner, now func() time.Time) { r.batchClock = now }
+
+// ApplyCatchUpBatch applies events to p as one catch-up batch of a worker
+// that holds p's generation-1 lease, and returns how many the handler
+// applied: the unit of work whose commands the mock-deployment tests
+// check.
+func ApplyCatchUpBatch(ctx context.Context, r *Runner, p *Projection, events []mongostore.Event) (int, error) {
+	w := &worker{r: r, p: p, id: p.Name, log: r.Logger}
+	cp := &checkpoint{ID: p.Name, Projection: p.Name, Generation: 1, Owner: r.owner, State: StateCatchingUp}
+	return w.applyBatch(ctx, cp, batch{events: events, state: StateCatchingUp})
+}

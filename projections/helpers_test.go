@@ -13,6 +13,7 @@ import (
 	"github.com/annalsdb/annals/projections"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -268,4 +269,50 @@ func waitState(t testing.TB, r *projections.Runner, name, state string) projecti
 		case <-tick.C:
 		}
 	}
+}
+
+// handleAccountsBatch is handleAccounts as a batch handler: one queued
+// write per event, sent as one bulk write. An account opened twice still
+// fails loudly (the insert); a movement applied twice or missed shows in
+// the read model's applied versions.
+func handleAccountsBatch(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
+	for _, ev := range events {
+		id := bson.D{{Key: "_id", Value: ev.Stream.String()}}
+		switch ev.Name {
+		case "AccountOpened":
+			var d struct {
+				Owner string `bson:"owner"`
+			}
+			if err := ev.Decode(&d); err != nil {
+				return projections.FailedOn(ev, err)
+			}
+			w.Queue("", mongo.NewInsertOneModel().SetDocument(bson.D{id[0], {Key: "owner", Value: d.Owner}, {Key: "balance", Value: int64(0)}, {Key: "applied", Value: bson.A{ev.Version}}}))
+		case "Deposited", "Withdrawn":
+			var d amount
+			if err := ev.Decode(&d); err != nil {
+				return projections.FailedOn(ev, err)
+			}
+			if ev.Name == "Withdrawn" {
+				d.Amount = -d.Amount
+			}
+			w.Queue("", mongo.NewUpdateOneModel().SetFilter(id).SetUpdate(bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "balance", Value: d.Amount}}},
+				{Key: "$push", Value: bson.D{{Key: "applied", Value: ev.Version}}},
+			}))
+		default:
+			return projections.FailedOn(ev, fmt.Errorf("unknown event %s", ev.Name))
+		}
+	}
+	return nil
+}
+
+func accountsBatchProjection() *projections.Projection {
+	return projections.NewBatch("accounts", accountEvents, handleAccountsBatch)
+}
+
+// accountForms are the accounts projection in both handler forms, for the
+// tests that every form must pass (crashes, concurrent runners).
+var accountForms = map[string]func() *projections.Projection{
+	"per-event": accountsProjection,
+	"batch":     accountsBatchProjection,
 }

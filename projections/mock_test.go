@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 // mockStore opens a store on the driver's mock deployment, through a
@@ -234,5 +235,258 @@ func TestMockChangeStreamOpen(t *testing.T) {
 	}
 	if mode := mockmongo.ReadPreferenceMode(agg[0]); mode != "" && mode != "primaryPreferred" {
 		t.Errorf("read preference %q, want primary", mode)
+	}
+}
+
+// mockEvents are n events of one stream, versions 1..n.
+func mockEvents(n int) []mongostore.Event {
+	stream := uuid.New()
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	out := make([]mongostore.Event, n)
+	for i := range out {
+		out[i] = mongostore.Event{ID: uuid.New(), Stream: stream, StreamType: "Account", Version: int64(i + 1),
+			Name: "Deposited", SchemaVersion: 1, RecordedAt: at.Add(time.Duration(i) * time.Millisecond)}
+	}
+	return out
+}
+
+// counting is a projection whose handler makes one upsert per event.
+func counting() *projections.Projection {
+	return projections.New("counts", []string{"Deposited"}, func(ctx context.Context, tx *projections.Tx, ev mongostore.Event) error {
+		_, err := tx.Collection().UpdateOne(ctx, bson.D{{Key: "_id", Value: ev.Stream.String()}},
+			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}}, options.Update().SetUpsert(true))
+		return err
+	})
+}
+
+// batchReplies answers one projection batch transaction of n events of
+// one stream applied by counting: read the positions (none), n handler
+// upserts, the positions' bulk write, the fenced checkpoint update, the
+// commit.
+func batchReplies(n int) []bson.D {
+	out := []bson.D{mockmongo.Found("annals.projection_positions")}
+	for range n + 1 {
+		out = append(out, mockmongo.OK(bson.E{Key: "n", Value: 1}, bson.E{Key: "nModified", Value: 1}))
+	}
+	return append(out, mockmongo.OK(bson.E{Key: "n", Value: 1}, bson.E{Key: "nModified", Value: 1}), mockmongo.OK())
+}
+
+// A projection batch is one transaction: snapshot reads, the store's
+// majority journaled write concern on the commit, every command in the
+// same session and transaction, the checkpoint update fenced by the
+// runner's lease. It costs 4 + n round trips for n events with a handler
+// that writes once per event.
+func TestMockProjectionBatch(t *testing.T) {
+	m, _, store := mockStore(t)
+	r := projections.NewRunner(store, counting())
+	p, _ := r.Projection("counts")
+	m.Script(batchReplies(2)...)
+	n, err := projections.ApplyCatchUpBatch(t.Context(), r, p, mockEvents(2))
+	if err != nil || n != 2 {
+		t.Fatalf("apply: %d, %v (commands %v)", n, err, m.Names())
+	}
+	want := []string{"find", "update", "update", "update", "update", "commitTransaction"}
+	if got := m.Names(); !slices.Equal(got, want) {
+		t.Fatalf("commands %v, want %v", got, want)
+	}
+	cmds := m.Commands()
+	first := cmds[0].Command
+	if v, err := first.LookupErr("startTransaction"); err != nil || !v.Boolean() {
+		t.Errorf("the first command does not start the transaction: %s", first)
+	}
+	if lvl, err := first.LookupErr("readConcern", "level"); err != nil || lvl.StringValue() != "snapshot" {
+		t.Errorf("transaction read concern %v, want snapshot", first.Lookup("readConcern"))
+	}
+	lsid, txn := first.Lookup("lsid"), first.Lookup("txnNumber")
+	for _, c := range cmds[1:] {
+		if !c.Command.Lookup("lsid").Equal(lsid) || !c.Command.Lookup("txnNumber").Equal(txn) {
+			t.Errorf("%s is not in the batch's transaction", c.CommandName)
+		}
+		if _, err := c.Command.LookupErr("readConcern"); err == nil {
+			t.Errorf("%s repeats a read concern inside the transaction", c.CommandName)
+		}
+	}
+	commit := cmds[len(cmds)-1].Command
+	if w, err := commit.LookupErr("writeConcern", "w"); err != nil || w.StringValue() != "majority" {
+		t.Errorf("commit write concern %v, want majority", commit.Lookup("writeConcern"))
+	}
+	if j, err := commit.LookupErr("writeConcern", "j"); err != nil || !j.Boolean() {
+		t.Errorf("commit write concern %v, want journaled", commit.Lookup("writeConcern"))
+	}
+	fence := cmds[4].Command
+	if c := fence.Lookup("update").StringValue(); c != projections.CollectionCheckpoints {
+		t.Fatalf("fifth command updates %s, want the checkpoint", c)
+	}
+	if owner, err := fence.LookupErr("updates", "0", "q", "owner"); err != nil || owner.StringValue() != projections.Owner(r) {
+		t.Errorf("checkpoint update %s is not fenced by the lease owner", fence.Lookup("updates"))
+	}
+}
+
+// A handler write that meets a write conflict inside the batch (MongoDB:
+// 112 WriteConflict, labelled TransientTransactionError) makes the driver
+// abort and run the whole batch again, which then commits: nothing is
+// applied twice, since the first attempt's writes were rolled back.
+func TestMockProjectionBatchWriteConflictRetried(t *testing.T) {
+	m, _, store := mockStore(t)
+	r := projections.NewRunner(store, counting())
+	p, _ := r.Projection("counts")
+	m.Script(
+		mockmongo.Found("annals.projection_positions"),
+		mockmongo.CommandError(112, "WriteConflict", "TransientTransactionError"),
+		mockmongo.OK(), // abortTransaction
+	)
+	m.Script(batchReplies(1)...)
+	n, err := projections.ApplyCatchUpBatch(t.Context(), r, p, mockEvents(1))
+	if err != nil || n != 1 {
+		t.Fatalf("apply: %d, %v (commands %v)", n, err, m.Names())
+	}
+	want := []string{"find", "update", "abortTransaction", "find", "update", "update", "update", "commitTransaction"}
+	if got := m.Names(); !slices.Equal(got, want) {
+		t.Fatalf("commands %v, want %v", got, want)
+	}
+}
+
+// changeDoc is a change stream insert event carrying an event of stream
+// at version, with resume token data.
+func changeDoc(stream uuid.UUID, version int64, data string) bson.D {
+	id := mongostore.UUIDValue(uuid.New())
+	return bson.D{
+		{Key: "_id", Value: bson.D{{Key: "_data", Value: data}}},
+		{Key: "operationType", Value: "insert"},
+		{Key: "clusterTime", Value: primitive.Timestamp{T: 1_700_000_000, I: uint32(version)}},
+		{Key: "ns", Value: bson.D{{Key: "db", Value: "annals"}, {Key: "coll", Value: "events"}}},
+		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: id}}},
+		{Key: "fullDocument", Value: bson.D{
+			{Key: "_id", Value: id},
+			{Key: "aggregate_uuid", Value: mongostore.UUIDValue(stream)},
+			{Key: "aggregate_type", Value: "Account"},
+			{Key: "version", Value: version},
+			{Key: "name", Value: "Deposited"},
+			{Key: "schema_version", Value: int32(1)},
+			{Key: "data", Value: bson.D{}},
+			{Key: "metadata", Value: bson.D{}},
+			{Key: "recorded_at", Value: primitive.DateTime(1_700_000_000_000 + version)},
+		}},
+	}
+}
+
+// withToken adds a postBatchResumeToken to a cursor reply.
+func withToken(reply bson.D, data string) bson.D {
+	for i, e := range reply {
+		if e.Key == "cursor" {
+			c := e.Value.(bson.D)
+			reply[i].Value = append(c, bson.E{Key: "postBatchResumeToken", Value: bson.D{{Key: "_data", Value: data}}})
+		}
+	}
+	return reply
+}
+
+// How the projections' change stream meets the errors MongoDB reports.
+// Opening: 286 ChangeStreamHistoryLost and 280 ChangeStreamFatalError (a
+// resume token the oplog no longer holds) are history lost, which sends
+// the worker back to catching up from the events collection; 10334
+// BSONObjectTooLarge (a change event over 16 MiB) is IsChangeTooLarge,
+// which the worker treats the same way, since resuming cannot get past it.
+// The same error from a getMore surfaces to the worker the same way: the
+// driver does not resume on errors without the ResumableChangeStreamError
+// label (MongoDB 4.4+ labels the resumable ones itself).
+func TestMockChangeStreamErrors(t *testing.T) {
+	cases := []struct {
+		name                  string
+		code                  int32
+		codeName              string
+		historyLost, tooLarge bool
+		onGetMore             bool
+	}{
+		{"history lost on open", 286, "ChangeStreamHistoryLost", true, false, false},
+		{"token not found on open", 280, "ChangeStreamFatalError", true, false, false},
+		{"change too large on open", 10334, "BSONObjectTooLarge", false, true, false},
+		{"history lost on getMore", 286, "ChangeStreamHistoryLost", true, false, true},
+		{"change too large on getMore", 10334, "BSONObjectTooLarge", false, true, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, store := mockStoreOn(t, false)
+			r := projections.NewRunner(store)
+			if c.onGetMore {
+				m.Script(withToken(mockmongo.Cursor(42, "annals.events", true), "8200000001"))
+			}
+			m.Script(mockmongo.CommandError(c.code, c.codeName))
+			_, err := projections.WatchFirst(t.Context(), r, projections.EventCounts(), nil)
+			if err == nil {
+				t.Fatal("watch delivered an event, want the error")
+			}
+			if got := mongostore.IsHistoryLost(err); got != c.historyLost {
+				t.Errorf("IsHistoryLost(%v) = %v, want %v", err, got, c.historyLost)
+			}
+			if got := mongostore.IsChangeTooLarge(err); got != c.tooLarge {
+				t.Errorf("IsChangeTooLarge(%v) = %v, want %v", err, got, c.tooLarge)
+			}
+		})
+	}
+}
+
+// A getMore failing with an error MongoDB labels ResumableChangeStreamError
+// (here 10107 NotWritablePrimary, as during a step-down) is resumed by the
+// driver from the last post-batch resume token, without the projection
+// seeing an error. A dropped connection is resumed the same way by the
+// driver, but the mock cannot drop one.
+func TestMockChangeStreamResumes(t *testing.T) {
+	m, store := mockStoreOn(t, false)
+	r := projections.NewRunner(store)
+	stream := uuid.New()
+	m.Script(
+		withToken(mockmongo.Cursor(42, "annals.events", true), "8200000001"),
+		mockmongo.CommandError(10107, "NotWritablePrimary", "ResumableChangeStreamError"),
+		mockmongo.OK(), // killCursors of the failed cursor
+		withToken(mockmongo.Cursor(43, "annals.events", true, changeDoc(stream, 1, "8200000002")), "8200000002"),
+	)
+	ev, err := projections.WatchFirst(t.Context(), r, projections.EventCounts(), nil)
+	if err != nil {
+		t.Fatalf("watch: %v (commands %v, failures %v)", err, m.Names(), m.Failures())
+	}
+	if ev.Stream != stream || ev.Version != 1 {
+		t.Fatalf("event %+v, want stream %s version 1", ev, stream)
+	}
+	aggs := m.Named("aggregate")
+	if len(aggs) < 2 {
+		t.Fatalf("commands %v, want a second aggregate (the resume)", m.Names())
+	}
+	resume, err := aggs[1].Command.LookupErr("pipeline", "0", "$changeStream", "resumeAfter", "_data")
+	if err != nil || resume.StringValue() != "8200000001" {
+		t.Fatalf("the resume's $changeStream %v, want resumeAfter the post-batch token", aggs[1].Command.Lookup("pipeline"))
+	}
+}
+
+// The batch handler form sends its writes as one bulk write: a batch of
+// two events is find positions, one update command carrying both upserts,
+// the positions, the fenced checkpoint, the commit.
+func TestMockProjectionBatchForm(t *testing.T) {
+	m, _, store := mockStore(t)
+	r := projections.NewRunner(store, depositCounts(true))
+	p, _ := r.Projection("deposits")
+	m.Script(mockmongo.Found("annals.projection_positions"))
+	for range 3 {
+		m.Script(mockmongo.OK(bson.E{Key: "n", Value: 2}, bson.E{Key: "nModified", Value: 2}))
+	}
+	m.Script(mockmongo.OK())
+	n, err := projections.ApplyCatchUpBatch(t.Context(), r, p, mockEvents(2))
+	if err != nil || n != 2 {
+		t.Fatalf("apply: %d, %v (commands %v)", n, err, m.Names())
+	}
+	want := []string{"find", "update", "update", "update", "commitTransaction"}
+	if got := m.Names(); !slices.Equal(got, want) {
+		t.Fatalf("commands %v, want %v", got, want)
+	}
+	bulk := m.Commands()[1].Command
+	if c := bulk.Lookup("update").StringValue(); c != "deposits" {
+		t.Fatalf("second command updates %s, want the query collection", c)
+	}
+	ups, _ := bulk.Lookup("updates").Array().Values()
+	if len(ups) != 2 {
+		t.Fatalf("the bulk write carries %d updates, want 2", len(ups))
+	}
+	if o, err := bulk.LookupErr("ordered"); err != nil || !o.Boolean() {
+		t.Errorf("the bulk write is not ordered: %v", bulk.Lookup("ordered"))
 	}
 }

@@ -8,11 +8,17 @@ import (
 )
 
 func TestCatchUpThenLive(t *testing.T) {
+	for form, projection := range accountForms {
+		t.Run(form, func(t *testing.T) { testCatchUpThenLive(t, projection) })
+	}
+}
+
+func testCatchUpThenLive(t *testing.T, projection func() *projections.Projection) {
 	s := openStore(t)
 	b := &bank{t: t, s: s}
 	b.open(5)
 	b.activity(300)
-	r := fast(projections.NewRunner(s, accountsProjection()))
+	r := fast(projections.NewRunner(s, projection()))
 	start(t, r)
 	st := waitLive(t, r, "accounts")
 	checkTruth(t, s, r)

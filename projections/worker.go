@@ -193,14 +193,15 @@ func (w *worker) resume(ctx context.Context, cp *checkpoint) (*changeStream, err
 	if err == nil {
 		return stream, nil
 	}
-	if !mongostore.IsHistoryLost(err) {
+	if !mongostore.IsHistoryLost(err) && !mongostore.IsChangeTooLarge(err) {
 		return nil, err
 	}
 	return nil, w.historyLost(ctx, cp, err)
 }
 
-// historyLost records that the change stream cannot resume, so that the
-// next catch-up starts from the checkpoint's position.
+// historyLost records that the change stream cannot resume (its history
+// is gone, or the next change is too large to return), so that the next
+// catch-up starts from the checkpoint's position.
 func (w *worker) historyLost(ctx context.Context, cp *checkpoint, cause error) error {
 	w.log.Warn("change stream history lost; catching up from the events collection",
 		logKeyError, cause, logKeyPosition, cp.Position.position().RecordedAt)
@@ -360,7 +361,10 @@ func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream)
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-stream.done:
-			if mongostore.IsHistoryLost(err) {
+			// A change too large to return cannot be resumed past either:
+			// catching up reads it from the events collection, and the
+			// stream reopens after it.
+			if mongostore.IsHistoryLost(err) || mongostore.IsChangeTooLarge(err) {
 				return w.historyLost(ctx, cp, err)
 			}
 			if errors.Is(err, mongostore.ErrCorruptEvent) {

@@ -61,7 +61,9 @@ func (s *Server) live(c echo.Context) error {
 	}
 	cs, err := s.store.EventsCollection().Watch(ctx, pipeline, opts)
 	if err != nil {
-		if last != "" && mongostore.IsHistoryLost(err) {
+		// A change too large to return (an event stored near 16 MiB) is
+		// as impassable for the feed as lost history: read the streams.
+		if last != "" && (mongostore.IsHistoryLost(err) || mongostore.IsChangeTooLarge(err)) {
 			return wrapf(errGone, "the feed no longer holds events after %s; read the streams you follow, then reconnect without Last-Event-ID", last)
 		}
 		var se mongo.ServerError

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
@@ -519,6 +520,14 @@ func writeConcernFinding(wc *writeconcern.WriteConcern, probe error) finding {
 	desc := fmt.Sprintf("w=%v, j=%v", wc.W, j)
 	if wc.WTimeout > 0 {
 		desc += fmt.Sprintf(", wtimeout=%s", wc.WTimeout)
+	}
+	var we mongo.WriteException
+	if probe != nil && !(errors.As(probe, &we) && we.WriteConcernError != nil) && !mongo.IsTimeout(probe) {
+		// Not the write concern's fault (permissions, a network error):
+		// say the probe could not tell.
+		f.level, f.msg = levelWarn, desc+": the probe write failed, so whether the deployment acknowledges it is unknown: "+probe.Error()
+		f.fix = fmt.Sprintf("doctor writes one document to the %s collection: let this user write it, or check the deployment", probeCollection)
+		return f
 	}
 	if probe != nil {
 		f.level, f.msg = levelFix, desc+": a probe write was not acknowledged: "+probe.Error()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/annalsdb/annals/mongostore"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
 )
 
@@ -266,7 +266,10 @@ func TestWriteConcernFinding(t *testing.T) {
 		level string
 	}{
 		{&writeconcern.WriteConcern{W: "majority", Journal: &j}, nil, levelOK},
-		{&writeconcern.WriteConcern{W: "majority", Journal: &j}, errors.New("waiting for replication timed out"), levelFix},
+		{&writeconcern.WriteConcern{W: "majority", Journal: &j},
+			mongo.WriteException{WriteConcernError: &mongo.WriteConcernError{Code: 64, Name: "WriteConcernFailed", Message: "waiting for replication timed out"}}, levelFix},
+		{&writeconcern.WriteConcern{W: "majority", Journal: &j}, context.DeadlineExceeded, levelFix},
+		{&writeconcern.WriteConcern{W: "majority", Journal: &j}, mongo.CommandError{Code: 13, Name: "Unauthorized"}, levelWarn},
 		{writeconcern.W1(), nil, levelFix},
 		{&writeconcern.WriteConcern{W: "majority"}, nil, levelFix},
 		{nil, nil, levelFix},

@@ -172,3 +172,13 @@ func ReadPreferenceMode(c *event.CommandStartedEvent) string {
 	}
 	return v.StringValue()
 }
+
+// Failures returns "command: error" for each command that failed since
+// New or the last Clear, in order.
+func (m *Mock) Failures() []string {
+	var out []string
+	for _, f := range m.mt.GetAllFailedEvents() {
+		out = append(out, f.CommandName+": "+f.Failure)
+	}
+	return out
+}
