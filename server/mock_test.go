@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +24,13 @@ import (
 // Against scripted replies to the change stream's aggregate.
 func TestMockLiveResumeGone(t *testing.T) {
 	token, _ := bson.Marshal(bson.D{{Key: "_data", Value: "8265A1B2C3000000012B0429296E1404"}})
-	last := base64.RawURLEncoding.EncodeToString(token)
+	// Live ids are signed with the store's key (server_keys): the key the
+	// scripted replies hand the server signs this one, as the feed would.
+	key := bytes.Repeat([]byte{7}, 32)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("annals live event id v1\x00\x00"))
+	mac.Write(token)
+	last := base64.RawURLEncoding.EncodeToString(append(mac.Sum(nil), token...))
 	for _, c := range []struct {
 		code int32
 		name string
@@ -38,7 +47,11 @@ func TestMockLiveResumeGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.Clear()
-			m.Script(mockmongo.CommandError(c.code, c.name))
+			m.Script(
+				mockmongo.OK(bson.E{Key: "n", Value: 1}), // the key's insert
+				mockmongo.Found("annals.server_keys", bson.D{{Key: "_id", Value: "signing_key"}, {Key: "key", Value: key}}),
+				mockmongo.CommandError(c.code, c.name),
+			)
 			req := httptest.NewRequest(http.MethodGet, "/v1/events/live", nil)
 			req.Header.Set("Last-Event-ID", last)
 			rec := httptest.NewRecorder()
