@@ -143,13 +143,9 @@ func (w *worker) applyIn(sc context.Context, start time.Time, cp *checkpoint, b 
 	for _, run := range runs {
 		for i := range run.events {
 			e := &run.events[i]
-			ev := *e
-			if p.Registry != nil {
-				up, err := p.Registry.UpcastEvent(ev)
-				if err != nil {
-					return 0, nil, handlerError(p, *e, err)
-				}
-				ev = up
+			ev, err := p.upcast(*e)
+			if err != nil {
+				return 0, nil, err
 			}
 			if err := p.Handler(sc, tx, ev); err != nil {
 				return 0, nil, handlerError(p, *e, err)

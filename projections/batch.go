@@ -117,13 +117,9 @@ func (w *worker) applyBatchHandler(sc context.Context, tx *Tx, runs []*streamRun
 	for _, run := range runs {
 		for i := range run.events {
 			e := &run.events[i]
-			ev := *e
-			if p.Registry != nil {
-				up, err := p.Registry.UpcastEvent(ev)
-				if err != nil {
-					return 0, nil, handlerError(p, *e, err)
-				}
-				ev = up
+			ev, err := p.upcast(*e)
+			if err != nil {
+				return 0, nil, err
 			}
 			events = append(events, ev)
 			if last == nil || mongostore.PositionOf(*last).Before(mongostore.PositionOf(*e)) {

@@ -65,6 +65,19 @@ func (p *Projection) collections() []string {
 	return p.Collections
 }
 
+// upcast lifts e to its current schema with the projection's registry, if
+// any; an event the registry refuses fails the projection on it.
+func (p *Projection) upcast(e mongostore.Event) (mongostore.Event, error) {
+	if p.Registry == nil {
+		return e, nil
+	}
+	up, err := p.Registry.UpcastEvent(e)
+	if err != nil {
+		return e, handlerError(p, e, err)
+	}
+	return up, nil
+}
+
 func (p *Projection) version() int {
 	if p.Version == 0 {
 		return 1

@@ -17,6 +17,22 @@ import (
 	"github.com/annalsdb/annals/projections"
 )
 
+// outboxStore opens a memory: store with its outbox collection, closed
+// when the test ends.
+func outboxStore(t *testing.T) *mongostore.Store {
+	t.Helper()
+	ctx := context.Background()
+	store, err := mongostore.Open(ctx, "memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	if err := store.EnsureCollection(ctx, CollectionOutbox); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 // drain runs dispatch passes until one takes nothing, so that any due
 // message has been delivered (or failed) when it returns.
 func drain(t *testing.T, d *Dispatcher) {
@@ -37,11 +53,7 @@ func drain(t *testing.T, d *Dispatcher) {
 // enqueues is sent if its batch commits and never if it rolls back.
 func TestOutboxFollowsTheHandlersBatch(t *testing.T) {
 	ctx := context.Background()
-	store, err := mongostore.Open(ctx, "memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close(ctx)
+	store := outboxStore(t)
 	mail := projections.New("mail", []string{"Ordered", "Broken"}, func(ctx context.Context, _ *projections.Tx, ev mongostore.Event) error {
 		if err := Enqueue(ctx, store, OutboxMessage{ID: ev.ID, Topic: "email", Payload: bson.D{{Key: "event", Value: ev.Name}}}); err != nil {
 			return err
@@ -66,9 +78,6 @@ func TestOutboxFollowsTheHandlersBatch(t *testing.T) {
 		sent[m.ID]++
 		return nil
 	})
-	if err := store.EnsureCollection(ctx, CollectionOutbox); err != nil {
-		t.Fatal(err)
-	}
 	ok := appendEvents(t, store, uuid.New(), "", "Ordered", "Ordered")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		st, err := runner.Status(ctx, "mail")
@@ -111,14 +120,7 @@ func TestOutboxFollowsTheHandlersBatch(t *testing.T) {
 // message id enqueued twice is sent once.
 func TestOutboxRetriesParksAndRedelivers(t *testing.T) {
 	ctx := context.Background()
-	store, err := mongostore.Open(ctx, "memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close(ctx)
-	if err := store.EnsureCollection(ctx, CollectionOutbox); err != nil {
-		t.Fatal(err)
-	}
+	store := outboxStore(t)
 	clk := &clock{}
 	d := NewDispatcher(store)
 	d.clock = clk.now
@@ -195,14 +197,7 @@ func TestOutboxRetriesParksAndRedelivers(t *testing.T) {
 // the message id as webhook-id.
 func TestOutboxWebhook(t *testing.T) {
 	ctx := context.Background()
-	store, err := mongostore.Open(ctx, "memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close(ctx)
-	if err := store.EnsureCollection(ctx, CollectionOutbox); err != nil {
-		t.Fatal(err)
-	}
+	store := outboxStore(t)
 	secret, err := newSecret()
 	if err != nil {
 		t.Fatal(err)
