@@ -32,24 +32,26 @@ import (
 // (p50, p99). load=burst appends as fast as 4 appenders can;
 // load=serial appends one event at a time, the next once both the group
 // and the SSE client have it (latency on an idle server; its events/s is
-// 1/latency). poll is the subscriptions service's Poll: how often a
+// 1/latency); load=backlog stores b.N events first, then creates the
+// subscription and times the group draining them (the feed catching up,
+// fetches and acks; no SSE, no latency). poll is the subscriptions service's Poll: how often a
 // waiting fetch looks for new events (100ms is the default).
 //
 //	go test ./server/ -run '^$' -bench SubscriptionDelivery -benchtime 1000x
 func BenchmarkSubscriptionDelivery(b *testing.B) {
-	for _, serial := range []bool{false, true} {
+	for _, load := range []string{"burst", "serial", "backlog"} {
 		for _, poll := range []time.Duration{subscriptions.DefaultPoll, 10 * time.Millisecond} {
 			for _, consumers := range []int{1, 4} {
-				load := map[bool]string{false: "burst", true: "serial"}[serial]
 				b.Run(fmt.Sprintf("load=%s/poll=%s/consumers=%d", load, poll, consumers), func(b *testing.B) {
-					benchDelivery(b, serial, poll, consumers)
+					benchDelivery(b, load, poll, consumers)
 				})
 			}
 		}
 	}
 }
 
-func benchDelivery(b *testing.B, serial bool, poll time.Duration, consumers int) {
+func benchDelivery(b *testing.B, load string, poll time.Duration, consumers int) {
+	serial, backlog := load == "serial", load == "backlog"
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := mongostore.Open(ctx, "memory:")
 	if err != nil {
@@ -88,8 +90,17 @@ func benchDelivery(b *testing.B, serial bool, poll time.Duration, consumers int)
 		}
 		return json.NewDecoder(resp.Body).Decode(out)
 	}
-	if err := post("/v1/subscriptions", `{"name": "bench", "start": {"now": true}}`, nil); err != nil {
-		b.Fatal(err)
+	create := func() {
+		def := `{"name": "bench", "start": {"now": true}}`
+		if backlog {
+			def = `{"name": "bench"}` // from the beginning
+		}
+		if err := post("/v1/subscriptions", def, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !backlog {
+		create()
 	}
 
 	n := b.N
@@ -101,6 +112,21 @@ func benchDelivery(b *testing.B, serial bool, poll time.Duration, consumers int)
 	}
 	sent := make([]atomic.Int64, n)
 	sub, sse := newReceipts(n), newReceipts(n)
+	if backlog {
+		for from := 0; from < n; from += 100 {
+			var batch []mongostore.StreamAppend
+			for i := from; i < min(from+100, n); i++ {
+				batch = append(batch, mongostore.StreamAppend{Stream: uuid.New(), Expected: mongostore.NoStream,
+					Events: []mongostore.EventData{{ID: ids[i], Name: "Incremented", Data: map[string]any{"i": i}}}})
+			}
+			if _, err := store.AppendStreams(ctx, batch...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i := range n {
+			sse.got(i) // no SSE client: its feed is live only
+		}
+	}
 
 	// The SSE client.
 	feedCtx, closeFeed := context.WithCancel(ctx)
@@ -132,44 +158,60 @@ func benchDelivery(b *testing.B, serial bool, poll time.Duration, consumers int)
 	})
 
 	// The consumers.
-	for c := range consumers {
-		wg.Go(func() {
-			body := fmt.Sprintf(`{"consumer": "c%d", "max": 100, "wait_ms": 1000}`, c)
-			for !sub.complete() {
-				var batch struct {
-					Deliveries []struct {
-						Event struct {
-							ID string `json:"id"`
-						} `json:"event"`
-					} `json:"deliveries"`
-				}
-				if err := post("/v1/subscriptions/bench/fetch", body, &batch); err != nil {
-					if ctx.Err() == nil && !sub.complete() {
+	startConsumers := func() {
+		for c := range consumers {
+			wg.Go(func() {
+				body := fmt.Sprintf(`{"consumer": "c%d", "max": 100, "wait_ms": 1000}`, c)
+				for !sub.complete() {
+					var batch struct {
+						Deliveries []struct {
+							Event struct {
+								ID string `json:"id"`
+							} `json:"event"`
+						} `json:"deliveries"`
+					}
+					if err := post("/v1/subscriptions/bench/fetch", body, &batch); err != nil {
+						if ctx.Err() == nil && !sub.complete() {
+							b.Error(err)
+						}
+						return
+					}
+					if len(batch.Deliveries) == 0 {
+						continue
+					}
+					acks := make([]string, len(batch.Deliveries))
+					for k, d := range batch.Deliveries {
+						acks[k] = d.Event.ID
+						if i, ok := index[d.Event.ID]; ok {
+							sub.got(i)
+						}
+					}
+					ack, _ := json.Marshal(map[string]any{"consumer": fmt.Sprintf("c%d", c), "event_ids": acks})
+					if err := post("/v1/subscriptions/bench/ack", string(ack), nil); err != nil {
 						b.Error(err)
-					}
-					return
-				}
-				if len(batch.Deliveries) == 0 {
-					continue
-				}
-				acks := make([]string, len(batch.Deliveries))
-				for k, d := range batch.Deliveries {
-					acks[k] = d.Event.ID
-					if i, ok := index[d.Event.ID]; ok {
-						sub.got(i)
+						return
 					}
 				}
-				ack, _ := json.Marshal(map[string]any{"consumer": fmt.Sprintf("c%d", c), "event_ids": acks})
-				if err := post("/v1/subscriptions/bench/ack", string(ack), nil); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+			})
+		}
+	}
+	if !backlog {
+		startConsumers()
 	}
 
 	b.ResetTimer()
 	start := time.Now()
+	if backlog {
+		for i := range n {
+			sent[i].Store(start.UnixNano())
+		}
+		create()
+		startConsumers()
+	}
+	toAppend := n
+	if backlog {
+		toAppend = 0
+	}
 	appenders := 4
 	if serial {
 		appenders = 1
@@ -180,7 +222,7 @@ func benchDelivery(b *testing.B, serial bool, poll time.Duration, consumers int)
 		pw.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n {
+				if i >= toAppend {
 					return
 				}
 				sent[i].Store(time.Now().UnixNano())
@@ -210,10 +252,15 @@ func benchDelivery(b *testing.B, serial bool, poll time.Duration, consumers int)
 	api.CloseLiveFeeds() // ends the consumers' waiting fetches
 	wg.Wait()
 	for name, r := range map[string]*receipts{"sub": sub, "sse": sse} {
+		if backlog && name == "sse" {
+			continue
+		}
 		p50, p99, last := r.latencies(sent)
-		b.ReportMetric(float64(n)/time.Duration(last-start.UnixNano()).Seconds(), name+"_events/s")
-		b.ReportMetric(p50, name+"_p50_ms")
-		b.ReportMetric(p99, name+"_p99_ms")
+		b.ReportMetric(float64(r.n)/time.Duration(last-start.UnixNano()).Seconds(), name+"_events/s")
+		if !backlog {
+			b.ReportMetric(p50, name+"_p50_ms")
+			b.ReportMetric(p99, name+"_p99_ms")
+		}
 	}
 }
 
