@@ -229,6 +229,20 @@ func TestSubscriptionsHTTP(t *testing.T) {
 		t.Errorf("parked after replay and ack: %+v", parked)
 	}
 
+	// Five deliveries (a, b, c, c again, b replayed); settled: three acks
+	// (refused ones not counted), one retry, one park.
+	metrics := string(e.get("/metrics").want(t, http.StatusOK).body)
+	for _, want := range []string{
+		"annals_subscription_delivered_events_total 5",
+		`annals_subscription_settled_events_total{result="ack"} 3`,
+		`annals_subscription_settled_events_total{result="retry"} 1`,
+		`annals_subscription_settled_events_total{result="park"} 1`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	var list struct {
 		Subscriptions []subscription `json:"subscriptions"`
 	}
