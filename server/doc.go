@@ -5,7 +5,9 @@
 // /v1/streams/{id}/events), the list of streams (GET /v1/streams), the
 // projections' status, rebuilds and read-model documents
 // (/v1/projections/…), a live feed of events as Server-Sent Events (GET
-// /v1/events/live), health and readiness (/healthz, /readyz), Prometheus
+// /v1/events/live), persistent subscriptions when [Options.Subscriptions]
+// is set (/v1/subscriptions/…: create, list, delete, long-poll fetch,
+// ack, nack, parked and replay), health and readiness (/healthz, /readyz), Prometheus
 // metrics (/metrics) and its OpenAPI description (/openapi.yaml, also in
 // [OpenAPI]). Errors are RFC 9457 problem documents whose type names what
 // went wrong; they never carry internal error text.
@@ -33,6 +35,11 @@
 // projections' read models are served by name; register
 // [projections.Streams] for GET /v1/streams. [Server.Echo] returns the
 // Echo instance for routes or middleware of your own.
+//
+// To serve persistent subscriptions, pass a [subscriptions.Service] as
+// Options.Subscriptions and run its Run beside the runner; call
+// [Server.CloseLiveFeeds] as shutdown begins, which also ends the wait of
+// every subscription fetch.
 //
 // The handler can also be mounted under a prefix with [http.StripPrefix],
 // or tested with net/http/httptest, as the package example shows.

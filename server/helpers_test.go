@@ -98,10 +98,20 @@ type env struct {
 
 func newEnv(t testing.TB, opts server.Options, extra ...*projections.Projection) *env {
 	t.Helper()
+	return newEnvWith(t, opts, nil, extra...)
+}
+
+// newEnvWith is newEnv with configure, when not nil, called with the
+// store before the server is built.
+func newEnvWith(t testing.TB, opts server.Options, configure func(*mongostore.Store, *server.Options), extra ...*projections.Projection) *env {
+	t.Helper()
 	ctx := context.Background()
 	store, err := mongostore.Open(ctx, "memory:")
 	if err != nil {
 		t.Fatalf("open store: %v", err)
+	}
+	if configure != nil {
+		configure(store, &opts)
 	}
 	ps := append([]*projections.Projection{projections.Streams(), projections.EventCounts(), accounts()}, extra...)
 	runner := projections.NewRunner(store, ps...)

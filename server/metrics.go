@@ -9,6 +9,7 @@ import (
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
+	"github.com/annalsdb/annals/subscriptions"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,6 +23,10 @@ type metrics struct {
 	events    prometheus.Counter
 	conflicts prometheus.Counter
 	latency   *prometheus.HistogramVec
+	// delivered and settledEvents count subscription events handed out
+	// by fetches and settled by acks and nacks.
+	delivered     prometheus.Counter
+	settledEvents *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, runner *projections.Runner) (*metrics, error) {
@@ -41,6 +46,14 @@ func newMetrics(reg *prometheus.Registry, runner *projections.Runner) (*metrics,
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "method", "code"}),
 	}
+	m.delivered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "annals_subscription_delivered_events_total", Help: "Subscription events handed to consumers by fetches (redeliveries included).",
+	})
+	m.settledEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "annals_subscription_settled_events_total", Help: "Subscription events acknowledged (ack) or refused (retry, park) by consumers that held them.",
+	}, []string{"result"})
+	m.delivered = register(reg, m.delivered)
+	m.settledEvents = register(reg, m.settledEvents)
 	// A registry shared by several servers keeps the first server's
 	// collectors: use those, so that every server's counts land there.
 	m.appends = register(reg, m.appends)
@@ -199,4 +212,18 @@ func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
 		}
 	}
 	return c
+}
+
+// settled counts the events of an ack or nack the consumer held: all of
+// them on success, all but those named by ErrNotHeld otherwise.
+func (m *metrics) settled(err error, result string, events int) {
+	if err != nil {
+		if !errors.Is(err, subscriptions.ErrNotHeld) {
+			return
+		}
+		events -= len(notHeldIDs(err))
+	}
+	if events > 0 {
+		m.settledEvents.WithLabelValues(result).Add(float64(events))
+	}
 }

@@ -113,6 +113,13 @@ func loadOpenAPISpec(t testing.TB) *openapi3.T {
 
 func newOAEnv(t *testing.T, opts server.Options, ps ...*projections.Projection) *oaEnv {
 	t.Helper()
+	return newOAEnvWith(t, opts, nil, ps...)
+}
+
+// newOAEnvWith is newOAEnv with configure, when not nil, called with the
+// store before the server is built.
+func newOAEnvWith(t *testing.T, opts server.Options, configure func(*mongostore.Store, *server.Options), ps ...*projections.Projection) *oaEnv {
+	t.Helper()
 	doc := loadOpenAPISpec(t)
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
@@ -123,6 +130,9 @@ func newOAEnv(t *testing.T, opts server.Options, ps ...*projections.Projection) 
 	if err != nil {
 		cancel()
 		t.Fatalf("open store: %v", err)
+	}
+	if configure != nil {
+		configure(store, &opts)
 	}
 	runner := projections.NewRunner(store, ps...)
 	done := make(chan error, 1)

@@ -9,6 +9,7 @@ import (
 	"github.com/256dpi/lungo"
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
+	"github.com/annalsdb/annals/subscriptions"
 	"github.com/labstack/echo/v4"
 )
 
@@ -30,6 +31,9 @@ type Problem struct {
 	// Field and Index name what was refused, for invalid input.
 	Field string `json:"field,omitempty"`
 	Index *int   `json:"index,omitempty"`
+	// EventIDs come with not-held: the events of an ack or nack the
+	// consumer did not hold (the others were settled).
+	EventIDs []string `json:"event_ids,omitempty"`
 }
 
 const problemBase = "https://annals.dev/problems/"
@@ -72,6 +76,10 @@ var table = []struct {
 	{mongostore.ErrStreamNotFound, nil, kind{"stream-not-found", "Stream not found", http.StatusNotFound}},
 	{projections.ErrUnknownProjection, nil, kind{"projection-not-found", "Projection not found", http.StatusNotFound}},
 	{projections.ErrUnknownCollection, nil, kind{"collection-not-found", "Collection not found", http.StatusNotFound}},
+	{subscriptions.ErrNotFound, nil, kind{"subscription-not-found", "Subscription not found", http.StatusNotFound}},
+	{subscriptions.ErrExists, nil, kind{"subscription-exists", "Subscription already exists", http.StatusConflict}},
+	{subscriptions.ErrNotHeld, nil, kind{"not-held", "Events not held by this consumer", http.StatusConflict}},
+	{subscriptions.ErrInvalid, nil, kind{"invalid-input", "Invalid input", http.StatusBadRequest}},
 	{errNotFound, nil, kind{"not-found", "Not found", http.StatusNotFound}},
 	{errGone, nil, kind{"history-lost", "History no longer available", http.StatusGone}},
 	{errUnauthorized, nil, kind{"unauthorized", "Unauthorized", http.StatusUnauthorized}},
@@ -128,6 +136,7 @@ func problemFor(err error) (Problem, bool) {
 			actual := ce.Actual
 			p.ActualVersion = &actual
 		}
+		p.EventIDs = notHeldIDs(err)
 		var ve *mongostore.ValidationError
 		if errors.As(err, &ve) {
 			p.Field = ve.Field

@@ -14,6 +14,7 @@ import (
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
+	"github.com/annalsdb/annals/subscriptions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,12 @@ type Options struct {
 	// Registry receives the server's Prometheus metrics; nil makes a new
 	// one, served at /metrics.
 	Registry *prometheus.Registry
+	// Subscriptions serves /v1/subscriptions; nil answers those routes
+	// with 404. The caller runs it (Service.Run feeds the queues).
+	Subscriptions *subscriptions.Service
+	// MaxFetchWait bounds wait_ms of a subscription fetch (default
+	// DefaultMaxFetchWait).
+	MaxFetchWait time.Duration
 }
 
 func (o *Options) defaults() {
@@ -80,6 +87,9 @@ func (o *Options) defaults() {
 	}
 	if o.BodyReadTimeout <= 0 {
 		o.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if o.MaxFetchWait <= 0 {
+		o.MaxFetchWait = DefaultMaxFetchWait
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -167,6 +177,16 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	v1(http.MethodGet, "/projections/:name/documents", s.listDocuments, s.timeout)
 	v1(http.MethodGet, "/projections/:name/documents/:doc", s.getDocument, s.timeout)
 	v1(http.MethodGet, "/events/live", s.live)
+	v1(http.MethodPost, "/subscriptions", s.createSubscription, s.timeout, requireJSON)
+	v1(http.MethodGet, "/subscriptions", s.listSubscriptions, s.timeout)
+	v1(http.MethodGet, "/subscriptions/:name", s.getSubscription, s.timeout)
+	v1(http.MethodDelete, "/subscriptions/:name", s.deleteSubscription, s.timeout)
+	// fetch bounds each poll by RequestTimeout and its wait by MaxFetchWait.
+	v1(http.MethodPost, "/subscriptions/:name/fetch", s.fetchSubscription, requireJSON)
+	v1(http.MethodPost, "/subscriptions/:name/ack", s.ackSubscription, s.timeout, requireJSON)
+	v1(http.MethodPost, "/subscriptions/:name/nack", s.nackSubscription, s.timeout, requireJSON)
+	v1(http.MethodGet, "/subscriptions/:name/parked", s.listParked, s.timeout)
+	v1(http.MethodPost, "/subscriptions/:name/parked/replay", s.replayParked, s.timeout, requireJSON)
 	s.echo = e
 	return s, nil
 }
@@ -174,8 +194,9 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
-// CloseLiveFeeds ends every live feed and refuses new ones with 503,
-// leaving every other request alone. Call it when shutting down, as
+// CloseLiveFeeds ends every live feed and refuses new ones with 503, and
+// ends the wait of every subscription fetch (it answers what it has, an
+// empty batch), leaving every other request alone. Call it when shutting down, as
 // http.Server.Shutdown begins (RegisterOnShutdown): Shutdown waits for
 // requests to finish, and a live feed never does by itself. In-flight
 // appends then finish normally.

@@ -14,6 +14,7 @@ import (
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
 	"github.com/annalsdb/annals/server"
+	"github.com/annalsdb/annals/subscriptions"
 	"github.com/spf13/cobra"
 )
 
@@ -149,7 +150,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}()
 	runner := projections.NewRunner(store, projections.Streams(), projections.EventCounts())
 	runner.Logger = log
-	api, err := server.New(store, runner, server.Options{Tokens: tokens, Logger: log})
+	subs := subscriptions.New(store)
+	subs.Logger = log
+	api, err := server.New(store, runner, server.Options{Tokens: tokens, Logger: log, Subscriptions: subs})
 	if err != nil {
 		return err
 	}
@@ -169,6 +172,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	runnerDone := make(chan error, 1)
 	go func() { runnerDone <- runner.Run(runCtx) }()
+	// subsDone is closed after Run's error: it can be received twice.
+	subsDone := make(chan error, 1)
+	go func() { subsDone <- subs.Run(runCtx); close(subsDone) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	log.Info("annals listening", "addr", "http://"+ln.Addr().String(), "engine", string(store.Engine()), "auth", len(tokens) > 0)
@@ -182,6 +188,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if serveErr == nil {
 			serveErr = errors.New("the projection runner stopped")
 		}
+	case serveErr = <-subsDone:
+		if serveErr == nil {
+			serveErr = errors.New("the subscriptions service stopped")
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
@@ -193,6 +203,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 	stopRunner()
 	if err := <-runnerDone; err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if err := <-subsDone; err != nil && serveErr == nil {
 		serveErr = err
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {

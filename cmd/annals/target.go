@@ -23,6 +23,7 @@ func operateCommands(getenv func(string) string) []*cobra.Command {
 		readCommand(getenv),
 		tailCommand(getenv),
 		projectionsCommand(getenv),
+		subscriptionsCommand(getenv),
 		exportCommand(getenv),
 		importCommand(getenv),
 		doctorCommand(getenv),
