@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
@@ -199,9 +200,7 @@ func (s *Service) Nack(ctx context.Context, name, consumer string, action NackAc
 	if action != Retry && action != Park {
 		return fmt.Errorf("%w: unknown nack action %d", ErrInvalid, action)
 	}
-	if len(reason) > 1000 {
-		reason = reason[:1000]
-	}
+	reason = truncate(reason, 1000)
 	return s.onHeld(ctx, name, consumer, events, func(sc context.Context, st Settings, held []message) error {
 		now := s.now()
 		for _, m := range held {
@@ -318,4 +317,15 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d/2 + rand.N(d/2)
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -349,10 +349,7 @@ func (d *Dispatcher) settle(ctx context.Context, st Settings, m outboxDoc, derr 
 		return err
 	}
 	d.logger().Warn("subscriptions: outbox delivery failed", "topic", m.Topic, "id", m.id(), "attempt", m.Attempts, "error", derr)
-	reason := derr.Error()
-	if len(reason) > 1000 {
-		reason = reason[:1000]
-	}
+	reason := truncate(derr.Error(), 1000)
 	set := bson.D{{Key: "state", Value: stateParked}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason}}
 	if m.Attempts < st.MaxAttempts {
 		set = bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason},

@@ -26,12 +26,12 @@ const DefaultWebhookLogRetention = 7 * 24 * time.Hour
 
 // WebhookAttempt is one webhook request, as logged.
 type WebhookAttempt struct {
-	Event   uuid.UUID     `json:"event_id"`
-	Attempt int           `json:"attempt"`
-	At      time.Time     `json:"at"`
-	Status  int           `json:"status"` // 0: no answer
-	Latency time.Duration `json:"latency"`
-	Error   string        `json:"error,omitempty"`
+	Event   uuid.UUID
+	Attempt int
+	At      time.Time
+	Status  int // 0: no answer
+	Latency time.Duration
+	Error   string
 }
 
 type attemptDoc struct {
@@ -177,10 +177,7 @@ func (s *Service) attempt(d definition, dl Delivery, start time.Time, status int
 		Attempt: dl.Attempt, At: s.now(), Status: status, LatencyUS: time.Since(start).Microseconds(),
 	}
 	if perr != nil {
-		a.Error = perr.Error()
-		if len(a.Error) > 500 {
-			a.Error = a.Error[:500]
-		}
+		a.Error = truncate(perr.Error(), 500)
 	}
 	return a
 }

@@ -22,32 +22,32 @@ const (
 // Subscription is a persistent subscription's definition.
 type Subscription struct {
 	// Name identifies the subscription: 1 to 100 bytes of printable UTF-8.
-	Name string `json:"name"`
+	Name string
 	// Events keeps only events with these names; empty keeps all.
-	Events []string `json:"events,omitempty"`
+	Events []string
 	// AggregateTypes keeps only events of streams of these types; empty
 	// keeps all.
-	AggregateTypes []string `json:"aggregate_types,omitempty"`
+	AggregateTypes []string
 	// Start is where delivery begins: StartBeginning (the zero value),
 	// StartNow, or StartAfter a position.
-	Start Start `json:"start"`
+	Start Start
 	// Settings tune delivery; zero fields take the defaults.
-	Settings Settings `json:"settings"`
+	Settings Settings
 	// Webhook, if set, pushes the events to a URL (see Webhook); the
 	// subscription then has no other consumer.
-	Webhook *Webhook `json:"webhook,omitempty"`
+	Webhook *Webhook
 	// CreatedAt is when the subscription was created (set by Create).
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt time.Time
 }
 
 // Start is where a subscription's delivery begins.
 type Start struct {
 	// Now starts after the events stored when the subscription is
 	// created.
-	Now bool `json:"now,omitempty"`
+	Now bool
 	// After starts after this position; zero (and Now false) is the
 	// beginning.
-	After mongostore.Position `json:"after"`
+	After mongostore.Position
 }
 
 // StartBeginning delivers every stored event, then new ones.
@@ -62,18 +62,18 @@ func StartAfter(p mongostore.Position) Start { return Start{After: p} }
 // Settings tune delivery.
 type Settings struct {
 	// BatchSize caps the events one Fetch returns. Default 100.
-	BatchSize int `json:"batch_size,omitempty"`
+	BatchSize int
 	// AckTimeout is how long a consumer holds an event before it is
 	// delivered again. Default 30 s.
-	AckTimeout time.Duration `json:"ack_timeout,omitempty"`
+	AckTimeout time.Duration
 	// MaxAttempts is how many deliveries an event gets before it is
 	// parked. Default 10.
-	MaxAttempts int `json:"max_attempts,omitempty"`
+	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the wait before an event refused
 	// with a retry Nack is delivered again: MinBackoff doubled per
 	// attempt, capped at MaxBackoff. Defaults 1 s and 1 min.
-	MinBackoff time.Duration `json:"min_backoff,omitempty"`
-	MaxBackoff time.Duration `json:"max_backoff,omitempty"`
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
 }
 
 // withDefaults fills zero fields.

@@ -38,12 +38,12 @@ type Webhook struct {
 	// URL receives the events: http or https. Unless the service allows
 	// private addresses, it must not resolve to a loopback, link-local,
 	// private or unspecified address.
-	URL string `json:"url"`
+	URL string
 	// Secret signs the requests: "whsec_" and base64 of 24 to 64 random
 	// bytes. Empty makes Create generate one; Get and List mask it.
-	Secret string `json:"secret,omitempty"`
+	Secret string
 	// Timeout bounds one request. Default DefaultWebhookTimeout.
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration
 }
 
 const secretPrefix = "whsec_"

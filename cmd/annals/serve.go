@@ -170,9 +170,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	// runnerDone and subsDone are closed after Run's error: each can be
+	// received twice (once if it stops on its own, once at shutdown).
 	runnerDone := make(chan error, 1)
-	go func() { runnerDone <- runner.Run(runCtx) }()
-	// subsDone is closed after Run's error: it can be received twice.
+	go func() { runnerDone <- runner.Run(runCtx); close(runnerDone) }()
 	subsDone := make(chan error, 1)
 	go func() { subsDone <- subs.Run(runCtx); close(subsDone) }()
 	serveDone := make(chan error, 1)

@@ -213,7 +213,7 @@ func runList(ctx context.Context, c *apiClient, fl *subscriptionsFlags, _ []stri
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tEVENTS\tAGGREGATE TYPES\tSTART\tCREATED")
 	for _, v := range list.Subscriptions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, orAll(v.Events), orAll(v.AggregateTypes), startText(v.Start), v.CreatedAt.UTC().Format(timeFormat))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, orAll(v.Events), orAll(v.AggregateTypes), startText(v.Start), formatTime(v.CreatedAt))
 	}
 	return tw.Flush()
 }
@@ -272,7 +272,7 @@ func runFetch(ctx context.Context, c *apiClient, fl *subscriptionsFlags, args []
 	fmt.Fprintln(tw, "EVENT ID\tAGGREGATE UUID\tVERSION\tNAME\tATTEMPT\tDEADLINE\tDATA")
 	for _, d := range res.Deliveries {
 		e := d.Event
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", e.ID, e.AggregateUUID, e.Version, e.Name, d.Attempt, d.Deadline.UTC().Format(timeFormat), compactJSON(e.Data))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", e.ID, e.AggregateUUID, e.Version, e.Name, d.Attempt, formatTime(d.Deadline), compactJSON(e.Data))
 	}
 	return tw.Flush()
 }
@@ -359,9 +359,9 @@ func orAll(names []string) string {
 func startText(s server.StartView) string {
 	switch {
 	case s.Now && s.After != nil:
-		return "now (" + s.After.RecordedAt.UTC().Format(timeFormat) + ")"
+		return "now (" + formatTime(s.After.RecordedAt) + ")"
 	case s.After != nil:
-		return fmt.Sprintf("after %s v%d at %s", s.After.AggregateUUID, s.After.Version, s.After.RecordedAt.UTC().Format(timeFormat))
+		return fmt.Sprintf("after %s v%d at %s", s.After.AggregateUUID, s.After.Version, formatTime(s.After.RecordedAt))
 	}
 	return "beginning"
 }
@@ -378,6 +378,6 @@ func printSubscription(w io.Writer, v server.SubscriptionView) {
 	fmt.Fprintf(tw, "ack timeout:\t%s\n", time.Duration(st.AckTimeoutMS)*time.Millisecond)
 	fmt.Fprintf(tw, "max attempts:\t%d\n", st.MaxAttempts)
 	fmt.Fprintf(tw, "backoff:\t%s to %s\n", time.Duration(st.MinBackoffMS)*time.Millisecond, time.Duration(st.MaxBackoffMS)*time.Millisecond)
-	fmt.Fprintf(tw, "created:\t%s\n", v.CreatedAt.UTC().Format(timeFormat))
+	fmt.Fprintf(tw, "created:\t%s\n", formatTime(v.CreatedAt))
 	tw.Flush()
 }
