@@ -41,8 +41,12 @@ import (
 func BenchmarkSubscriptionDelivery(b *testing.B) {
 	for _, load := range []string{"burst", "serial", "backlog"} {
 		for _, poll := range []time.Duration{subscriptions.DefaultPoll, 10 * time.Millisecond} {
-			for _, consumers := range []int{1, 4} {
-				b.Run(fmt.Sprintf("load=%s/poll=%s/consumers=%d", load, poll, consumers), func(b *testing.B) {
+			for _, consumers := range []int{1, 4, 0} {
+				group := fmt.Sprintf("consumers=%d", consumers)
+				if consumers == 0 {
+					group = "webhook"
+				}
+				b.Run(fmt.Sprintf("load=%s/poll=%s/%s", load, poll, group), func(b *testing.B) {
 					benchDelivery(b, load, poll, consumers)
 				})
 			}
@@ -90,7 +94,32 @@ func benchDelivery(b *testing.B, load string, poll time.Duration, consumers int)
 		}
 		return json.NewDecoder(resp.Body).Decode(out)
 	}
+	// With no consumers, the subscription pushes to a webhook instead
+	// (created through the Go API: the receiver is on loopback).
+	var hook *subscriptions.Webhook
+	var onHook atomic.Pointer[func(id string)]
+	if consumers == 0 {
+		svc.AllowPrivateWebhooks = true
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			if f := onHook.Load(); f != nil {
+				(*f)(r.Header.Get("webhook-id"))
+			}
+		}))
+		b.Cleanup(receiver.Close)
+		hook = &subscriptions.Webhook{URL: receiver.URL}
+	}
 	create := func() {
+		if hook != nil {
+			def := subscriptions.Subscription{Name: "bench", Start: subscriptions.StartNow, Webhook: hook}
+			if backlog {
+				def.Start = subscriptions.StartBeginning
+			}
+			if _, err := svc.Create(ctx, def); err != nil {
+				b.Fatal(err)
+			}
+			return
+		}
 		def := `{"name": "bench", "start": {"now": true}}`
 		if backlog {
 			def = `{"name": "bench"}` // from the beginning
@@ -157,7 +186,13 @@ func benchDelivery(b *testing.B, load string, poll time.Duration, consumers int)
 		}
 	})
 
-	// The consumers.
+	// The consumers, or the webhook's receiver.
+	receive := func(id string) {
+		if i, ok := index[id]; ok {
+			sub.got(i)
+		}
+	}
+	onHook.Store(&receive)
 	startConsumers := func() {
 		for c := range consumers {
 			wg.Go(func() {

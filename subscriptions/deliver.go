@@ -56,7 +56,9 @@ func (s *Service) Fetch(ctx context.Context, name, consumer string, max int, wai
 		poll = DefaultPoll
 	}
 	until := time.Now().Add(wait)
+	next := poll
 	for {
+		queued := s.Queued(name)
 		taken, err := s.take(ctx, d, consumer, max)
 		if err != nil || len(taken) > 0 {
 			if err != nil {
@@ -64,17 +66,37 @@ func (s *Service) Fetch(ctx context.Context, name, consumer string, max int, wai
 			}
 			return s.deliveries(ctx, taken)
 		}
-		left := time.Until(until)
-		if left <= 0 {
+		if time.Until(until) <= 0 {
 			return nil, nil
 		}
-		t := time.NewTimer(min(poll, left))
+		if next, err = s.pause(ctx, queued, next, poll, until); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// pause waits before a fetch looks again: until the poll interval passes,
+// or, once the subscription's feed here has queued a message, a
+// millisecond (its batch commits shortly), then twice as long each time
+// it still finds nothing, up to the poll interval. It returns the next
+// wait.
+func (s *Service) pause(ctx context.Context, queued <-chan struct{}, next, poll time.Duration, until time.Time) (time.Duration, error) {
+	t := time.NewTimer(min(next, time.Until(until)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-queued:
+		next = time.Millisecond
+		t.Reset(min(next, time.Until(until)))
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
+			return 0, ctx.Err()
 		case <-t.C:
 		}
+		return 2 * next, nil
+	case <-t.C:
+		return min(2*next, poll), nil
 	}
 }
 

@@ -57,6 +57,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed when definitions change here
+	queued  map[string]chan struct{} // by subscription: closed when its feed here queues
 }
 
 // New returns a Service over store.
@@ -65,6 +66,7 @@ func New(store *mongostore.Store) *Service {
 		store:   store,
 		clock:   time.Now,
 		changed: make(chan struct{}),
+		queued:  map[string]chan struct{}{},
 	}
 }
 
@@ -306,6 +308,35 @@ func (s *Service) feed(d definition) *projections.Projection {
 		// leaves queued messages as they are.
 		_, err := s.messages().UpdateOne(ctx, bson.D{{Key: "_id", Value: m.ID}},
 			bson.D{{Key: "$setOnInsert", Value: m}}, options.Update().SetUpsert(true))
+		if err == nil {
+			s.signalQueued(d.Name)
+		}
 		return err
 	})
+}
+
+// Queued returns a channel closed the next time a feed this service runs
+// queues a message for the subscription. The message is visible once the
+// feed's batch commits, shortly after: a fetch woken by it looks again
+// within milliseconds rather than after its poll interval. Feeds run by
+// other processes do not close it; their messages are found by polling.
+func (s *Service) Queued(name string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.queued[name]
+	if ch == nil {
+		ch = make(chan struct{})
+		s.queued[name] = ch
+	}
+	return ch
+}
+
+// signalQueued wakes what waits on Queued(name).
+func (s *Service) signalQueued(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch := s.queued[name]; ch != nil {
+		close(ch)
+		delete(s.queued, name)
+	}
 }

@@ -395,3 +395,31 @@ func TestDeleteDropsTheQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchWokenByItsFeed: a fetch waiting on a subscription whose feed
+// runs in the same service is woken when the feed queues an event, not
+// at its next poll.
+func TestFetchWokenByItsFeed(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t, "memory:")
+	svc.Poll = time.Hour
+	if _, err := svc.Create(ctx, Subscription{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []Delivery, 1)
+	errs := make(chan error, 1)
+	go func() {
+		ds, err := svc.Fetch(ctx, "s", "c", 0, time.Minute)
+		errs <- err
+		got <- ds
+	}()
+	id := appendEvents(t, store, uuid.New(), "", "E")[0]
+	select {
+	case err := <-errs:
+		if ds := <-got; err != nil || len(ds) != 1 || ds[0].Event.ID != id {
+			t.Fatalf("fetch: %v (%v), want the appended event", ds, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the fetch was not woken by its feed (its poll is an hour)")
+	}
+}
