@@ -56,7 +56,7 @@ type Service struct {
 	clock func() time.Time
 
 	mu      sync.Mutex
-	changed chan struct{} // closed when definitions change here
+	changed chan struct{}            // closed when definitions change here
 	queued  map[string]chan struct{} // by subscription: closed when its feed here queues
 }
 
