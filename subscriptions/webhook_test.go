@@ -111,16 +111,22 @@ func TestWebhookFlappingReceiver(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	log, err := svc.WebhookLog(ctx, "hook", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	statuses := map[int]int{}
-	for _, a := range log {
-		statuses[a.Status]++
-	}
-	if statuses[http.StatusServiceUnavailable] < 2*len(want) || statuses[http.StatusNoContent] < len(want) {
-		t.Errorf("log statuses %v, want at least %d × 503 and %d × 204", statuses, 2*len(want), len(want))
+	// The attempts of a batch are logged once the batch is sent.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		log, err := svc.WebhookLog(ctx, "hook", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses := map[int]int{}
+		for _, a := range log {
+			statuses[a.Status]++
+		}
+		if statuses[http.StatusServiceUnavailable] >= 2*len(want) && statuses[http.StatusNoContent] >= len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log statuses %v, want at least %d × 503 and %d × 204", statuses, 2*len(want), len(want))
+		}
 	}
 	got, err := svc.Get(ctx, "hook")
 	if err != nil {
