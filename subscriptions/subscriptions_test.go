@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,28 +188,27 @@ func TestCompetingConsumersDeliverEachEventOnce(t *testing.T) {
 		err   error
 	}
 	results := make(chan result, 4)
-	stop := time.Now().Add(20 * time.Second)
+	stop := time.Now().Add(30 * time.Second)
+	var total atomic.Int64 // acknowledged by all consumers
 	for c := range 4 {
 		consumer := string(rune('a' + c))
 		go func() {
 			var r result
-			idle := 0
-			for idle < 3 && time.Now().Before(stop) {
+			for total.Load() < int64(len(want)) && time.Now().Before(stop) {
 				got, err := svc.Fetch(ctx, "s", consumer, 0, 100*time.Millisecond)
 				if err != nil {
 					r.err = err
 					break
 				}
 				if len(got) == 0 {
-					idle++
 					continue
 				}
-				idle = 0
 				if err := svc.Ack(ctx, "s", consumer, ids(got)...); err != nil {
 					r.err = err
 					break
 				}
 				r.acked = append(r.acked, ids(got)...)
+				total.Add(int64(len(got)))
 			}
 			results <- r
 		}()
