@@ -7,7 +7,7 @@
 // (/v1/projections/…), a live feed of events as Server-Sent Events (GET
 // /v1/events/live), persistent subscriptions when [Options.Subscriptions]
 // is set (/v1/subscriptions/…: create, list, delete, long-poll fetch,
-// ack, nack, parked and replay), health and readiness (/healthz, /readyz), Prometheus
+// ack, nack, parked and replay, webhooks and their delivery log), health and readiness (/healthz, /readyz), Prometheus
 // metrics (/metrics) and its OpenAPI description (/openapi.yaml, also in
 // [OpenAPI]). Errors are RFC 9457 problem documents whose type names what
 // went wrong; they never carry internal error text.

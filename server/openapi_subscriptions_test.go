@@ -21,6 +21,7 @@ func TestOpenAPISubscriptions(t *testing.T) {
 		func(store *mongostore.Store, o *server.Options) {
 			svc = subscriptions.New(store)
 			svc.Poll, svc.Refresh = 10*time.Millisecond, 50*time.Millisecond
+			svc.AllowPrivateWebhooks = true
 			o.Subscriptions = svc
 		})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -47,6 +48,10 @@ func TestOpenAPISubscriptions(t *testing.T) {
 	}
 	const subs = "/v1/subscriptions"
 	sub := subs + "/billing"
+	hooks := newHookReceiver(t)
+	webhook := func(fields string) string {
+		return `{"name": "x", "webhook": {"url": "` + hooks.URL + `"` + fields + `}}`
+	}
 	e.runCalls(t, []oaCall{
 		post("create", subs, `{"name": "billing", "events": ["OrderPlaced"], "aggregate_types": ["Order"], "settings": {"ack_timeout_ms": 60000, "max_attempts": 2}}`, 201, "", false),
 		post("create from now", subs, `{"name": "later", "start": {"now": true}}`, 201, "", false),
@@ -65,6 +70,24 @@ func TestOpenAPISubscriptions(t *testing.T) {
 		get("get start after", subs+"/after", 200, "", false),
 		get("get an unknown one", subs+"/nope", 404, "subscription-not-found", false),
 		get("list with a parameter", subs+oaQuery("limit", "1"), 400, "invalid-input", false),
+		post("create with a webhook", subs, `{"name": "hooks", "events": ["OrderPlaced"], "webhook": {"url": "`+hooks.URL+`", "timeout_ms": 2000}}`, 201, "", false),
+		post("create with a webhook secret", subs, `{"name": "signed", "events": ["None"], "webhook": {"url": "`+hooks.URL+`", "secret": "whsec_`+strings.Repeat("A", 32)+`"}}`, 201, "", false),
+		post("create with a malformed webhook secret", subs, webhook(`, "secret": "nope"`), 400, "invalid-input", true),
+		post("create with a short webhook secret", subs, webhook(`, "secret": "whsec_AAAA"`), 400, "invalid-input", false),
+		post("create with a short webhook timeout", subs, webhook(`, "timeout_ms": 5`), 400, "invalid-input", false),
+		post("create with a long webhook timeout", subs, webhook(`, "timeout_ms": 300001`), 400, "invalid-input", true),
+		post("create with an unknown webhook field", subs, webhook(`, "headers": {}`), 400, "invalid-input", true),
+		post("create with an ftp webhook", subs, `{"name": "x", "webhook": {"url": "ftp://example.com/x"}}`, 400, "invalid-input", false),
+		post("create with a webhook without a url", subs, `{"name": "x", "webhook": {}}`, 400, "invalid-input", true),
+		get("get a webhook subscription", subs+"/hooks", 200, "", false),
+		get("list with webhooks", subs, 200, "", false),
+		get("webhook log without a webhook", sub+"/webhook-log", 200, "", false),
+		get("webhook log with a limit", subs+"/hooks/webhook-log"+oaQuery("limit", "5"), 200, "", false),
+		get("webhook log with limit 0", subs+"/hooks/webhook-log"+oaQuery("limit", "0"), 400, "invalid-input", true),
+		get("webhook log with limit 1001", subs+"/hooks/webhook-log"+oaQuery("limit", "1001"), 400, "invalid-input", true),
+		get("webhook log with an unknown parameter", subs+"/hooks/webhook-log"+oaQuery("since", "1"), 400, "invalid-input", false),
+		get("webhook log of an unknown one", subs+"/nope/webhook-log", 404, "subscription-not-found", false),
+		call("webhook log without a token", http.MethodGet, subs+"/hooks/webhook-log", "", "", 401, "unauthorized", true),
 	})
 
 	stream := uuid.NewString()
@@ -92,6 +115,30 @@ func TestOpenAPISubscriptions(t *testing.T) {
 		}
 		e.call(t, post("", sub+"/fetch", `{"consumer": "w1", "wait_ms": 10000}`, 200, "", false)).decode(t, &more)
 		batch.Deliveries = append(batch.Deliveries, more.Deliveries...)
+	}
+	// The webhook subscription pushes the three events; their attempts
+	// are in its log.
+	for range 3 {
+		hooks.next(t)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		var log struct {
+			Attempts []struct {
+				Status int `json:"status"`
+			} `json:"attempts"`
+		}
+		e.call(t, get("webhook log", subs+"/hooks/webhook-log", 200, "", false)).decode(t, &log)
+		if len(log.Attempts) == 3 {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("webhook log: %d attempts after 10s, want 3", len(log.Attempts))
+		}
 	}
 	id1, id2, id3 := appended.Events[0].ID, appended.Events[1].ID, appended.Events[2].ID
 	ids := func(ids ...string) string { return `["` + strings.Join(ids, `", "`) + `"]` }

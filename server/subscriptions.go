@@ -33,6 +33,7 @@ type SubscriptionRequest struct {
 	AggregateTypes []string      `json:"aggregate_types,omitempty"`
 	Start          *StartView    `json:"start,omitempty"`
 	Settings       *SettingsView `json:"settings,omitempty"`
+	Webhook        *WebhookView  `json:"webhook,omitempty"`
 }
 
 // SubscriptionView is a subscription as the API shows it.
@@ -42,7 +43,35 @@ type SubscriptionView struct {
 	AggregateTypes []string     `json:"aggregate_types"`
 	Start          StartView    `json:"start"`
 	Settings       SettingsView `json:"settings"`
+	Webhook        *WebhookView `json:"webhook,omitempty"`
 	CreatedAt      time.Time    `json:"created_at"`
+}
+
+// WebhookView is a subscription's webhook: where its events are pushed,
+// the signing secret (in a request: empty makes the server generate one;
+// in an answer: whole on creation only, "whsec_…" otherwise) and the
+// timeout of one request in milliseconds (0 or absent: the default).
+type WebhookView struct {
+	URL       string `json:"url"`
+	Secret    string `json:"secret,omitempty"`
+	TimeoutMS int64  `json:"timeout_ms,omitempty"`
+}
+
+// WebhookLogResponse is the body of GET .../webhook-log.
+type WebhookLogResponse struct {
+	Attempts []WebhookAttemptView `json:"attempts"`
+}
+
+// WebhookAttemptView is one webhook request: its event and attempt, when
+// it was made, the status answered (0: no answer), how long it took in
+// milliseconds and why it failed.
+type WebhookAttemptView struct {
+	EventID   string    `json:"event_id"`
+	Attempt   int       `json:"attempt"`
+	At        time.Time `json:"at"`
+	Status    int       `json:"status"`
+	LatencyMS float64   `json:"latency_ms"`
+	Error     string    `json:"error,omitempty"`
 }
 
 // StartView is where a subscription's delivery begins: now, after a
@@ -146,6 +175,12 @@ func (r SubscriptionRequest) Subscription() (subscriptions.Subscription, error) 
 			MaxBackoff: time.Duration(st.MaxBackoffMS) * time.Millisecond,
 		}
 	}
+	if w := r.Webhook; w != nil {
+		if w.TimeoutMS < 0 || w.TimeoutMS > maxDurationMS {
+			return sub, badRequest("webhook.timeout_ms %d must be from 0 to %d", w.TimeoutMS, maxDurationMS)
+		}
+		sub.Webhook = &subscriptions.Webhook{URL: w.URL, Secret: w.Secret, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond}
+	}
 	return sub, nil
 }
 
@@ -164,6 +199,9 @@ func RenderSubscription(sub subscriptions.Subscription) SubscriptionView {
 	}
 	if p := sub.Start.After; !p.IsZero() {
 		v.Start.After = &PositionView{RecordedAt: p.RecordedAt, AggregateUUID: p.Stream.String(), Version: p.Version}
+	}
+	if w := sub.Webhook; w != nil {
+		v.Webhook = &WebhookView{URL: w.URL, Secret: w.Secret, TimeoutMS: w.Timeout.Milliseconds()}
 	}
 	return v
 }
@@ -467,6 +505,31 @@ func (s *Server) replayParked(c echo.Context) error {
 	}{n})
 }
 
+// webhookLog lists a subscription's latest webhook attempts, newest
+// first.
+func (s *Server) webhookLog(c echo.Context) error {
+	svc, name, err := s.subscriptionCall(c, nil, "limit")
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", 1, 1000)
+	if err != nil {
+		return err
+	}
+	attempts, err := svc.WebhookLog(c.Request().Context(), name, int(limit))
+	if err != nil {
+		return err
+	}
+	out := WebhookLogResponse{Attempts: make([]WebhookAttemptView, 0, len(attempts))}
+	for _, a := range attempts {
+		out.Attempts = append(out.Attempts, WebhookAttemptView{
+			EventID: a.Event.String(), Attempt: a.Attempt, At: a.At, Status: a.Status,
+			LatencyMS: float64(a.Latency) / float64(time.Millisecond), Error: a.Error,
+		})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
 // notHeldIDs lists the events of an ErrNotHeld, for the problem.
 func notHeldIDs(err error) []string {
 	var nh *subscriptions.NotHeldError
@@ -482,7 +545,8 @@ func notHeldIDs(err error) []string {
 
 // Exact field names of the subscription bodies (see strictjson.go).
 var (
-	subscriptionFields = []string{"name", "events", "aggregate_types", "start", "settings"}
+	subscriptionFields = []string{"name", "events", "aggregate_types", "start", "settings", "webhook"}
+	webhookFields      = []string{"url", "secret", "timeout_ms"}
 	startFields        = []string{"now", "after"}
 	positionFields     = []string{"recorded_at", "aggregate_uuid", "version"}
 	settingsFields     = []string{"batch_size", "ack_timeout_ms", "max_attempts", "min_backoff_ms", "max_backoff_ms"}
@@ -533,6 +597,15 @@ func (v *SettingsView) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	type plain SettingsView
+	return json.Unmarshal(b, (*plain)(v))
+}
+
+// UnmarshalJSON decodes a webhook with exact field names.
+func (v *WebhookView) UnmarshalJSON(b []byte) error {
+	if err := exactFields(b, "webhook", webhookFields); err != nil {
+		return err
+	}
+	type plain WebhookView
 	return json.Unmarshal(b, (*plain)(v))
 }
 

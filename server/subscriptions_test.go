@@ -18,9 +18,9 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 )
 
-// newSubsEnv is newEnv with a subscriptions service, run until the test
-// ends.
-func newSubsEnv(t testing.TB, opts server.Options) (*env, *subscriptions.Service) {
+// newSubsEnv is newEnv with a subscriptions service, configured by
+// configure before it runs, run until the test ends.
+func newSubsEnv(t testing.TB, opts server.Options, configure ...func(*subscriptions.Service)) (*env, *subscriptions.Service) {
 	t.Helper()
 	var svc *subscriptions.Service
 	e := newEnvWith(t, opts, func(store *mongostore.Store, o *server.Options) {
@@ -28,6 +28,9 @@ func newSubsEnv(t testing.TB, opts server.Options) (*env, *subscriptions.Service
 		svc.Poll = 10 * time.Millisecond
 		svc.Refresh = 50 * time.Millisecond
 		svc.Runner = func(r *projections.Runner) { r.LeaseTTL = time.Second }
+		for _, f := range configure {
+			f(svc)
+		}
 		o.Subscriptions = svc
 	})
 	ctx, cancel := context.WithCancel(context.Background())

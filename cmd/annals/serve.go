@@ -29,6 +29,7 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	privateWebhooks bool
 }
 
 func serveCommand(getenv func(string) string) *cobra.Command {
@@ -62,6 +63,7 @@ exits.`,
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown before they are cancelled")
+	f.BoolVar(&cfg.privateWebhooks, "allow-private-webhooks", false, "let webhook subscriptions reach loopback, link-local and private addresses (refused by default: SSRF)")
 	return cmd
 }
 
@@ -152,6 +154,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	runner.Logger = log
 	subs := subscriptions.New(store)
 	subs.Logger = log
+	subs.AllowPrivateWebhooks = cfg.privateWebhooks
 	api, err := server.New(store, runner, server.Options{Tokens: tokens, Logger: log, Subscriptions: subs})
 	if err != nil {
 		return err

@@ -28,13 +28,15 @@ type subscriptionsFlags struct {
 	start                        string
 	batchSize, maxAttempts       int
 	ackTimeout, minBack, maxBack time.Duration
+	webhookURL, webhookSecret    string
+	webhookTimeout               time.Duration
 	// fetch, ack, nack
 	consumer string
 	max      int
 	wait     time.Duration
 	action   string
 	reason   string
-	// parked
+	// parked, webhook-log
 	limit int
 }
 
@@ -53,19 +55,20 @@ func subscriptionsCommand(getenv func(string) string) *cobra.Command {
 		Short: "Manage persistent subscriptions and consume them",
 		Long: `Manage persistent subscriptions (consumer groups) and consume them: create,
 list, get and delete subscriptions; fetch batches of events, ack or nack
-them; list and replay parked events. Consumers of one subscription
+them; list and replay parked events; see a webhook's delivery attempts.
+A subscription with a webhook is pushed to its URL instead. Consumers of one subscription
 compete: each event goes to one consumer at a time, and one not
 acknowledged before its deadline is delivered again.
 
 ` + helpServerOnly,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown subscriptions command %q: use create, list, get, delete, fetch, ack, nack, parked or replay", args[0])
+				return usagef("unknown subscriptions command %q: use create, list, get, delete, fetch, ack, nack, parked, replay or webhook-log", args[0])
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef("say what to do: annals subscriptions create|list|get|delete|fetch|ack|nack|parked|replay")
+			return usagef("say what to do: annals subscriptions create|list|get|delete|fetch|ack|nack|parked|replay|webhook-log")
 		},
 	}
 	cmd.FParseErrWhitelist.UnknownFlags = true
@@ -77,8 +80,9 @@ acknowledged before its deadline is delivered again.
 		subscriptionsSub(getenv, "fetch <name>", "Fetch a batch of events for a consumer, waiting up to --wait for the first", oneArg("the subscription name"), fetchFlags, runFetch),
 		subscriptionsSub(getenv, "ack <name> <event-id>...", "Acknowledge events the consumer holds", minArgs(2, "the subscription name and event ids"), consumerFlag, runAck),
 		subscriptionsSub(getenv, "nack <name> <event-id>...", "Refuse events the consumer holds: retry them later, or park them", minArgs(2, "the subscription name and event ids"), nackFlags, runNack),
-		subscriptionsSub(getenv, "parked <name>", "List a subscription's parked events", oneArg("the subscription name"), parkedFlags, runParked),
+		subscriptionsSub(getenv, "parked <name>", "List a subscription's parked events", oneArg("the subscription name"), limitFlag("parked events", 1000), runParked),
 		subscriptionsSub(getenv, "replay <name> [event-id...]", "Put parked events back in the queue (all of them when none is named)", minArgs(1, "the subscription name"), nil, runReplay),
+		subscriptionsSub(getenv, "webhook-log <name>", "List a webhook subscription's latest delivery attempts, newest first", oneArg("the subscription name"), limitFlag("attempts", 100), runWebhookLog),
 	)
 	return cmd
 }
@@ -134,6 +138,9 @@ func createFlags(cmd *cobra.Command, fl *subscriptionsFlags) {
 	f.IntVar(&fl.maxAttempts, "max-attempts", 0, "deliveries before an event is parked (0: 10)")
 	f.DurationVar(&fl.minBack, "min-backoff", 0, "wait before a nacked event comes back, doubled per attempt (0: 1s)")
 	f.DurationVar(&fl.maxBack, "max-backoff", 0, "cap of that wait (0: 1m)")
+	f.StringVar(&fl.webhookURL, "webhook-url", "", "push the events to this http(s) URL, signed (Standard Webhooks), instead of waiting for consumers")
+	f.StringVar(&fl.webhookSecret, "webhook-secret", "", "the webhook's signing secret, whsec_ and base64 of 24 to 64 bytes (none: the server generates one, shown only now)")
+	f.DurationVar(&fl.webhookTimeout, "webhook-timeout", 0, "how long one webhook request may take, 100ms to 5m (0: 10s)")
 }
 
 func consumerFlag(cmd *cobra.Command, fl *subscriptionsFlags) {
@@ -152,8 +159,22 @@ func nackFlags(cmd *cobra.Command, fl *subscriptionsFlags) {
 	cmd.Flags().StringVar(&fl.reason, "reason", "", "why, kept for operators")
 }
 
-func parkedFlags(cmd *cobra.Command, fl *subscriptionsFlags) {
-	cmd.Flags().IntVar(&fl.limit, "limit", 0, "the most parked events to list (0: 1000)")
+// limitFlag adds --limit, the most of what to list (0: dflt).
+func limitFlag(what string, dflt int) func(*cobra.Command, *subscriptionsFlags) {
+	return func(cmd *cobra.Command, fl *subscriptionsFlags) {
+		cmd.Flags().IntVar(&fl.limit, "limit", 0, fmt.Sprintf("the most %s to list (0: %d)", what, dflt))
+	}
+}
+
+// limitQuery is --limit as a query, refusing a negative one.
+func limitQuery(fl *subscriptionsFlags) (url.Values, error) {
+	if fl.limit < 0 {
+		return nil, usagef("--limit must not be negative")
+	}
+	if fl.limit == 0 {
+		return nil, nil
+	}
+	return url.Values{"limit": {fmt.Sprint(fl.limit)}}, nil
 }
 
 func subPath(name string, rest string) string {
@@ -188,6 +209,14 @@ func runCreate(ctx context.Context, c *apiClient, fl *subscriptionsFlags, args [
 			return err
 		}
 	}
+	if fl.webhookURL != "" {
+		req.Webhook = &server.WebhookView{URL: fl.webhookURL, Secret: fl.webhookSecret}
+		if req.Webhook.TimeoutMS, err = durationMS("webhook-timeout", fl.webhookTimeout); err != nil {
+			return err
+		}
+	} else if fl.webhookSecret != "" || fl.webhookTimeout != 0 {
+		return usagef("--webhook-secret and --webhook-timeout need --webhook-url")
+	}
 	var v server.SubscriptionView
 	if err := c.do(ctx, http.MethodPost, "/v1/subscriptions", nil, req, &v); err != nil {
 		return err
@@ -197,6 +226,9 @@ func runCreate(ctx context.Context, c *apiClient, fl *subscriptionsFlags, args [
 	}
 	fmt.Fprintf(out, "created subscription %s\n", v.Name)
 	printSubscription(out, v)
+	if v.Webhook != nil && fl.webhookSecret == "" {
+		fmt.Fprintln(out, "keep the webhook secret: the server shows it only now")
+	}
 	return nil
 }
 
@@ -311,12 +343,9 @@ func settle(ctx context.Context, c *apiClient, fl *subscriptionsFlags, args []st
 }
 
 func runParked(ctx context.Context, c *apiClient, fl *subscriptionsFlags, args []string, out io.Writer) error {
-	if fl.limit < 0 {
-		return usagef("--limit must not be negative")
-	}
-	var q url.Values
-	if fl.limit > 0 {
-		q = url.Values{"limit": {fmt.Sprint(fl.limit)}}
+	q, err := limitQuery(fl)
+	if err != nil {
+		return err
 	}
 	var res struct {
 		Parked []server.ParkedView `json:"parked"`
@@ -331,6 +360,35 @@ func runParked(ctx context.Context, c *apiClient, fl *subscriptionsFlags, args [
 	fmt.Fprintln(tw, "EVENT ID\tAGGREGATE UUID\tVERSION\tNAME\tATTEMPTS\tREASON")
 	for _, p := range res.Parked {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", p.EventID, p.AggregateUUID, p.Version, p.Name, p.Attempts, p.Reason)
+	}
+	return tw.Flush()
+}
+
+func runWebhookLog(ctx context.Context, c *apiClient, fl *subscriptionsFlags, args []string, out io.Writer) error {
+	q, err := limitQuery(fl)
+	if err != nil {
+		return err
+	}
+	var res server.WebhookLogResponse
+	if err := c.do(ctx, http.MethodGet, subPath(args[0], "/webhook-log"), q, nil, &res); err != nil {
+		return err
+	}
+	if fl.json {
+		return writeJSONIndent(out, res)
+	}
+	if len(res.Attempts) == 0 {
+		fmt.Fprintln(out, "no webhook attempts")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tEVENT ID\tATTEMPT\tSTATUS\tLATENCY\tERROR")
+	for _, a := range res.Attempts {
+		status := "-"
+		if a.Status != 0 {
+			status = fmt.Sprint(a.Status)
+		}
+		latency := time.Duration(a.LatencyMS * float64(time.Millisecond)).Round(time.Microsecond)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", formatTime(a.At), a.EventID, a.Attempt, status, latency, a.Error)
 	}
 	return tw.Flush()
 }
@@ -378,6 +436,11 @@ func printSubscription(w io.Writer, v server.SubscriptionView) {
 	fmt.Fprintf(tw, "ack timeout:\t%s\n", time.Duration(st.AckTimeoutMS)*time.Millisecond)
 	fmt.Fprintf(tw, "max attempts:\t%d\n", st.MaxAttempts)
 	fmt.Fprintf(tw, "backoff:\t%s to %s\n", time.Duration(st.MinBackoffMS)*time.Millisecond, time.Duration(st.MaxBackoffMS)*time.Millisecond)
+	if w := v.Webhook; w != nil {
+		fmt.Fprintf(tw, "webhook:\t%s\n", w.URL)
+		fmt.Fprintf(tw, "webhook secret:\t%s\n", w.Secret)
+		fmt.Fprintf(tw, "webhook timeout:\t%s\n", time.Duration(w.TimeoutMS)*time.Millisecond)
+	}
 	fmt.Fprintf(tw, "created:\t%s\n", formatTime(v.CreatedAt))
 	tw.Flush()
 }

@@ -18,14 +18,17 @@ import (
 
 const testReadToken = "r3ad"
 
-// startSubsAPI is startAPI with a subscriptions service, and a read-only
-// token.
-func startSubsAPI(t *testing.T) *testAPI {
+// startSubsAPI is startAPI with a subscriptions service, configured by
+// configure before it runs, and a read-only token.
+func startSubsAPI(t *testing.T, configure ...func(*subscriptions.Service)) *testAPI {
 	t.Helper()
 	store := openStore(t, "memory:")
 	runner := projections.NewRunner(store, projections.Streams())
 	svc := subscriptions.New(store)
 	svc.Poll, svc.Refresh = 10*time.Millisecond, 50*time.Millisecond
+	for _, f := range configure {
+		f(svc)
+	}
 	api, err := server.New(store, runner, server.Options{Subscriptions: svc, Tokens: []server.Token{
 		{Secret: testToken, Access: server.ReadWrite}, {Secret: testReadToken, Access: server.ReadOnly}}})
 	if err != nil {
