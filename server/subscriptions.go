@@ -359,7 +359,9 @@ func (s *Server) fetchSubscription(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	until := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
+	next := poll
 	for {
+		queued := svc.Queued(name)
 		batch, err := s.fetchOnce(ctx, svc, name, req)
 		if err != nil {
 			return err
@@ -368,7 +370,7 @@ func (s *Server) fetchSubscription(c echo.Context) error {
 		if len(batch) > 0 || left <= 0 {
 			return s.renderBatch(c, batch)
 		}
-		t := time.NewTimer(min(poll, left))
+		t := time.NewTimer(min(next, left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -376,7 +378,15 @@ func (s *Server) fetchSubscription(c echo.Context) error {
 		case <-s.feeds.Done(): // shutting down: answer now, empty
 			t.Stop()
 			return s.renderBatch(c, nil)
+		case <-queued:
+			// The subscription's feed here queued an event; its batch
+			// commits shortly: look again after a millisecond, then
+			// back off to the poll interval.
+			t.Stop()
+			next = time.Millisecond
+			time.Sleep(min(next, time.Until(until)))
 		case <-t.C:
+			next = min(2*next, poll)
 		}
 	}
 }

@@ -441,3 +441,19 @@ func TestSubscriptionsShutdownEndsFetch(t *testing.T) {
 	plain := newEnv(t, server.Options{})
 	plain.get("/v1/subscriptions").wantProblem(t, http.StatusNotFound, "does not serve subscriptions")
 }
+
+// TestSubscriptionsFetchWokenByFeed: a long-polling fetch on the server
+// that runs the subscription's feed gets an event appended while it waits
+// without waiting for its poll interval (here an hour).
+func TestSubscriptionsFetchWokenByFeed(t *testing.T) {
+	e, _ := newSubsEnv(t, server.Options{}, func(svc *subscriptions.Service) { svc.Poll = time.Hour })
+	e.post("/v1/subscriptions", `{"name": "woken"}`).want(t, http.StatusCreated)
+	polled := make(chan []delivery, 1)
+	go func() { polled <- e.with(t).fetch("woken", "w", 10, 20000) }()
+	stream := uuid.New()
+	e.appendOK(stream, nil, "", event{Name: "Noted"})
+	got := <-polled
+	if len(got) != 1 || got[0].Event.AggregateUUID != stream.String() {
+		t.Fatalf("fetched %v, want the event appended during the wait", got)
+	}
+}

@@ -47,6 +47,16 @@ func (s *Service) Fetch(ctx context.Context, name, consumer string, max int, wai
 	if err != nil {
 		return nil, err
 	}
+	if d.webhook() != nil {
+		return nil, fmt.Errorf("%w: subscription %s pushes its events to a webhook; it has no consumers to fetch them", ErrInvalid, name)
+	}
+	return s.fetch(ctx, d, consumer, max, wait)
+}
+
+// fetch is Fetch for a subscription already read: consumers', and a
+// webhook's pusher.
+func (s *Service) fetch(ctx context.Context, d definition, consumer string, max int, wait time.Duration) ([]Delivery, error) {
+	name := d.Name
 	st := d.settings()
 	if max == 0 || max > st.BatchSize {
 		max = st.BatchSize

@@ -100,7 +100,7 @@ func (s *Service) push(ctx context.Context, d definition) {
 		case <-time.After(pause):
 		}
 		pause = 0
-		batch, err := s.Fetch(ctx, d.Name, consumer, 0, time.Second)
+		batch, err := s.fetch(ctx, d, consumer, 0, time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return

@@ -128,6 +128,9 @@ func TestWebhookFlappingReceiver(t *testing.T) {
 			t.Fatalf("log statuses %v, want at least %d × 503 and %d × 204", statuses, 2*len(want), len(want))
 		}
 	}
+	if _, err := svc.Fetch(ctx, "hook", "manual", 0, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("fetching from a webhook subscription: got %v, want ErrInvalid", err)
+	}
 	got, err := svc.Get(ctx, "hook")
 	if err != nil {
 		t.Fatal(err)
