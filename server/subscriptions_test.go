@@ -452,8 +452,12 @@ func TestSubscriptionsFetchWokenByFeed(t *testing.T) {
 	go func() { polled <- e.with(t).fetch("woken", "w", 10, 20000) }()
 	stream := uuid.New()
 	e.appendOK(stream, nil, "", event{Name: "Noted"})
-	got := <-polled
-	if len(got) != 1 || got[0].Event.AggregateUUID != stream.String() {
-		t.Fatalf("fetched %v, want the event appended during the wait", got)
+	select {
+	case got := <-polled:
+		if len(got) != 1 || got[0].Event.AggregateUUID != stream.String() {
+			t.Fatalf("fetched %v, want the event appended during the wait", got)
+		}
+	case <-time.After(10 * time.Second): // the fetch waits 20 s unless woken
+		t.Fatal("the fetch was not woken by its feed")
 	}
 }
