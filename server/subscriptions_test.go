@@ -450,6 +450,9 @@ func TestSubscriptionsFetchWokenByFeed(t *testing.T) {
 	e.post("/v1/subscriptions", `{"name": "woken"}`).want(t, http.StatusCreated)
 	polled := make(chan []delivery, 1)
 	go func() { polled <- e.with(t).fetch("woken", "w", 10, 20000) }()
+	// Let the fetch find nothing and start waiting (if it has not, the
+	// test passes without proving the wake-up; it cannot pass wrongly).
+	time.Sleep(200 * time.Millisecond)
 	stream := uuid.New()
 	e.appendOK(stream, nil, "", event{Name: "Noted"})
 	select {

@@ -413,6 +413,9 @@ func TestFetchWokenByItsFeed(t *testing.T) {
 		errs <- err
 		got <- ds
 	}()
+	// Let the fetch find nothing and start waiting (if it has not, the
+	// test passes without proving the wake-up; it cannot pass wrongly).
+	time.Sleep(200 * time.Millisecond)
 	id := appendEvents(t, store, uuid.New(), "", "E")[0]
 	select {
 	case err := <-errs:
