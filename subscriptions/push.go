@@ -116,18 +116,17 @@ func (s *Service) push(ctx context.Context, d definition) {
 // pushBatch sends a fetched batch one event at a time, then records the
 // attempts and acknowledges what was accepted, in one write each. Events
 // it has no time left to send before their ack timeout, and those behind
-// a failed event of their stream, go back to the queue.
+// a failed event of their stream, go back to the queue uncounted.
 func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client *http.Client, consumer string, batch []Delivery) {
 	log := s.logger().With("subscription", d.Name)
 	var acked, released []uuid.UUID
 	var attempts []any
-	failed := map[uuid.UUID]string{} // streams whose event failed, and why
+	failed := map[uuid.UUID]bool{} // streams whose event failed
 	for _, dl := range batch {
-		if why, ok := failed[dl.Event.Stream]; ok {
-			s.nackQuietly(ctx, d.Name, consumer, "an earlier event of its stream was not delivered: "+why, dl.Event.ID)
-			continue
-		}
-		if dl.Deadline.Sub(s.now()) < w.Timeout || ctx.Err() != nil {
+		// An event behind a failed one of its stream, or that there is no
+		// time left to send, goes back to the queue uncounted: it was
+		// never sent, so it must not use up its attempts.
+		if _, ok := failed[dl.Event.Stream]; ok || dl.Deadline.Sub(s.now()) < w.Timeout || ctx.Err() != nil {
 			released = append(released, dl.Event.ID)
 			continue
 		}
@@ -143,7 +142,7 @@ func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client
 			acked = append(acked, dl.Event.ID)
 			continue
 		}
-		failed[dl.Event.Stream] = perr.Error()
+		failed[dl.Event.Stream] = true
 		s.nackQuietly(ctx, d.Name, consumer, perr.Error(), dl.Event.ID)
 	}
 	bg := context.WithoutCancel(ctx)

@@ -168,3 +168,59 @@ func TestWebhookAddresses(t *testing.T) {
 		t.Errorf("loopback when allowed: %v", err)
 	}
 }
+
+// TestWebhookEventsBehindAFailureKeepTheirAttempts: events held back
+// because an earlier event of their stream failed were never sent, so
+// their first request says attempt 1 and they cannot be parked for the
+// earlier event's failures.
+func TestWebhookEventsBehindAFailureKeepTheirAttempts(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t, "memory:")
+	svc.AllowPrivateWebhooks = true
+	var mu sync.Mutex
+	firstAttempt := map[string]int{}
+	failures := 0
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev webhookEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if _, ok := firstAttempt[ev.ID]; !ok {
+			firstAttempt[ev.ID] = ev.Attempt
+		}
+		if ev.Version == 1 && failures < 2 {
+			failures++
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer receiver.Close()
+	// Three attempts: the first event uses them all.
+	if _, err := svc.Create(ctx, Subscription{Name: "hook", Webhook: &Webhook{URL: receiver.URL},
+		Settings: Settings{MaxAttempts: 3, MinBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	// Queued together, so that every batch holds all three.
+	evs := appendEvents(t, store, uuid.New(), "", "E1", "E2", "E3")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(firstAttempt)
+		mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			parked, _ := svc.Parked(ctx, "hook", 0)
+			t.Fatalf("%d of 3 events reached the receiver; parked: %+v", n, parked)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, id := range evs[1:] {
+		if got := firstAttempt[id.String()]; got != 1 {
+			t.Errorf("E%d's first request: attempt %d, want 1", i+2, got)
+		}
+	}
+}
