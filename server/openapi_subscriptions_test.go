@@ -87,6 +87,9 @@ func TestOpenAPISubscriptions(t *testing.T) {
 		get("webhook log with limit 1001", subs+"/hooks/webhook-log"+oaQuery("limit", "1001"), 400, "invalid-input", true),
 		get("webhook log with an unknown parameter", subs+"/hooks/webhook-log"+oaQuery("since", "1"), 400, "invalid-input", false),
 		get("webhook log of an unknown one", subs+"/nope/webhook-log", 404, "subscription-not-found", false),
+		get("status", sub+"/status", 200, "", false),
+		get("status with a parameter", sub+"/status"+oaQuery("limit", "1"), 400, "invalid-input", false),
+		get("status of an unknown one", subs+"/nope/status", 404, "subscription-not-found", false),
 		call("webhook log without a token", http.MethodGet, subs+"/hooks/webhook-log", "", "", 401, "unauthorized", true),
 	})
 

@@ -187,6 +187,7 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	v1(http.MethodPost, "/subscriptions/:name/nack", s.nackSubscription, s.timeout, requireJSON)
 	v1(http.MethodGet, "/subscriptions/:name/parked", s.listParked, s.timeout)
 	v1(http.MethodGet, "/subscriptions/:name/webhook-log", s.webhookLog, s.timeout)
+	v1(http.MethodGet, "/subscriptions/:name/status", s.subscriptionStatus, s.timeout)
 	v1(http.MethodPost, "/subscriptions/:name/parked/replay", s.replayParked, s.timeout, requireJSON)
 	s.echo = e
 	return s, nil

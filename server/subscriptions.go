@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -635,4 +636,38 @@ func (r *SettleRequest) UnmarshalJSON(b []byte) error {
 func (r *ReplayRequest) UnmarshalJSON(b []byte) error {
 	type plain ReplayRequest
 	return strictBody(b, (*plain)(r), replayFields)
+}
+
+// SubscriptionStatusView is where a subscription stands: its feed (the
+// projection that queues its events) and its queue by state.
+type SubscriptionStatusView struct {
+	FeedState string  `json:"feed_state"`
+	Behind    int64   `json:"behind"`
+	LagMS     float64 `json:"lag_ms"`
+	// FeedFailure is why a failed feed stopped.
+	FeedFailure string `json:"feed_failure,omitempty"`
+	Ready       int64  `json:"ready"`
+	InFlight    int64  `json:"in_flight"`
+	Parked      int64  `json:"parked"`
+	// Capped says a count reached 10,000 and is a lower bound.
+	Capped bool `json:"capped"`
+}
+
+func (s *Server) subscriptionStatus(c echo.Context) error {
+	svc, name, err := s.subscriptionCall(c, nil)
+	if err != nil {
+		return err
+	}
+	st, err := svc.Status(c.Request().Context(), name)
+	if err != nil {
+		return err
+	}
+	v := SubscriptionStatusView{
+		FeedState: st.Feed.State, Behind: st.Feed.Behind, LagMS: float64(st.Feed.Lag.Microseconds()) / 1000,
+		Ready: st.Ready, InFlight: st.InFlight, Parked: st.Parked, Capped: st.Capped || st.Feed.BehindCapped,
+	}
+	if f := st.Feed.Failure; f != nil {
+		v.FeedFailure = fmt.Sprintf("event %s (%s, %s v%d): %s", f.EventID, f.EventName, f.Stream, f.Version, f.Error)
+	}
+	return c.JSON(http.StatusOK, v)
 }

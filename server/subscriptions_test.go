@@ -464,3 +464,26 @@ func TestSubscriptionsFetchWokenByFeed(t *testing.T) {
 		t.Fatal("the fetch was not woken by its feed")
 	}
 }
+
+// TestSubscriptionStatusHTTP: the status endpoint counts the queue by
+// state and shows the feed.
+func TestSubscriptionStatusHTTP(t *testing.T) {
+	e, _ := newSubsEnv(t, server.Options{})
+	e.post("/v1/subscriptions", `{"name": "st"}`).want(t, http.StatusCreated)
+	e.appendOK(uuid.New(), nil, "", event{Name: "A"})
+	e.appendOK(uuid.New(), nil, "", event{Name: "B"})
+	var got []delivery
+	for deadline := time.Now().Add(20 * time.Second); len(got) < 2 && time.Now().Before(deadline); {
+		got = append(got, e.fetch("st", "w", 10, 1000)...)
+	}
+	if len(got) != 2 {
+		t.Fatalf("fetched %d events, want 2", len(got))
+	}
+	e.settle("st", "nack", map[string]any{"consumer": "w", "event_ids": []string{got[0].Event.ID}, "action": "park", "reason": "x"}).want(t, http.StatusNoContent)
+	var st server.SubscriptionStatusView
+	e.get(subPath("st", "/status")).want(t, http.StatusOK).decode(t, &st)
+	if st.Parked != 1 || st.InFlight != 1 || st.Ready != 0 || st.FeedState == "" || st.FeedState == "failed" {
+		t.Errorf("status %+v, want 1 parked, 1 in flight, a working feed", st)
+	}
+	e.get(subPath("nope", "/status")).wantProblem(t, http.StatusNotFound, "not found")
+}

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/projections"
 )
 
 func TestDefinitions(t *testing.T) {
@@ -424,5 +425,37 @@ func TestFetchWokenByItsFeed(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the fetch was not woken by its feed (its poll is an hour)")
+	}
+}
+
+// TestStatus: a subscription's status counts its queue by state and shows
+// its feed, and a feed that fails says so.
+func TestStatus(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t, "memory:")
+	if _, err := svc.Create(ctx, Subscription{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, store, uuid.New(), "", "E1", "E2")
+	appendEvents(t, store, uuid.New(), "", "F1")
+	got := fetchN(t, svc, "s", "c", 3)
+	if err := svc.Nack(ctx, "s", "c", Park, "bad", got[0].Event.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Nack(ctx, "s", "c", Retry, "later", got[1].Event.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.Status(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Ready != 1 || st.InFlight != 1 || st.Parked != 1 || st.Capped {
+		t.Errorf("queue: ready %d, in flight %d, parked %d (capped %v), want 1, 1, 1", st.Ready, st.InFlight, st.Parked, st.Capped)
+	}
+	if st.Feed.Name == "" || st.Feed.State == projections.StateFailed {
+		t.Errorf("feed: %+v", st.Feed)
+	}
+	if _, err := svc.Status(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("status of an unknown subscription: %v, want ErrNotFound", err)
 	}
 }
