@@ -63,12 +63,12 @@ acknowledged before its deadline is delivered again.
 ` + helpServerOnly,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown subscriptions command %q: use create, list, get, delete, fetch, ack, nack, parked, replay or webhook-log", args[0])
+				return usagef("unknown subscriptions command %q: use create, list, get, delete, fetch, ack, nack, parked, replay, webhook-log or status", args[0])
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef("say what to do: annals subscriptions create|list|get|delete|fetch|ack|nack|parked|replay|webhook-log")
+			return usagef("say what to do: annals subscriptions create|list|get|delete|fetch|ack|nack|parked|replay|webhook-log|status")
 		},
 	}
 	cmd.FParseErrWhitelist.UnknownFlags = true
@@ -83,6 +83,7 @@ acknowledged before its deadline is delivered again.
 		subscriptionsSub(getenv, "parked <name>", "List a subscription's parked events", oneArg("the subscription name"), limitFlag("parked events", 1000), runParked),
 		subscriptionsSub(getenv, "replay <name> [event-id...]", "Put parked events back in the queue (all of them when none is named)", minArgs(1, "the subscription name"), nil, runReplay),
 		subscriptionsSub(getenv, "webhook-log <name>", "List a webhook subscription's latest delivery attempts, newest first", oneArg("the subscription name"), limitFlag("attempts", 100), runWebhookLog),
+		subscriptionsSub(getenv, "status <name>", "Show where a subscription stands: its feed and its queue", oneArg("the subscription name"), nil, runStatus),
 	)
 	return cmd
 }
@@ -390,6 +391,27 @@ func runWebhookLog(ctx context.Context, c *apiClient, fl *subscriptionsFlags, ar
 		latency := time.Duration(a.LatencyMS * float64(time.Millisecond)).Round(time.Microsecond)
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", formatTime(a.At), a.EventID, a.Attempt, status, latency, a.Error)
 	}
+	return tw.Flush()
+}
+
+func runStatus(ctx context.Context, c *apiClient, fl *subscriptionsFlags, args []string, out io.Writer) error {
+	var st server.SubscriptionStatusView
+	if err := c.do(ctx, http.MethodGet, subPath(args[0], "/status"), nil, nil, &st); err != nil {
+		return err
+	}
+	if fl.json {
+		return writeJSONIndent(out, st)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "feed:\t%s, %d behind, lag %s\n", st.FeedState, st.Behind, time.Duration(st.LagMS*float64(time.Millisecond)).Round(time.Millisecond))
+	if st.FeedFailure != "" {
+		fmt.Fprintf(tw, "failure:\t%s\n", st.FeedFailure)
+	}
+	capped := ""
+	if st.Capped {
+		capped = " (counts stop at 10000)"
+	}
+	fmt.Fprintf(tw, "queue:\t%d ready, %d in flight, %d parked%s\n", st.Ready, st.InFlight, st.Parked, capped)
 	return tw.Flush()
 }
 

@@ -121,6 +121,7 @@ func TestSubscriptionsCLI(t *testing.T) {
 	cli(t, environ, "subscriptions", "ack", "billing", "--consumer", "w3", ids[2]).expect(t, exitOK)
 
 	cli(t, environ, "subscriptions", "parked", "billing").expect(t, exitOK, "REASON", ids[1], "bad data")
+	cli(t, environ, "subscriptions", "status", "billing").expect(t, exitOK, "feed:", "1 parked")
 	cli(t, environ, "subscriptions", "replay", "billing", ids[1]).expect(t, exitOK, "replayed 1 parked events")
 	cli(t, environ, "subscriptions", "replay", "billing").expect(t, exitOK, "replayed 0 parked events")
 	again := fetchJSON(t, environ, "billing", "--consumer", "w1", "--wait", "10s")
