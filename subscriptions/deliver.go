@@ -150,10 +150,7 @@ func (s *Service) take(ctx context.Context, d definition, consumer string, max i
 			return err
 		}
 		if len(park) > 0 {
-			if _, err := s.messages().UpdateMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: park}}}}, bson.D{{Key: "$set", Value: bson.D{
-				{Key: "state", Value: stateParked}, {Key: "consumer", Value: ""},
-				{Key: "reason", Value: fmt.Sprintf("not acknowledged after %d deliveries", st.MaxAttempts)},
-			}}}); err != nil {
+			if _, err := s.messages().UpdateMany(sc, idIn(park), parkUpdate(fmt.Sprintf("not acknowledged after %d deliveries", st.MaxAttempts))); err != nil {
 				return err
 			}
 		}
@@ -164,10 +161,7 @@ func (s *Service) take(ctx context.Context, d definition, consumer string, max i
 		for i := range taken {
 			taken[i].Deadline = deadline
 		}
-		_, err = s.messages().UpdateMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: take}}}}, bson.D{
-			{Key: "$set", Value: bson.D{{Key: "state", Value: stateInFlight}, {Key: "consumer", Value: consumer}, {Key: "deadline", Value: deadline}}},
-			{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
-		})
+		_, err = s.messages().UpdateMany(sc, idIn(take), takeUpdate(consumer, deadline))
 		return err
 	})
 	if err != nil {
@@ -209,7 +203,7 @@ func (s *Service) Ack(ctx context.Context, name, consumer string, events ...uuid
 		for i, m := range held {
 			ids[i] = m.ID
 		}
-		_, err := s.messages().DeleteMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+		_, err := s.messages().DeleteMany(sc, idIn(ids))
 		return err
 	})
 }
@@ -236,14 +230,7 @@ func (s *Service) Nack(ctx context.Context, name, consumer string, action NackAc
 	return s.onHeld(ctx, name, consumer, events, func(sc context.Context, st Settings, held []message) error {
 		now := s.now()
 		for _, m := range held {
-			set := bson.D{{Key: "state", Value: stateParked}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason}}
-			if action == Retry && m.Attempts < st.MaxAttempts {
-				set = bson.D{
-					{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason},
-					{Key: "visible_at", Value: now.Add(jitter(st.backoff(m.Attempts)))},
-				}
-			}
-			if _, err := s.messages().UpdateOne(sc, bson.D{{Key: "_id", Value: m.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
+			if _, err := s.messages().UpdateOne(sc, bson.D{{Key: "_id", Value: m.ID}}, refuseUpdate(st, m.Attempts, action == Retry, reason, now)); err != nil {
 				return err
 			}
 		}
@@ -259,7 +246,7 @@ func (s *Service) release(ctx context.Context, name, consumer string, events ...
 		for i, m := range held {
 			ids[i] = m.ID
 		}
-		_, err := s.messages().UpdateMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, bson.D{
+		_, err := s.messages().UpdateMany(sc, idIn(ids), bson.D{
 			{Key: "$set", Value: bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "visible_at", Value: s.now()}}},
 			{Key: "$inc", Value: bson.D{{Key: "attempts", Value: -1}}},
 		})

@@ -52,11 +52,7 @@ type outboxDoc struct {
 	CreatedAt time.Time        `bson:"created_at"`
 }
 
-func (m outboxDoc) id() uuid.UUID {
-	var id uuid.UUID
-	copy(id[:], m.ID.Data)
-	return id
-}
+func (m outboxDoc) id() uuid.UUID { return uuidOf(m.ID) }
 
 // Enqueue queues msg in the transaction ctx carries: in a projection
 // handler, pass the handler's ctx, and the message is queued if and only
@@ -274,19 +270,14 @@ func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
 		}
 		taken = kept
 		if len(park) > 0 {
-			if _, err := d.outbox().UpdateMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: park}}}}, bson.D{{Key: "$set", Value: bson.D{
-				{Key: "state", Value: stateParked}, {Key: "reason", Value: fmt.Sprintf("not delivered after %d attempts", st.MaxAttempts)},
-			}}}); err != nil {
+			if _, err := d.outbox().UpdateMany(sc, idIn(park), parkUpdate(fmt.Sprintf("not delivered after %d attempts", st.MaxAttempts))); err != nil {
 				return err
 			}
 		}
 		if len(take) == 0 {
 			return nil
 		}
-		_, err = d.outbox().UpdateMany(sc, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: take}}}}, bson.D{
-			{Key: "$set", Value: bson.D{{Key: "state", Value: stateInFlight}, {Key: "consumer", Value: d.consumer}, {Key: "deadline", Value: deadline}}},
-			{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
-		})
+		_, err = d.outbox().UpdateMany(sc, idIn(take), takeUpdate(d.consumer, deadline))
 		return err
 	})
 	if err != nil {
@@ -349,13 +340,7 @@ func (d *Dispatcher) settle(ctx context.Context, st Settings, m outboxDoc, derr 
 		return err
 	}
 	d.logger().Warn("subscriptions: outbox delivery failed", "topic", m.Topic, "id", m.id(), "attempt", m.Attempts, "error", derr)
-	reason := truncate(derr.Error(), 1000)
-	set := bson.D{{Key: "state", Value: stateParked}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason}}
-	if m.Attempts < st.MaxAttempts {
-		set = bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason},
-			{Key: "visible_at", Value: d.now().Add(jitter(st.backoff(m.Attempts)))}}
-	}
-	_, err := d.outbox().UpdateOne(ctx, held, bson.D{{Key: "$set", Value: set}})
+	_, err := d.outbox().UpdateOne(ctx, held, refuseUpdate(st, m.Attempts, true, truncate(derr.Error(), 1000), d.now()))
 	return err
 }
 

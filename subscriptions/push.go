@@ -69,9 +69,7 @@ func (s *Service) WebhookLog(ctx context.Context, name string, limit int) ([]Web
 	}
 	out := make([]WebhookAttempt, len(docs))
 	for i, a := range docs {
-		var id uuid.UUID
-		copy(id[:], a.Event.Data)
-		out[i] = WebhookAttempt{Event: id, Attempt: a.Attempt, At: a.At.UTC(), Status: a.Status,
+		out[i] = WebhookAttempt{Event: uuidOf(a.Event), Attempt: a.Attempt, At: a.At.UTC(), Status: a.Status,
 			Latency: time.Duration(a.LatencyUS) * time.Microsecond, Error: a.Error}
 	}
 	return out, nil

@@ -108,13 +108,11 @@ const maskedSecret = secretPrefix + "…"
 
 // start is the position delivery begins after.
 func (d definition) start() mongostore.Position {
-	var stream uuid.UUID
-	copy(stream[:], d.StartStream.Data)
 	at := d.StartAt
 	if !at.IsZero() {
 		at = at.UTC()
 	}
-	return mongostore.Position{RecordedAt: at, Stream: stream, Version: d.StartVersion}
+	return mongostore.Position{RecordedAt: at, Stream: uuidOf(d.StartStream), Version: d.StartVersion}
 }
 
 func (d definition) settings() Settings {
@@ -150,15 +148,15 @@ type message struct {
 
 func messageID(feed string, event uuid.UUID) string { return feed + "/" + event.String() }
 
-func (m message) eventID() uuid.UUID {
-	var id uuid.UUID
-	copy(id[:], m.Event.Data)
-	return id
-}
+func (m message) eventID() uuid.UUID { return uuidOf(m.Event) }
 
-func (m message) stream() uuid.UUID {
+func (m message) stream() uuid.UUID { return uuidOf(m.Stream) }
+
+// uuidOf reads a UUID stored as BSON binary (mongostore.UUIDValue's
+// inverse for the documents this package writes).
+func uuidOf(b primitive.Binary) uuid.UUID {
 	var id uuid.UUID
-	copy(id[:], m.Stream.Data)
+	copy(id[:], b.Data)
 	return id
 }
 
