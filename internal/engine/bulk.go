@@ -77,13 +77,9 @@ func (e *Engine) writeModels(ctx context.Context, n int, ordered bool, model fun
 // bulkOp turns a write model into an operation on a transaction.
 func (c *Collection) bulkOp(ctx context.Context, model mongo.WriteModel) (func(*txn, *mongo.BulkWriteResult) error, error) {
 	upd := func(filter any, u updateSpec, many bool, hint any) (func(*txn, *mongo.BulkWriteResult) error, error) {
-		f, err := toDoc(filter)
+		q, err := selection(filter, many)
 		if err != nil {
 			return nil, err
-		}
-		q := query{filter: f}
-		if !many {
-			q.limit = 1
 		}
 		return func(t *txn, res *mongo.BulkWriteResult) error {
 			r, err := c.apply(ctx, t, q, u, hint)
@@ -100,13 +96,9 @@ func (c *Collection) bulkOp(ctx context.Context, model mongo.WriteModel) (func(*
 		}, nil
 	}
 	del := func(filter any, many bool, hint any) (func(*txn, *mongo.BulkWriteResult) error, error) {
-		f, err := toDoc(filter)
+		q, err := selection(filter, many)
 		if err != nil {
 			return nil, err
-		}
-		q := query{filter: f}
-		if !many {
-			q.limit = 1
 		}
 		return func(t *txn, res *mongo.BulkWriteResult) error {
 			n, err := c.removeMatching(ctx, t, q, hint)

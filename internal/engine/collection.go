@@ -761,13 +761,9 @@ func toUpdateResult(r *updateResult) *mongo.UpdateResult {
 }
 
 func (c *Collection) update(ctx context.Context, filter any, u updateSpec, many bool, hint any) (*mongo.UpdateResult, error) {
-	f, err := toDoc(filter)
+	q, err := selection(filter, many)
 	if err != nil {
 		return nil, err
-	}
-	q := query{filter: f}
-	if !many {
-		q.limit = 1
 	}
 	var res *updateResult
 	err = c.e().writePartial(ctx, func(t *txn) (bool, error) {
@@ -829,13 +825,9 @@ func (c *Collection) ReplaceOne(ctx context.Context, filter, replacement any, op
 }
 
 func (c *Collection) delete(ctx context.Context, filter any, many bool, hint any) (*mongo.DeleteResult, error) {
-	f, err := toDoc(filter)
+	q, err := selection(filter, many)
 	if err != nil {
 		return nil, err
-	}
-	q := query{filter: f}
-	if !many {
-		q.limit = 1
 	}
 	// Outside a transaction a delete of many documents is not atomic on
 	// MongoDB either: it commits in chunks, so its memory is bounded by

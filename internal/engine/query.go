@@ -20,6 +20,20 @@ type query struct {
 	limit  int64 // 0: no limit
 }
 
+// selection is the query of an update or delete: the documents filter
+// matches, or only the first of them unless many.
+func selection(filter any, many bool) (query, error) {
+	f, err := toDoc(filter)
+	if err != nil {
+		return query{}, err
+	}
+	q := query{filter: f}
+	if !many {
+		q.limit = 1
+	}
+	return q, nil
+}
+
 // prepared is a query with its plan.
 type prepared struct {
 	query
