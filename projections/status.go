@@ -102,17 +102,46 @@ func (r *Runner) Status(ctx context.Context, name string) (Status, error) {
 	if !ok {
 		return Status{}, fmt.Errorf("%w: %s", ErrUnknownProjection, name)
 	}
-	// One query for both checkpoints, so a switch between two reads cannot
-	// show the old generation without its build.
+	// Every read of a status is made at one point in time: read one by
+	// one, a batch committed between the checkpoint and the streams'
+	// positions would hide events from Behind.
+	var st Status
+	err := r.store.ConsistentRead(ctx, func(sc context.Context) error {
+		serving, build, err := r.readCheckpoints(sc, name)
+		if err != nil {
+			return err
+		}
+		if st, err = r.status(sc, p, serving); err != nil {
+			return err
+		}
+		if build != nil {
+			b, err := r.status(sc, p, build)
+			if err != nil {
+				return err
+			}
+			st.Build = &b
+		}
+		return nil
+	})
+	if err != nil {
+		return Status{}, err
+	}
+	return st, nil
+}
+
+// readCheckpoints reads a projection's serving and build checkpoints in
+// one query, so a switch between two reads cannot show the old generation
+// without its build.
+func (r *Runner) readCheckpoints(ctx context.Context, name string) (serving, build *checkpoint, err error) {
 	cur, err := r.checkpoints().Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{name, name + nextSuffix}}}}})
 	if err != nil {
-		return Status{}, fmt.Errorf("projections: status of %s: %w", name, err)
+		return nil, nil, fmt.Errorf("projections: status of %s: %w", name, err)
 	}
-	var serving, build *checkpoint
+	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var cp checkpoint
 		if err := cur.Decode(&cp); err != nil {
-			return Status{}, fmt.Errorf("projections: status of %s: %w", name, err)
+			return nil, nil, fmt.Errorf("projections: status of %s: %w", name, err)
 		}
 		if cp.ID == name {
 			serving = &cp
@@ -121,20 +150,9 @@ func (r *Runner) Status(ctx context.Context, name string) (Status, error) {
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return Status{}, fmt.Errorf("projections: status of %s: %w", name, err)
+		return nil, nil, fmt.Errorf("projections: status of %s: %w", name, err)
 	}
-	st, err := r.status(ctx, p, serving)
-	if err != nil {
-		return Status{}, err
-	}
-	if build != nil {
-		b, err := r.status(ctx, p, build)
-		if err != nil {
-			return Status{}, err
-		}
-		st.Build = &b
-	}
-	return st, nil
+	return serving, build, nil
 }
 
 // StatusCountLimit bounds the events a Status counts or reads to estimate

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/256dpi/lungo"
@@ -100,7 +101,14 @@ func (c *Client) StartSession(opts ...*options.SessionOptions) (lungo.ISession, 
 		return nil, err
 	}
 	c.e.inflight.Done()
-	return newSession(c), nil
+	s := newSession(c)
+	if o := options.MergeSessionOptions(opts...); o.Snapshot != nil && *o.Snapshot {
+		if o.CausalConsistency != nil && *o.CausalConsistency {
+			return nil, errors.New("engine: causal consistency and snapshot cannot both be set for a session")
+		}
+		s.snapshot = true
+	}
+	return s, nil
 }
 
 // Timeout implements lungo.IClient.

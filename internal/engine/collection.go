@@ -231,16 +231,19 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 		ctx = context.Background()
 	}
 	e := c.e()
-	if s := sessionFrom(ctx); s != nil && s.inTxn() {
+	if s := sessionFrom(ctx); s != nil && (s.inTxn() || s.snapshot) {
+		// In a transaction or at a snapshot session's point in time the
+		// answer is read at once: the view it reads may end with the
+		// session.
 		var docs []bson.Raw
-		err := s.withTxn(ctx, false, func(t *txn) error {
-			m := c.meta(t.cat)
+		err := e.view(ctx, func(r pebble.Reader, obs *observer, cat *catalog) error {
+			m := c.meta(cat)
 			p, err := prepareFor(m, q, hint)
 			if err != nil {
 				return err
 			}
 			var perr error
-			err = run(ctx, t.b, nil, m, p, func(s stored) bool {
+			err = run(ctx, r, obs, m, p, func(s stored) bool {
 				raw, err := project(s, proj)
 				if err != nil {
 					perr = err

@@ -45,7 +45,10 @@
 // concern): a read waits for the commits that inserted the documents it
 // selected, or for everything its snapshot shows while an update, delete
 // or catalog change is unsynced (pending.go); an aborted transaction
-// waits for what it read; change streams stop at the durable point.
+// waits for what it read; change streams stop at the durable point. A
+// snapshot session (options.Session().SetSnapshot(true), snapshot.go)
+// reads all its operations from one Pebble snapshot, taken at its first
+// read, without taking the writer lock.
 //
 // # Queries and indexes
 //

@@ -125,6 +125,8 @@ type Engine struct {
 	cursors map[*Cursor]struct{}
 	// cursorsClosed is set once Close has closed the cursors.
 	cursorsClosed bool
+	// pins are the open snapshot sessions' points in time (snapshot.go).
+	pins map[*pin]struct{}
 
 	// failed is set when a commit's fsync failed: its outcome is unknown,
 	// so the engine accepts nothing more (reopening replays the log).
@@ -533,6 +535,7 @@ func (e *Engine) Close() error {
 		c.closeEngine()
 	}
 	e.inflight.Wait()
+	e.releasePins()
 	var err error
 	if f := e.failed.Load(); f != nil {
 		// The log could not be written: flushing would fail the same way

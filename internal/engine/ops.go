@@ -69,6 +69,17 @@ func (e *Engine) view(ctx context.Context, fn func(r pebble.Reader, obs *observe
 		return err
 	}
 	defer e.inflight.Done()
+	if s := snapshotSession(ctx); s != nil {
+		p, err := s.pinned()
+		if err != nil {
+			return err
+		}
+		obs := p.observer(e)
+		if err := fn(p.snap, obs, p.cat); err != nil {
+			return wrapRead(err)
+		}
+		return obs.wait(ctx)
+	}
 	cat := e.cat.Load()
 	snap := e.db.NewSnapshot()
 	obs := e.observe()

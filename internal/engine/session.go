@@ -39,6 +39,10 @@ type Session struct {
 	opTime   *primitive.Timestamp
 	ended    bool
 	clusterT bson.Raw
+	// snapshot marks a snapshot session (snapshot.go); pin is its point
+	// in time once taken.
+	snapshot bool
+	pin      *pin
 }
 
 var _ lungo.ISession = (*Session)(nil)
@@ -134,6 +138,9 @@ func (s *Session) StartTransaction(opts ...*options.TransactionOptions) error {
 	defer s.mu.Unlock()
 	if s.ended {
 		return errors.New("engine: session ended")
+	}
+	if s.snapshot {
+		return errSnapshotTxn
 	}
 	if s.state == txnStarting || s.state == txnInProgress {
 		return errTxnInProgress
@@ -281,6 +288,9 @@ func (s *Session) EndSession(context.Context) {
 		s.state = txnAborted
 	}
 	s.ended = true
+	if s.pin != nil {
+		s.client.e.release(s.pin)
+	}
 }
 
 // maxTransactionRetry is how long WithTransaction retries, as the driver.
