@@ -100,6 +100,16 @@ func hintName(m *collMeta, h any) (string, error) {
 	return "", commandError(codeBadValue, "BadValue", "hint provided does not correspond to an existing index")
 }
 
+// prepareFor plans a query on the collection, whose metadata is m,
+// honouring a hint.
+func (c *Collection) prepareFor(m *collMeta, q query, hint any) (*prepared, error) {
+	p, err := prepareFor(m, q, hint)
+	if err == nil && p.plan != nil {
+		p.plan.prefixSeek = c.e().format != formatV1
+	}
+	return p, err
+}
+
 // prepareFor plans a query on m, honouring a hint.
 func prepareFor(m *collMeta, q query, hint any) (*prepared, error) {
 	name, err := hintName(m, hint)
@@ -238,7 +248,7 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 		var docs []bson.Raw
 		err := e.view(ctx, func(r pebble.Reader, obs *observer, cat *catalog) error {
 			m := c.meta(cat)
-			p, err := prepareFor(m, q, hint)
+			p, err := c.prepareFor(m, q, hint)
 			if err != nil {
 				return err
 			}
@@ -267,7 +277,7 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 	}
 	cat := e.cat.Load()
 	m := c.meta(cat)
-	p, err := prepareFor(m, q, hint)
+	p, err := c.prepareFor(m, q, hint)
 	if err != nil {
 		e.inflight.Done()
 		return nil, err
@@ -356,7 +366,7 @@ func (c *Collection) CountDocuments(ctx context.Context, filter any, opts ...*op
 	var n int64
 	err = c.e().view(ctx, func(r pebble.Reader, obs *observer, cat *catalog) error {
 		m := c.meta(cat)
-		p, err := prepareFor(m, q, o.Hint)
+		p, err := c.prepareFor(m, q, o.Hint)
 		if err != nil {
 			return err
 		}
@@ -605,7 +615,7 @@ func (c *Collection) apply(ctx context.Context, t *txn, q query, u updateSpec, h
 	if err != nil || m == nil {
 		return res, err
 	}
-	p, err := prepareFor(m, q, hint)
+	p, err := c.prepareFor(m, q, hint)
 	if err != nil {
 		return res, err
 	}
@@ -876,7 +886,7 @@ func (c *Collection) removeMatching(ctx context.Context, t *txn, q query, hint a
 	if m == nil {
 		return 0, nil
 	}
-	p, err := prepareFor(m, q, hint)
+	p, err := c.prepareFor(m, q, hint)
 	if err != nil {
 		return 0, err
 	}

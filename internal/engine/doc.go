@@ -62,6 +62,10 @@
 // whole filter: by a raw matcher on its bytes for equality, $in and ranges
 // on scalars (rawmatch.go), else by lungo's mongokit on the decoded
 // document, so the query, update and projection language is MongoDB's.
+// A forward walk of a span that pins an index's first field seeks with
+// Pebble's SeekPrefixGE: format 2 stores use a comparer whose prefix of an
+// index entry ends after its first field (comparer.go), so bloom filters
+// skip the tables that do not hold, say, the stream a load reads.
 // (*Collection).Explain reports the plan: "IXSCAN name", "IDHACK",
 // "COLLSCAN", with " +SORT" when sorting happens in memory.
 //

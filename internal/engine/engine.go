@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,9 +43,19 @@ const (
 	VerifyOnOpenLimit = 8 << 20
 )
 
-// formatVersion is written in the marker file and in the store; a store
-// with another version is refused.
-const formatVersion = "annals-embedded/1"
+// Formats, written in the marker file and in the store; a store of
+// another format is refused. Format 1 stores were written with Pebble's
+// default comparer, format 2 ones with annals' (comparer.go), which gives
+// index entries prefixes for bloom filters; both are read and written.
+const (
+	formatV1 = "annals-embedded/1"
+	formatV2 = "annals-embedded/2"
+	// formatVersion is the format of new stores.
+	formatVersion = formatV2
+)
+
+// formats are the formats this release opens.
+var formats = []string{formatV1, formatV2}
 
 // MarkerFile is the file in a store directory that says what it is.
 const MarkerFile = "ANNALS-STORE"
@@ -59,6 +70,10 @@ type Options struct {
 	// MemTableSize is the memtable size in bytes; 0 means
 	// DefaultMemTableSize.
 	MemTableSize uint64
+
+	// format is the format of a new store (tests write format 1 stores);
+	// empty means formatVersion.
+	format string
 	// OplogEntries is how many change-log entries are kept; 0 means
 	// DefaultOplogEntries.
 	OplogEntries int64
@@ -135,6 +150,8 @@ type Engine struct {
 	closeMu sync.RWMutex
 	closed  bool
 	done    chan struct{}
+	// format is the store's format (formatV1 or formatV2).
+	format string
 	// acks records the last acknowledged commit (nil in memory).
 	acks *ackRecord
 	// inflight counts operations using db, so Close waits for them.
@@ -159,14 +176,18 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
-	existing, err := checkMarker(fs, dir, e.memory)
+	existing, format, err := checkMarker(fs, dir, e.memory)
 	if err != nil {
 		return nil, err
+	}
+	e.format = format
+	if !existing {
+		e.format = cmp.Or(opts.format, formatVersion)
 	}
 	if !e.memory && !existing {
 		// The marker first: whatever Pebble writes next is in a directory
 		// that says what it is.
-		if err := writeMarker(fs, dir); err != nil {
+		if err := writeMarker(fs, dir, e.format); err != nil {
 			return nil, err
 		}
 	}
@@ -212,6 +233,14 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// comparer is the Pebble comparer of the store's format.
+func (e *Engine) comparer() *pebble.Comparer {
+	if e.format == formatV1 {
+		return pebble.DefaultComparer
+	}
+	return annalsComparer
+}
+
 // pebbleOptions are the Pebble options of a store.
 func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnly bool) *pebble.Options {
 	logger := e.opts.Logger
@@ -225,6 +254,7 @@ func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnl
 			return l
 		}(),
 		FS:                 fs,
+		Comparer:           e.comparer(),
 		Cache:              cache,
 		MemTableSize:       e.opts.MemTableSize,
 		ErrorIfNotExists:   existing,
@@ -253,7 +283,7 @@ func (e *Engine) check(fs vfs.FS, dir string, cache *pebble.Cache) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v; restore it from a backup (annals export/import) or move it aside to start a new store", ErrCorrupt, dir, err)
 	}
-	probe := &Engine{opts: e.opts, db: db, done: make(chan struct{})}
+	probe := &Engine{opts: e.opts, db: db, format: e.format, done: make(chan struct{})}
 	err = probe.load(true)
 	if err == nil {
 		err = probe.verifyFiles(fs, dir)
@@ -277,43 +307,55 @@ func lostCommits(dir string, acked, recovered uint64) error {
 
 // checkMarker reports whether dir holds an existing store, and refuses a
 // directory that holds something else.
-func checkMarker(fs vfs.FS, dir string, memory bool) (bool, error) {
+func checkMarker(fs vfs.FS, dir string, memory bool) (existing bool, format string, err error) {
 	if memory {
-		return false, nil
+		return false, "", nil
 	}
+	existing, format, err = readMarker(fs, dir)
+	return existing, format, err
+}
+
+// readMarker is checkMarker for a store on disk.
+func readMarker(fs vfs.FS, dir string) (bool, string, error) {
 	st, err := fs.Stat(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := fs.MkdirAll(dir, 0o700); err != nil {
-			return false, fmt.Errorf("engine: create %s: %w", dir, err)
+			return false, "", fmt.Errorf("engine: create %s: %w", dir, err)
 		}
-		return false, nil
+		return false, "", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("engine: %s: %w", dir, err)
+		return false, "", fmt.Errorf("engine: %s: %w", dir, err)
 	}
 	if !st.IsDir() {
-		return false, fmt.Errorf("%w: %s is a file, not a store directory", ErrNotAStore, dir)
+		return false, "", fmt.Errorf("%w: %s is a file, not a store directory", ErrNotAStore, dir)
 	}
 	f, err := fs.Open(fs.PathJoin(dir, MarkerFile))
 	if errors.Is(err, os.ErrNotExist) {
 		entries, lerr := fs.List(dir)
 		if lerr == nil && len(entries) == 0 {
-			return false, nil
+			return false, "", nil
 		}
-		return false, fmt.Errorf("%w: %s has no %s file; if it is an annals store its marker was lost: "+
+		return false, "", fmt.Errorf("%w: %s has no %s file; if it is an annals store its marker was lost: "+
 			"restore it from a backup, otherwise point annals at an empty or new path", ErrCorrupt, dir, MarkerFile)
 	}
 	if err != nil {
-		return false, fmt.Errorf("engine: %s: %w", dir, err)
+		return false, "", fmt.Errorf("engine: %s: %w", dir, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
-		return false, fmt.Errorf("engine: read %s: %w", filepath.Join(dir, MarkerFile), err)
+		return false, "", fmt.Errorf("engine: read %s: %w", filepath.Join(dir, MarkerFile), err)
 	}
-	if string(b) != markerContent() {
-		return false, fmt.Errorf("%w: %s: marker %s is not %q; the store was damaged or written by another release",
-			ErrCorrupt, dir, MarkerFile, formatVersion)
+	format := ""
+	for _, f := range formats {
+		if string(b) == markerContent(f) {
+			format = f
+		}
+	}
+	if format == "" {
+		return false, "", fmt.Errorf("%w: %s: marker %s is not one of %q; the store was damaged or written by another release",
+			ErrCorrupt, dir, MarkerFile, formats)
 	}
 	// A creation interrupted before Pebble wrote anything leaves the
 	// marker alone (or with Pebble's lock and options files): nothing was
@@ -321,7 +363,7 @@ func checkMarker(fs vfs.FS, dir string, memory bool) (bool, error) {
 	// manifest are a damaged store.
 	entries, err := fs.List(dir)
 	if err != nil {
-		return false, fmt.Errorf("engine: %s: %w", dir, err)
+		return false, "", fmt.Errorf("engine: %s: %w", dir, err)
 	}
 	manifest, data := false, false
 	for _, name := range entries {
@@ -333,22 +375,22 @@ func checkMarker(fs vfs.FS, dir string, memory bool) (bool, error) {
 		}
 	}
 	if !manifest && data {
-		return false, fmt.Errorf("%w: %s has data files but no manifest; restore the store from a backup", ErrCorrupt, dir)
+		return false, "", fmt.Errorf("%w: %s has data files but no manifest; restore the store from a backup", ErrCorrupt, dir)
 	}
-	return manifest, nil
+	return manifest, format, nil
 }
 
-func markerContent() string {
-	return formatVersion + "\nThis directory is an annals embedded store (Pebble). Open it only through annals.\n"
+func markerContent(format string) string {
+	return format + "\nThis directory is an annals embedded store (Pebble). Open it only through annals.\n"
 }
 
-func writeMarker(fs vfs.FS, dir string) error {
+func writeMarker(fs vfs.FS, dir, format string) error {
 	tmp := fs.PathJoin(dir, MarkerFile+".tmp")
 	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("engine: write marker: %w", err)
 	}
-	if _, err := io.WriteString(f, markerContent()); err != nil {
+	if _, err := io.WriteString(f, markerContent(format)); err != nil {
 		f.Close()
 		return fmt.Errorf("engine: write marker: %w", err)
 	}
@@ -382,7 +424,7 @@ func (e *Engine) load(existing bool) error {
 			return corrupt("format record", errors.New("missing"))
 		}
 		b := e.db.NewBatch()
-		_ = b.Set(metaFormat, []byte(formatVersion), nil)
+		_ = b.Set(metaFormat, []byte(e.format), nil)
 		e.state = engineState{NextColl: 1}
 		raw, _ := bson.Marshal(&e.state)
 		_ = b.Set(metaState, raw, nil)
@@ -396,8 +438,8 @@ func (e *Engine) load(existing bool) error {
 	}
 	format := string(v)
 	closer.Close()
-	if format != formatVersion {
-		return fmt.Errorf("%w: %s: format %q, this release reads %q", ErrCorrupt, e.opts.Path, format, formatVersion)
+	if format != e.format {
+		return fmt.Errorf("%w: %s: format %q, but its marker says %q", ErrCorrupt, e.opts.Path, format, e.format)
 	}
 	v, closer, err = e.db.Get(metaState)
 	if err != nil {

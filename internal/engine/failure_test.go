@@ -62,7 +62,7 @@ func TestInterruptedCreation(t *testing.T) {
 	if err := fs.MkdirAll("store", 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeMarker(fs, "store"); err != nil {
+	if err := writeMarker(fs, "store", formatVersion); err != nil {
 		t.Fatal(err)
 	}
 	e, err := Open(ctx, Options{Path: "store", FS: fs})

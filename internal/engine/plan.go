@@ -27,6 +27,10 @@ type plan struct {
 	// bounded reports that spans narrow the walk (an index is used for
 	// the filter, not only for the order).
 	bounded bool
+	// prefixSeek reports that the store's keys have index prefixes
+	// (comparer.go): a forward walk of a span within one prefix seeks
+	// with SeekPrefixGE.
+	prefixSeek bool
 }
 
 // span is a key range [start, end); nil end means no upper bound.

@@ -268,7 +268,12 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 				}
 			}
 		} else {
-			for valid := it.SeekGE(lo); valid && bytes.Compare(it.Key(), hi) < 0; valid = it.Next() {
+			seek := it.SeekGE
+			if p.prefixSeek && p.index != nil && seekPrefix(lo, hi) {
+				// Bloom filters skip the tables without the span's prefix.
+				seek = it.SeekPrefixGE
+			}
+			for valid := seek(lo); valid && bytes.Compare(it.Key(), hi) < 0; valid = it.Next() {
 				if err := step(); err != nil {
 					return err
 				}
