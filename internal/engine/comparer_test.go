@@ -81,7 +81,7 @@ func mustKey(t *testing.T, v any) []byte {
 // and those tables skipped (Pebble counts the filter's hits).
 func TestStreamLoadSkipsTables(t *testing.T) {
 	ctx := context.Background()
-	e, err := Open(ctx, Options{})
+	e, err := Open(ctx, Options{noCompactions: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestStreamLoadSkipsTables(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("loaded %d documents, want 3", len(got))
 	}
-	if hits := e.db.Metrics().Filter.Hits - before; hits == 0 {
+	if hits := e.db.Metrics().Filter.Hits - before; hits < 4 {
 		t.Errorf("the load consulted no bloom filter to skip a table (%d tables)", e.db.Metrics().Total().TablesCount)
 	}
 }

@@ -74,6 +74,9 @@ type Options struct {
 	// format is the format of a new store (tests write format 1 stores);
 	// empty means formatVersion.
 	format string
+	// noCompactions turns off Pebble's automatic compactions, for tests
+	// that count tables.
+	noCompactions bool
 	// OplogEntries is how many change-log entries are kept; 0 means
 	// DefaultOplogEntries.
 	OplogEntries int64
@@ -253,14 +256,15 @@ func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnl
 			}
 			return l
 		}(),
-		FS:                 fs,
-		Comparer:           e.comparer(),
-		Cache:              cache,
-		MemTableSize:       e.opts.MemTableSize,
-		ErrorIfNotExists:   existing,
-		ReadOnly:           readOnly,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             quietLogger{logger},
+		FS:                          fs,
+		Comparer:                    e.comparer(),
+		Cache:                       cache,
+		MemTableSize:                e.opts.MemTableSize,
+		DisableAutomaticCompactions: e.opts.noCompactions,
+		ErrorIfNotExists:            existing,
+		ReadOnly:                    readOnly,
+		FormatMajorVersion:          pebble.FormatNewest,
+		Logger:                      quietLogger{logger},
 		EventListener: &pebble.EventListener{
 			// Pebble's default stops the process on damaged data; the
 			// engine fails the read that met it instead (ErrCorrupt)
