@@ -157,14 +157,14 @@ func encodeMetadata(m Metadata, tf traceFields) (bson.Raw, error) {
 	for k := range m.Extra {
 		keys = append(keys, k)
 	}
-	var traced map[string]string
-	for _, f := range [...]struct{ key, value string }{{MetaTraceparent, tf.parent}, {MetaTracestate, tf.state}} {
-		if _, ok := m.Extra[f.key]; !ok && f.value != "" {
-			if traced == nil {
-				traced = make(map[string]string, 2)
+	var traced map[string]string // the trace fields added, by key
+	if tf.parent != "" {
+		traced = make(map[string]string, 2)
+		for _, f := range [...]struct{ key, value string }{{MetaTraceparent, tf.parent}, {MetaTracestate, tf.state}} {
+			if _, ok := m.Extra[f.key]; !ok && f.value != "" {
+				traced[f.key] = f.value
+				keys = append(keys, f.key)
 			}
-			traced[f.key] = f.value
-			keys = append(keys, f.key)
 		}
 	}
 	slices.Sort(keys)

@@ -78,14 +78,21 @@ func (f *traceFields) Set(key, value string) {
 func (f *traceFields) Keys() []string { return []string{MetaTraceparent, MetaTracestate} }
 
 // traceFieldsOf is the trace context of ctx's span, if it has a valid
-// one, sampled or not. It formats nothing otherwise.
+// one, sampled or not. It formats and allocates nothing otherwise.
 func traceFieldsOf(ctx context.Context) traceFields {
-	var f traceFields
 	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return f
+		return traceFields{}
 	}
-	traceContext.Inject(ctx, &f)
-	return f
+	return injectFields(ctx)
+}
+
+// injectFields formats ctx's span context. It is apart from
+// traceFieldsOf, whose untraced path would otherwise pay for the carrier
+// escaping to the heap.
+func injectFields(ctx context.Context) traceFields {
+	f := new(traceFields)
+	traceContext.Inject(ctx, f)
+	return *f
 }
 
 // startAppend starts an append's span, a child of ctx's, when a tracer
