@@ -41,11 +41,29 @@ func (s *Store) Append(ctx context.Context, stream uuid.UUID, expected ExpectedV
 // either every stream's events are stored or none are. It returns one
 // result per stream, in the order given. Errors are those of Append; a
 // conflict on any stream writes nothing to any stream.
+//
+// Tracing: when a tracer provider is installed (WithTracerProvider, else
+// the global one), each call is a span named SpanAppend, a child of
+// ctx's span. When ctx carries a valid span context, sampled or not,
+// every event's metadata records it in W3C form under MetaTraceparent
+// (and MetaTracestate when there is one): the append's span when there is
+// one, else ctx's own. An event whose Metadata.Extra already holds one of
+// those keys keeps the caller's value for that key.
 func (s *Store) AppendStreams(ctx context.Context, appends ...StreamAppend) ([]AppendResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	batch, err := s.prepare(appends)
+	ctx, span, tf := s.startAppend(ctx, appends)
+	res, err := s.appendStreams(ctx, tf, appends)
+	if span != nil {
+		endAppend(span, res, err)
+	}
+	return res, err
+}
+
+// appendStreams is AppendStreams recording tf in the events' metadata.
+func (s *Store) appendStreams(ctx context.Context, tf traceFields, appends []StreamAppend) ([]AppendResult, error) {
+	batch, err := s.prepare(appends, tf)
 	if err != nil {
 		return nil, err
 	}

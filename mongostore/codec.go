@@ -135,9 +135,15 @@ func orRoot(path string) string {
 }
 
 // encodeMetadata renders m as a document with the named fields first and
-// Extra's keys sorted, so equal metadata encodes to equal bytes.
-func encodeMetadata(m Metadata) (bson.Raw, error) {
-	doc := make(bson.D, 0, 3+len(m.Extra))
+// Extra's keys sorted, so equal metadata encodes to equal bytes. tf's
+// trace context is added under MetaTraceparent and MetaTracestate unless
+// Extra has those keys itself.
+func encodeMetadata(m Metadata, tf traceFields) (bson.Raw, error) {
+	n := len(m.Extra)
+	if tf.parent != "" {
+		n += 2
+	}
+	doc := make(bson.D, 0, 3+n)
 	if m.CorrelationID != "" {
 		doc = append(doc, bson.E{Key: metaCorrelationID, Value: m.CorrelationID})
 	}
@@ -147,12 +153,26 @@ func encodeMetadata(m Metadata) (bson.Raw, error) {
 	if m.Actor != "" {
 		doc = append(doc, bson.E{Key: metaActor, Value: m.Actor})
 	}
-	keys := make([]string, 0, len(m.Extra))
+	keys := make([]string, 0, n)
 	for k := range m.Extra {
 		keys = append(keys, k)
 	}
+	var traced map[string]string // the trace fields added, by key
+	if tf.parent != "" {
+		traced = make(map[string]string, 2)
+		for _, f := range [...]struct{ key, value string }{{MetaTraceparent, tf.parent}, {MetaTracestate, tf.state}} {
+			if _, ok := m.Extra[f.key]; !ok && f.value != "" {
+				traced[f.key] = f.value
+				keys = append(keys, f.key)
+			}
+		}
+	}
 	slices.Sort(keys)
 	for _, k := range keys {
+		if v, ok := traced[k]; ok {
+			doc = append(doc, bson.E{Key: k, Value: v})
+			continue
+		}
 		switch {
 		case k == "":
 			return nil, fmt.Errorf("extra key %q: keys must be non-empty", k)

@@ -31,7 +31,7 @@ func FuzzEventRoundTrip(f *testing.F) {
 				Extra:         map[string]any{key: num, "flag": flag, "n": n, "s": str},
 			},
 		}
-		batch, err := s.prepare([]StreamAppend{{Stream: stream, Type: typ, Events: []EventData{in}}})
+		batch, err := s.prepare([]StreamAppend{{Stream: stream, Type: typ, Events: []EventData{in}}}, traceFields{})
 		if err != nil {
 			return // refused: nothing to round-trip
 		}

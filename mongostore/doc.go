@@ -61,6 +61,19 @@
 // precision of BSON dates, and recorded_at never decreases within a
 // stream.
 //
+// # Tracing
+//
+// With an OpenTelemetry tracer provider (WithTracerProvider, else the
+// global one) each Append or AppendStreams is a span named SpanAppend,
+// a child of the caller's. Whenever the append's context carries a valid
+// span context, sampled or not, each event's metadata records it in W3C
+// Trace Context form under MetaTraceparent ("traceparent") and, if it has
+// one, MetaTracestate ("tracestate"); a value the caller put under one of
+// those keys in Metadata.Extra is kept as given. Event.TraceContext reads
+// it back and TraceLinks turns events into span links. With no provider
+// installed the store starts no spans, and with no span context it adds
+// nothing to metadata.
+//
 // # Conformance
 //
 // Package storetest holds the rules above as a suite any engine must pass;

@@ -52,7 +52,9 @@ type Metadata struct {
 	// other key round-trips byte for byte, dotted OpenTelemetry keys
 	// ("http.method") and a leading '$' included: the store keeps them
 	// escaped, as MongoDB's field-name rules require (see EscapeMetadataKey).
-	// Keys inside nested documents must not start with '$'.
+	// Keys inside nested documents must not start with '$'. An append in
+	// a trace adds MetaTraceparent and MetaTracestate here unless they are
+	// set (see AppendStreams).
 	Extra map[string]any
 }
 

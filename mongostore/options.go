@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for the options.
@@ -52,6 +53,8 @@ type config struct {
 	writeConcern  *writeconcern.WriteConcern
 	engine        EngineOptions
 	clock         func() time.Time
+	// tracerProvider makes the append spans; nil means the global one.
+	tracerProvider trace.TracerProvider
 }
 
 func defaultConfig() config {
@@ -132,6 +135,14 @@ func WithClock(now func() time.Time) Option {
 			c.clock = now
 		}
 	}
+}
+
+// WithTracerProvider sets the provider of the store's spans (see
+// AppendStreams). nil, the default, means the global provider,
+// otel.GetTracerProvider(), at each call; with none installed the store
+// starts no spans.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tracerProvider = tp }
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -35,8 +35,9 @@ type prepared struct {
 func (p *prepared) len() int { return len(p.ids) }
 
 // prepare validates an append and encodes its payloads. It writes nothing;
-// every refusal is a *ValidationError.
-func (s *Store) prepare(appends []StreamAppend) ([]*prepared, error) {
+// every refusal is a *ValidationError. tf is the trace context recorded
+// in each event's metadata.
+func (s *Store) prepare(appends []StreamAppend, tf traceFields) ([]*prepared, error) {
 	if len(appends) == 0 {
 		return nil, invalid(uuid.Nil, -1, "streams", "an append needs at least one stream")
 	}
@@ -107,7 +108,7 @@ func (s *Store) prepare(appends []StreamAppend) ([]*prepared, error) {
 			if err := checkKeys(data, ""); err != nil {
 				return nil, invalid(a.Stream, i, "data", "%v", err)
 			}
-			meta, err := encodeMetadata(e.Metadata)
+			meta, err := encodeMetadata(e.Metadata, tf)
 			if err != nil {
 				return nil, invalid(a.Stream, i, "metadata", "%v", err)
 			}

@@ -59,12 +59,21 @@ func (p *Projection) runs(events []mongostore.Event) []*streamRun {
 // after it read their place) are read from the events collection first. It
 // returns how many events the handler applied.
 func (w *worker) applyBatch(ctx context.Context, cp *checkpoint, b batch) (int, error) {
-	r, p := w.r, w.p
 	if b.rescan {
 		if seen, err := w.allApplied(ctx, cp, b.events); err != nil || seen {
 			return 0, err
 		}
 	}
+	ctx, span := w.startBatch(ctx, cp.Generation, b)
+	applied, err := w.commitBatch(ctx, cp, b)
+	endBatch(span, applied, err)
+	return applied, err
+}
+
+// commitBatch is applyBatch once the batch is known to hold events to
+// apply.
+func (w *worker) commitBatch(ctx context.Context, cp *checkpoint, b batch) (int, error) {
+	r, p := w.r, w.p
 	if err := r.hooks.call(ctx, hookBeforeBatch, p.Name, b.state); err != nil {
 		return 0, err
 	}
@@ -147,7 +156,10 @@ func (w *worker) applyIn(sc context.Context, start time.Time, cp *checkpoint, b 
 			if err != nil {
 				return 0, nil, err
 			}
-			if err := p.Handler(sc, tx, ev); err != nil {
+			hc, span := w.startHandle(sc, ev)
+			err = p.Handler(hc, tx, ev)
+			endSpan(span, err)
+			if err != nil {
 				return 0, nil, handlerError(p, *e, err)
 			}
 			applied++

@@ -131,7 +131,10 @@ func (w *worker) applyBatchHandler(sc context.Context, tx *Tx, runs []*streamRun
 		return 0, nil, nil
 	}
 	writes := &Writes{tx: tx, models: map[string][]mongo.WriteModel{}}
-	if err := p.BatchHandler(sc, writes, events); err != nil {
+	hc, span := w.startHandleBatch(sc, events)
+	err := p.BatchHandler(hc, writes, events)
+	endSpan(span, err)
+	if err != nil {
 		var ee *eventError
 		if errors.As(err, &ee) {
 			return 0, nil, handlerError(p, ee.ev, ee.err)

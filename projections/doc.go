@@ -87,6 +87,18 @@
 // the current ones keep serving, and switching when the build has caught
 // up. Raising Projection.Version rebuilds blue/green with the new logic.
 //
+// # Tracing
+//
+// With an OpenTelemetry tracer provider (Runner.TracerProvider, else the
+// global one) each batch applied is a span of its own trace named
+// "projection.batch <name>" (SpanBatch), linked to the traces the
+// batch's events were appended in (see mongostore.MetaTraceparent), at
+// most MaxBatchLinks of them; each Handler call is a child span
+// "projection.handle <name>" linked to its event's trace, and each
+// BatchHandler call one child span "projection.handle_batch <name>". The
+// handler's ctx carries its span. Missing or malformed trace metadata
+// costs links only, never the batch.
+//
 // # Read models on the embedded engine
 //
 // The embedded engine (lungo v0.4.0) cannot update a document whose _id is

@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for the Runner's fields.
@@ -85,6 +86,12 @@ type Runner struct {
 	// MinBackoff and MaxBackoff bound the wait between attempts after an
 	// error; waits grow exponentially with jitter.
 	MinBackoff, MaxBackoff time.Duration
+	// TracerProvider makes the runner's spans: one per batch, linked to
+	// the traces of the appends that stored its events, and one per
+	// handler call under it (see SpanBatch). nil means the global
+	// provider, otel.GetTracerProvider(); with none installed the runner
+	// starts no spans.
+	TracerProvider trace.TracerProvider
 
 	store       *mongostore.Store
 	projections []*Projection

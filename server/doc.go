@@ -43,4 +43,17 @@
 //
 // The handler can also be mounted under a prefix with [http.StripPrefix],
 // or tested with net/http/httptest, as the package example shows.
+//
+// # Tracing
+//
+// Every /v1 request runs in the caller's trace when it sends a W3C
+// traceparent (and tracestate) header, else in a new one. With a tracer
+// provider (Options.TracerProvider, else OpenTelemetry's global one) each
+// is a server span named after its method and route ("POST
+// /v1/streams/:id/events"), with OpenTelemetry's HTTP attributes; an
+// append's store span is its child, and the events record that span in
+// their metadata (see [mongostore.MetaTraceparent]). With no provider the
+// server makes no spans, but a caller's traceparent still reaches the
+// events' metadata. /healthz, /readyz, /metrics and /openapi.yaml are not
+// traced.
 package server

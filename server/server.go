@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for Options.
@@ -70,6 +71,9 @@ type Options struct {
 	// MaxFetchWait bounds wait_ms of a subscription fetch (default
 	// DefaultMaxFetchWait).
 	MaxFetchWait time.Duration
+	// TracerProvider makes the server's request spans (see Tracing in
+	// the package documentation); nil means the global provider.
+	TracerProvider trace.TracerProvider
 }
 
 func (o *Options) defaults() {
@@ -152,6 +156,7 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
+	e.Use(s.trace)
 	e.Use(s.metrics.middleware)
 	e.Use(checkRequest)
 	e.Use(s.bodyDeadline)

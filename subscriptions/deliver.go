@@ -50,7 +50,10 @@ func (s *Service) Fetch(ctx context.Context, name, consumer string, max int, wai
 	if d.webhook() != nil {
 		return nil, fmt.Errorf("%w: subscription %s pushes its events to a webhook; it has no consumers to fetch them", ErrInvalid, name)
 	}
-	return s.fetch(ctx, d, consumer, max, wait)
+	ctx, span := s.startFetch(ctx, name, consumer)
+	out, err := s.fetch(ctx, d, consumer, max, wait)
+	endFetch(span, out, err)
+	return out, err
 }
 
 // fetch is Fetch for a subscription already read: consumers', and a

@@ -129,7 +129,9 @@ func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client
 			continue
 		}
 		start := time.Now()
-		status, perr := post(ctx, client, w, d.Name, dl, s.now())
+		pctx, span := s.startWebhook(ctx, d.Name, w.URL, dl)
+		status, perr := post(pctx, client, w, d.Name, dl, s.now())
+		endWebhook(span, status, perr)
 		if ctx.Err() != nil {
 			// Stopping: what is in flight goes out again after its
 			// ack timeout.

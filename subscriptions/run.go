@@ -53,6 +53,7 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 				r := projections.NewRunner(s.store, s.feed(d))
 				r.Logger = s.logger().With("subscription", d.Name)
+				r.TracerProvider = s.TracerProvider
 				if s.Runner != nil {
 					s.Runner(r)
 				}

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
@@ -51,6 +52,11 @@ type Service struct {
 	// private addresses: other services of this host or network, refused
 	// by default (SSRF).
 	AllowPrivateWebhooks bool
+	// TracerProvider makes the service's spans (SpanFetch, SpanWebhook)
+	// and its feeds' projection spans; nil means the global provider,
+	// otel.GetTracerProvider(). With none installed it starts no spans
+	// and webhook requests carry no traceparent.
+	TracerProvider trace.TracerProvider
 
 	store *mongostore.Store
 	clock func() time.Time

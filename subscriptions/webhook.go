@@ -225,6 +225,7 @@ func send(ctx context.Context, client *http.Client, w Webhook, id string, body [
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 	req.Header.Set("webhook-signature", sig)
+	injectTrace(ctx, req.Header)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err

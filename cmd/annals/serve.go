@@ -30,6 +30,10 @@ type serveConfig struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	privateWebhooks bool
+	// tracing is what the OTEL_* variables ask for; traceOut receives
+	// the console exporter's spans.
+	tracing  tracingConfig
+	traceOut io.Writer
 }
 
 func serveCommand(getenv func(string) string) *cobra.Command {
@@ -44,12 +48,23 @@ Without tokens the API binds to loopback only; binding elsewhere without a
 token needs --insecure. SIGINT or SIGTERM drains: the server stops
 accepting connections, ends live feeds, lets in-flight requests finish
 (up to --shutdown-timeout, then cancels them), stops the projections and
-exits.`,
+exits.
+
+Tracing (OpenTelemetry) is off unless the standard variables ask for it:
+OTEL_TRACES_EXPORTER=otlp or console (or OTEL_EXPORTER_OTLP_ENDPOINT /
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set), OTEL_EXPORTER_OTLP_PROTOCOL=
+http/protobuf (default) or grpc, OTEL_SERVICE_NAME (default annals),
+OTEL_TRACES_SAMPLER; OTEL_SDK_DISABLED=true turns it off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := envDefaults(cmd.Flags(), getenv); err != nil {
 				return err
 			}
+			tc, err := tracingFromEnv(getenv)
+			if err != nil {
+				return err
+			}
+			cfg.tracing, cfg.traceOut = tc, cmd.OutOrStdout()
 			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
 		},
 	}
@@ -117,6 +132,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err := checkBind(cfg.addr, len(tokens), cfg.insecure); err != nil {
 		return err
 	}
+	stopTracing, err := installTracing(ctx, cfg.tracing, cfg.traceOut, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // last: after the server, the runners and the store
 	// Bind before opening the store: an address in use must not leave a
 	// new store file behind.
 	ln, err := net.Listen("tcp", cfg.addr)
