@@ -124,3 +124,13 @@ func etagMatch(header, etag string) bool {
 	}
 	return false
 }
+
+// ConsoleFiles returns the console's embedded files, rooted at the
+// console's directory (index.html, console.css, js/…).
+func ConsoleFiles() fs.FS {
+	sub, err := fs.Sub(ui, "ui")
+	if err != nil {
+		panic("server: the embedded console: " + err.Error()) // a constant path
+	}
+	return sub
+}
