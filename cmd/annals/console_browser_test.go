@@ -1,0 +1,459 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+)
+
+// The console's browser tests drive headless Chromium against a real
+// `annals serve`, built with -tags annals_testhooks for its on-demand
+// failing projection (testhooks_annalstest.go). They skip when Chromium
+// is not installed (.ci/run installs Debian's chromium package).
+//
+// Screenshots go to a temporary directory, or to docs/screenshots with
+// ANNALS_UPDATE_SCREENSHOTS=1.
+
+// hooked is the test-hooks build of annals, made once.
+var hooked struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func buildHookedBinary(t *testing.T) string {
+	t.Helper()
+	hooked.once.Do(func() {
+		dir, err := os.MkdirTemp("", "annals-console-")
+		if err != nil {
+			hooked.err = err
+			return
+		}
+		cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+		hooked.bin = filepath.Join(dir, "annals")
+		if out, err := exec.Command("go", "build", "-tags", "annals_testhooks", "-o", hooked.bin, ".").CombinedOutput(); err != nil {
+			hooked.err = fmt.Errorf("go build -tags annals_testhooks: %v\n%s", err, out)
+		}
+	})
+	if hooked.err != nil {
+		t.Fatal(hooked.err)
+	}
+	return hooked.bin
+}
+
+// chromiumPath finds a Chromium to drive, or skips the test.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives a browser against the binary")
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Chromium installed (apt-get install chromium): the console's browser tests need one")
+	return ""
+}
+
+// startBrowser starts one headless Chromium for a test; tabs share it.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		// This machine refuses Chromium's own connections; without these
+		// flags it tries them and stalls.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// tab opens a tab with its own storage (a fresh browser context) and
+// fails the test on any uncaught exception in the page.
+func tab(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	var mu sync.Mutex
+	var exceptions []string
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range exceptions {
+			t.Errorf("the page threw: %s", e)
+		}
+		cancel()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			mu.Lock()
+			d := e.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				msg += " " + d.Exception.Description
+			}
+			exceptions = append(exceptions, fmt.Sprintf("%s (%s:%d)", msg, d.URL, d.LineNumber+1))
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// do runs browser actions with a bound, failing the test on error.
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// until waits until a JavaScript predicate holds in the page: the DOM
+// condition a step waits for.
+func until(pred string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[bool]("!!("+pred+")", chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, fmt.Errorf("waiting for %s: %w", pred, err)
+		}
+		return chromedp.Void{}, nil
+	}
+}
+
+// textHas is a predicate: the first element matching sel contains text.
+func textHas(sel, text string) string {
+	return fmt.Sprintf("(document.querySelector(%s)?.textContent ?? '').includes(%s)", jsString(sel), jsString(text))
+}
+
+// shot saves a screenshot of the viewport (or of the full page).
+func shot(t *testing.T, ctx context.Context, name string, full bool) {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Getenv("ANNALS_UPDATE_SCREENSHOTS") == "1" {
+		dir = filepath.Join("..", "..", "docs", "screenshots")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var png []byte
+	var err error
+	if full {
+		png, err = chromedp.Run(tctx, chromedp.FullScreenshot(100))
+	} else {
+		png, err = chromedp.Run(tctx, chromedp.CaptureScreenshot())
+	}
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+// appendEvents posts events to a stream; it fails the test unless 201.
+func appendEvents(t *testing.T, base, token, stream, body string) {
+	t.Helper()
+	status, resp := request(t, http.MethodPost, base+"/v1/streams/"+stream+"/events", token, body)
+	if status != http.StatusCreated {
+		t.Fatalf("append to %s: status %d: %s", stream, status, resp)
+	}
+}
+
+func request(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestConsoleInBrowser runs the console in Chromium against annals serve.
+func TestConsoleInBrowser(t *testing.T) {
+	chromiumPath(t)
+	bin := buildHookedBinary(t)
+	browser := startBrowser(t)
+	dir := t.TempDir()
+	poison := filepath.Join(dir, "poison")
+	t.Setenv("ANNALS_TEST_POISON_FILE", poison) // inherited by the server
+	open := startServe(t, bin, "--store", "file:"+filepath.Join(dir, "open.db"))
+	guarded := startServe(t, bin, "--store", "file:"+filepath.Join(dir, "guarded.db"),
+		"--token", "rw-secret-token", "--read-token", "ro-secret-token")
+
+	t.Run("streams and live", func(t *testing.T) { testConsoleStreamsAndLive(t, tab(t, browser), open.base) })
+	t.Run("fail and retry", func(t *testing.T) { testConsoleRetry(t, tab(t, browser), open.base, poison) })
+	t.Run("rebuild", func(t *testing.T) { testConsoleRebuild(t, tab(t, browser), open.base) })
+	t.Run("read-only token", func(t *testing.T) { testConsoleReadOnly(t, tab(t, browser), guarded.base) })
+	t.Run("token prompt", func(t *testing.T) { testConsoleTokenPrompt(t, tab(t, browser), guarded.base) })
+}
+
+// testConsoleStreamsAndLive: events appended over HTTP show in the live
+// view as they arrive (filtered, held back while paused), in the stream
+// list (searchable by aggregate type) and on the stream page, with their
+// payload and metadata as text, also as of an earlier version.
+func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string) {
+	order, invoice := uuid.NewString(), uuid.NewString()
+	do(t, ctx, "open the live view",
+		chromedp.Navigate(base+"/ui/#/live"),
+		until(textHas("#live-status", "live")))
+
+	// A payload that would be markup if the console parsed data as HTML.
+	const hostile = `<img src=x id=injected onerror=alert(1)>`
+	appendEvents(t, base, "", order, `{"aggregate_type":"Order","events":[{"name":"OrderPlaced",
+		"data":{"order":"o-42","note":`+jsString(hostile)+`},"metadata":{"actor":"alice"}}]}`)
+	do(t, ctx, "see the event arrive live",
+		until(`document.querySelector('#live-events li[data-name="OrderPlaced"]')`),
+		until(textHas("#live-events", "o-42")))
+	if eval[bool](t, ctx, `!!document.getElementById('injected')`) {
+		t.Fatal("the payload's markup became an element")
+	}
+	if !eval[bool](t, ctx, textHas("#live-events", hostile)) {
+		t.Error("the payload's markup is not shown as text")
+	}
+
+	do(t, ctx, "filter by event name",
+		chromedp.SendKeys(chromedp.CSS(`#live-filters input[name="event_name"]`), "InvoiceSent"),
+		chromedp.Click(chromedp.CSS(`#live-filters button[type="submit"]`)),
+		until(`!document.querySelector('#live-events li[data-name="OrderPlaced"]')`))
+	appendEvents(t, base, "", invoice, `{"aggregate_type":"Invoice","events":[{"name":"InvoiceSent","data":{"invoice":"i-1"}}]}`)
+	do(t, ctx, "see the matching event",
+		until(textHas("#live-events", "i-1")))
+
+	do(t, ctx, "pause", chromedp.Click(chromedp.CSS("#live-pause")), until(textHas("#live-pause", "Resume")))
+	appendEvents(t, base, "", invoice, `{"events":[{"name":"InvoiceSent","data":{"invoice":"i-2"}}]}`)
+	do(t, ctx, "the event is held while paused", until(textHas("#live-pending", "1 new event held")))
+	if eval[bool](t, ctx, textHas("#live-events", "i-2")) {
+		t.Fatal("an event appended while paused is shown")
+	}
+	do(t, ctx, "resume shows it", chromedp.Click(chromedp.CSS("#live-pause")), until(textHas("#live-events", "i-2")))
+	if n := eval[int](t, ctx, `document.querySelectorAll('#live-events > li').length`); n != 2 {
+		t.Errorf("%d events shown, want the 2 InvoiceSent", n)
+	}
+	shot(t, ctx, "console-live", false)
+
+	do(t, ctx, "list the streams",
+		chromedp.Navigate(base+"/ui/#/streams"),
+		until(textHas("#streams-table", order)),
+		until(textHas("#streams-table", invoice)))
+	do(t, ctx, "search by aggregate type",
+		chromedp.SendKeys(chromedp.CSS(`#filter-type input`), "Order"),
+		chromedp.Click(chromedp.CSS(`#filter-type button[type="submit"]`)),
+		until(`location.hash.includes('aggregate_type=Order') && !`+textHas("#streams-table", invoice)),
+		until(textHas("#streams-table", order)))
+	shot(t, ctx, "console-streams", false)
+
+	appendEvents(t, base, "", order, `{"events":[{"name":"OrderShipped","data":{"carrier":"post"},"metadata":{"actor":"bob"}}]}`)
+	do(t, ctx, "open the stream",
+		chromedp.Click(chromedp.CSS(`#streams-table a[href="#/streams/`+order+`"]`)),
+		until(`document.querySelectorAll('#events details.event').length === 2`),
+		until(textHas(`#events details[data-version="1"] .payload`, `"order": "o-42"`)),
+		until(textHas(`#events details[data-version="1"] .metadata`, `"actor": "alice"`)),
+		until(textHas(`#events details[data-version="2"]`, "OrderShipped")))
+	shot(t, ctx, "console-stream", true)
+	do(t, ctx, "as of version 1",
+		chromedp.SendKeys(chromedp.CSS(`#as-of input[name="to_version"]`), "1"),
+		chromedp.Click(chromedp.CSS(`#as-of button[type="submit"]`)),
+		until(textHas("main", "as of version 1")),
+		until(`document.querySelectorAll('#events details.event').length === 1`),
+		until(textHas("#stream-version", "1")))
+}
+
+// testConsoleRetry: a projection that fails shows the failing event and
+// the error; after the cause is gone, Retry puts it back live.
+func testConsoleRetry(t *testing.T, ctx context.Context, base, poison string) {
+	if err := os.WriteFile(poison, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, base, "", uuid.NewString(), `{"events":[{"name":"Poison","data":{"dose":1}}]}`)
+	card := `article[data-name="test_poison"]`
+	do(t, ctx, "see the failure",
+		chromedp.Navigate(base+"/ui/#/projections"),
+		until(textHas(card+" .badge.state", "failed")),
+		until(textHas(card+" .failed-event", "Poison")),
+		until(textHas(card+" .failure-error", "poisoned")))
+	shot(t, ctx, "console-projection-failed", false)
+	do(t, ctx, "narrow window",
+		chromedp.EmulateViewport(420, 900),
+		until(textHas(card+" .badge.state", "failed")))
+	shot(t, ctx, "console-projections-narrow", true)
+	do(t, ctx, "wide again", chromedp.EmulateViewport(1280, 900))
+
+	// Retrying with the cause still there fails again.
+	do(t, ctx, "retry too early",
+		chromedp.Click(chromedp.CSS(card+" button.retry")),
+		until(textHas("#projections-message", "Retrying test_poison")),
+		until(textHas(card+" .badge.state", "failed")))
+	if err := os.Remove(poison); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "retry",
+		chromedp.Click(chromedp.CSS(card+" button.retry")),
+		until(textHas(card+" .badge.state", "live")),
+		until(`!document.querySelector('`+card+` .failure')`))
+	status, body := request(t, http.MethodGet, base+"/readyz", "", "")
+	if status != http.StatusOK {
+		t.Errorf("readyz after the retry: %d %s", status, body)
+	}
+}
+
+// testConsoleRebuild: Rebuild starts a blue/green build whose progress bar
+// reaches completion, and the projection serves the next generation.
+func testConsoleRebuild(t *testing.T, ctx context.Context, base string) {
+	var events []string
+	for i := range 400 {
+		events = append(events, fmt.Sprintf(`{"name":"Ticked","data":{"i":%d}}`, i))
+	}
+	appendEvents(t, base, "", uuid.NewString(), `{"aggregate_type":"Clock","events":[`+strings.Join(events, ",")+`]}`)
+	card := `article[data-name="event_counts"]`
+	do(t, ctx, "open the projections",
+		chromedp.Navigate(base+"/ui/#/projections"),
+		until(textHas(card+" .badge.state", "live")),
+		until(textHas(card+" .behind", "0")))
+	gen := eval[string](t, ctx, `document.querySelector('`+card+` .generation').textContent`)
+	do(t, ctx, "rebuild",
+		chromedp.Click(chromedp.CSS(card+" button.rebuild")),
+		until(`document.querySelector('#progress-event_counts')`),
+		until(`document.querySelector('#progress-event_counts[data-done="true"]')?.value === 1`),
+		until(`document.querySelector('`+card+` .generation').textContent !== `+jsString(gen)),
+		until(textHas(card+" .progress", "Rebuild complete")))
+	shot(t, ctx, "console-rebuild", false)
+	do(t, ctx, "browse the rebuilt read model",
+		chromedp.Click(chromedp.CSS(card+` a[href$="/documents"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#documents-form input[name="sort"]`), "-count"),
+		chromedp.Click(chromedp.CSS(`#documents-form button[type="submit"]`)),
+		until(textHas("#documents li:first-child", `"_id": "Ticked"`)),
+		until(textHas("#documents li:first-child", `"count": 400`)))
+}
+
+// signIn types a token into the console's form.
+func signIn(t *testing.T, ctx context.Context, token string) {
+	t.Helper()
+	do(t, ctx, "sign in",
+		until(`document.querySelector('#token-input')`),
+		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
+		chromedp.Click(chromedp.CSS(`#token-form button[type="submit"]`)))
+}
+
+// testConsoleReadOnly: a read-only token sees the projections with Retry
+// and Rebuild disabled, and the server refuses a forced rebuild with 403;
+// a read-write token gets them enabled.
+func testConsoleReadOnly(t *testing.T, ctx context.Context, base string) {
+	do(t, ctx, "open", chromedp.Navigate(base+"/ui/#/projections"))
+	signIn(t, ctx, "ro-secret-token")
+	do(t, ctx, "see the projections read-only",
+		until(textHas("#access", "read-only")),
+		until(`document.querySelectorAll('#projections article').length >= 2`),
+		until(`[...document.querySelectorAll('#projections button.rebuild')].every((b) => b.disabled)`),
+		until(`document.querySelector('#read-only-note')`))
+	shot(t, ctx, "console-read-only", false)
+	forced := eval[int](t, ctx, `fetch('/v1/projections/streams/rebuild', {method: 'POST',
+		headers: {Authorization: 'Bearer ' + sessionStorage.getItem('annals.token')}}).then((r) => r.status)`)
+	if forced != http.StatusForbidden {
+		t.Errorf("a forced rebuild with the read-only token: status %d, want 403", forced)
+	}
+	do(t, ctx, "sign out and in with a read-write token",
+		chromedp.Click(chromedp.CSS("#signout")),
+		until(`document.querySelector('#token-form')`))
+	signIn(t, ctx, "rw-secret-token")
+	do(t, ctx, "rebuild is offered",
+		chromedp.Navigate(base+"/ui/#/projections"),
+		until(textHas("#access", "read-write")),
+		until(`document.querySelectorAll('#projections button.rebuild').length >= 2`),
+		until(`[...document.querySelectorAll('#projections button.rebuild')].every((b) => !b.disabled)`))
+}
+
+// testConsoleTokenPrompt: with tokens configured the console asks for one
+// before showing anything, says when a token is refused, keeps the token
+// out of the URL, and works once given a good one.
+func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
+	do(t, ctx, "open without a token",
+		chromedp.Navigate(base+"/ui/#/streams"),
+		until(`document.querySelector('#token-form')`))
+	if eval[bool](t, ctx, `!!document.querySelector('#token-error') || !!document.querySelector('#streams-table')`) {
+		t.Error("the first prompt shows an error or data")
+	}
+	signIn(t, ctx, "not-the-token")
+	do(t, ctx, "the bad token is refused",
+		until(textHas("#token-error", "refused")),
+		until(`document.querySelector('#token-form')`))
+	if got := eval[string](t, ctx, `sessionStorage.getItem('annals.token') ?? ''`); got != "" {
+		t.Errorf("a refused token stays stored: %q", got)
+	}
+	shot(t, ctx, "console-token-refused", false)
+	do(t, ctx, "clear the field", chromedp.Clear(chromedp.CSS("#token-input")))
+	signIn(t, ctx, "rw-secret-token")
+	do(t, ctx, "the console opens",
+		until(`!document.querySelector('#token-form')`),
+		until(textHas("main h1", "Streams")),
+		until(textHas("#access", "read-write")))
+	if u := eval[string](t, ctx, `location.href`); strings.Contains(u, "secret") {
+		t.Errorf("the token is in the URL: %s", u)
+	}
+	do(t, ctx, "health", chromedp.Navigate(base+"/ui/#/health"), until(textHas("#info-engine", "file")), until(textHas("#ready-status", "ready")))
+}
