@@ -455,5 +455,17 @@ func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
 	if u := eval[string](t, ctx, `location.href`); strings.Contains(u, "secret") {
 		t.Errorf("the token is in the URL: %s", u)
 	}
-	do(t, ctx, "health", chromedp.Navigate(base+"/ui/#/health"), until(textHas("#info-engine", "file")), until(textHas("#ready-status", "ready")))
+	for range 3 {
+		appendEvents(t, base, "rw-secret-token", uuid.NewString(), `{"events":[{"name":"Pinged"}]}`)
+	}
+	// The charts sample /metrics every 2 s from sign-in on: the second
+	// sample sees the appends above.
+	do(t, ctx, "health",
+		chromedp.Navigate(base+"/ui/#/health"),
+		until(textHas("#info-engine", "file")),
+		until(textHas("#info-store", "guarded.db")),
+		until(textHas("#ready-status", "ready")),
+		until(`document.querySelector('.chart polyline')?.points.numberOfItems >= 2`),
+		until(`!(document.querySelector('.chart figcaption .small')?.textContent ?? '').endsWith(' 0.0')`))
+	shot(t, ctx, "console-health", false)
 }

@@ -81,6 +81,11 @@ function showTokenForm(message) {
   input.focus();
 }
 
+// reason words a 401's problem without its kind.
+function reason(p) {
+  return ((p && p.detail) || 'unauthorized').replace(/^unauthorized: /, '');
+}
+
 // start asks the server who the caller is, then shows the page.
 async function start(refused) {
   try {
@@ -89,7 +94,7 @@ async function start(refused) {
     if (err.status === 401) {
       const had = !!token();
       setToken('');
-      showTokenForm(had ? (refused || 'The server refused the token') + ': ' + (err.problem && err.problem.detail || 'unauthorized') : null);
+      showTokenForm(had ? (refused || 'The server refused the token') + ' (' + reason(err.problem) + ').' : null);
       return;
     }
     replace(main, h('h1', {}, 'The server does not answer'), errorBox(err),
@@ -104,7 +109,7 @@ async function start(refused) {
 onUnauthorized((p) => {
   if (!session.info) return;
   setToken('');
-  showTokenForm('The server refused the token: ' + (p && p.detail || 'unauthorized'));
+  showTokenForm('The server refused the token (' + reason(p) + ').');
 });
 
 document.getElementById('signout').addEventListener('click', () => {

@@ -49,7 +49,10 @@ export function pretty(v) {
 export function time(iso) {
   if (!iso) return h('span', {class: 'muted'}, '—');
   const d = new Date(iso);
-  return h('time', {datetime: iso, title: iso}, isNaN(d) ? iso : d.toLocaleString());
+  if (isNaN(d)) return h('time', {datetime: iso}, iso);
+  const today = d.toDateString() === new Date().toDateString();
+  return h('time', {datetime: iso, title: iso},
+    today ? d.toLocaleTimeString() : d.toLocaleString(undefined, {dateStyle: 'medium', timeStyle: 'medium'}));
 }
 
 // seconds renders a duration in seconds.

@@ -111,6 +111,6 @@ function chart(title, values, fmt) {
   svg.append(line);
   const last = values.length ? values[values.length - 1] : 0;
   return h('figure', {class: 'chart'},
-    h('figcaption', {}, title, h('strong', {}, values.length ? fmt(last) : '—'), h('span', {class: 'muted small'}, 'max ' + (values.length ? fmt(Math.max(...values)) : '—'))),
+    h('figcaption', {}, h('span', {class: 'title'}, title), h('strong', {}, values.length ? fmt(last) : '—'), h('span', {class: 'muted small'}, 'max ' + (values.length ? fmt(Math.max(...values)) : '—'))),
     svg);
 }

@@ -75,13 +75,14 @@ function card(p, act) {
       h('span', {class: 'badge state', 'data-state': p.state}, p.state)),
     h('dl', {class: 'facts grid'},
       h('dt', {}, 'Generation'), h('dd', {class: 'generation'}, String(p.generation)),
-      h('dt', {}, 'Position'), h('dd', {}, p.last_event ?
-        h('span', {}, h('a', {href: streamHref(p.last_event.aggregate_uuid), class: 'mono small'}, short(p.last_event.aggregate_uuid)), ' v' + p.last_event.version + ' ', time(p.last_event.recorded_at)) :
-        h('span', {class: 'muted'}, 'no event yet')),
       h('dt', {}, 'Applied'), h('dd', {class: 'applied'}, String(p.applied)),
       h('dt', {}, 'Behind'), h('dd', {class: 'behind'}, String(p.behind)),
       h('dt', {}, 'Lag'), h('dd', {}, seconds(p.lag_seconds)),
       h('dt', {}, 'History losses'), h('dd', {}, String(p.history_lost))),
+    h('p', {class: 'position small'}, h('span', {class: 'muted'}, 'Position '), p.last_event ?
+      h('span', {}, p.last_event.name + ' v' + p.last_event.version + ' of stream ',
+        h('a', {href: streamHref(p.last_event.aggregate_uuid), class: 'mono'}, short(p.last_event.aggregate_uuid)), ', ', time(p.last_event.recorded_at)) :
+      h('span', {class: 'muted'}, 'no event applied yet')),
     p.failure ? h('div', {class: 'failure', role: 'alert'},
       h('h3', {}, 'Failed on ', h('strong', {class: 'failed-event'}, p.failure.event_name),
         ' (', h('a', {href: streamHref(p.failure.aggregate_uuid)}, 'stream ' + short(p.failure.aggregate_uuid)), ' v' + p.failure.version + ')'),
