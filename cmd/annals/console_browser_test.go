@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -242,13 +243,33 @@ func TestConsoleInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	poison := filepath.Join(dir, "poison")
 	t.Setenv("ANNALS_TEST_POISON_FILE", poison) // inherited by the server
-	open := startServe(t, bin, "--store", "file:"+filepath.Join(dir, "open.db"))
+	openStore := "file:" + filepath.Join(dir, "open.db")
+	open := startServe(t, bin, "--store", openStore)
 	guarded := startServe(t, bin, "--store", "file:"+filepath.Join(dir, "guarded.db"),
 		"--token", "rw-secret-token", "--read-token", "ro-secret-token")
 
-	t.Run("streams and live", func(t *testing.T) { testConsoleStreamsAndLive(t, tab(t, browser), open.base) })
+	// restart stops the open server, runs between (with the store free),
+	// and starts it again on the same address.
+	restart := func(t *testing.T, between func()) {
+		t.Helper()
+		if err := open.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = open.cmd.Wait()
+		between()
+		again := startServe(t, bin, "--store", openStore, "--addr", strings.TrimPrefix(open.base, "http://"))
+		if again.base != open.base {
+			t.Fatalf("restarted on %s, want %s", again.base, open.base)
+		}
+		open = again
+	}
 	t.Run("fail and retry", func(t *testing.T) { testConsoleRetry(t, tab(t, browser), open.base, poison) })
 	t.Run("rebuild", func(t *testing.T) { testConsoleRebuild(t, tab(t, browser), open.base) })
+	// Last on the open server: it restarts it, and the new process ends
+	// with this subtest.
+	t.Run("streams and live", func(t *testing.T) {
+		testConsoleStreamsAndLive(t, tab(t, browser), open.base, func(between func()) { restart(t, between) }, bin, openStore)
+	})
 	t.Run("read-only token", func(t *testing.T) { testConsoleReadOnly(t, tab(t, browser), guarded.base) })
 	t.Run("token prompt", func(t *testing.T) { testConsoleTokenPrompt(t, tab(t, browser), guarded.base) })
 }
@@ -257,7 +278,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // view as they arrive (filtered, held back while paused), in the stream
 // list (searchable by aggregate type) and on the stream page, with their
 // payload and metadata as text, also as of an earlier version.
-func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string) {
+func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, restart func(between func()), bin, store string) {
 	order, invoice := uuid.NewString(), uuid.NewString()
 	do(t, ctx, "open the live view",
 		chromedp.Navigate(base+"/ui/#/live"),
@@ -296,6 +317,20 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string) {
 		t.Errorf("%d events shown, want the 2 InvoiceSent", n)
 	}
 	shot(t, ctx, "console-live", false)
+
+	// Cut the feed: stop the server, append while the console is away,
+	// start it again. The console reconnects with Last-Event-ID and gets
+	// the event it missed (a feed opened afresh starts at "now").
+	restart(func() {
+		do(t, ctx, "see the feed drop", until(textHas("#live-status", "reconnecting")))
+		out, err := exec.Command(bin, "append", invoice, "--store", store, "--name", "InvoiceSent", "--data", `{"invoice":"i-3"}`).CombinedOutput()
+		if err != nil {
+			t.Fatalf("append to the store directly: %v\n%s", err, out)
+		}
+	})
+	do(t, ctx, "the feed resumes where it was",
+		until(textHas("#live-events", "i-3")),
+		until(textHas("#live-status", "live")))
 
 	do(t, ctx, "list the streams",
 		chromedp.Navigate(base+"/ui/#/streams"),
