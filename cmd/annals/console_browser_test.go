@@ -270,7 +270,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("streams and live", func(t *testing.T) {
 		testConsoleStreamsAndLive(t, tab(t, browser), open.base, func(between func()) { restart(t, between) }, bin, openStore)
 	})
-	t.Run("read-only token", func(t *testing.T) { testConsoleReadOnly(t, tab(t, browser), guarded.base) })
+	t.Run("read-only token", func(t *testing.T) { testConsoleReadOnly(t, tab(t, browser), guarded.base, poison) })
 	t.Run("token prompt", func(t *testing.T) { testConsoleTokenPrompt(t, tab(t, browser), guarded.base) })
 }
 
@@ -351,6 +351,15 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, r
 		until(textHas(`#events details[data-version="1"] .metadata`, `"actor": "alice"`)),
 		until(textHas(`#events details[data-version="2"]`, "OrderShipped")))
 	shot(t, ctx, "console-stream", true)
+	first := eval[string](t, ctx, `document.querySelector('#events details[data-version="1"]').querySelector('dd:nth-of-type(2)').textContent`)
+	do(t, ctx, "as of the first event's time",
+		chromedp.Navigate(base+"/ui/#/streams/"+order+"?as_of="+first),
+		until(textHas("main .meta", "as of")),
+		until(`document.querySelectorAll('#events details.event').length === 1`),
+		until(textHas(`#events details[data-version="1"]`, "OrderPlaced")))
+	do(t, ctx, "back to the latest",
+		chromedp.Navigate(base+"/ui/#/streams/"+order),
+		until(`document.querySelectorAll('#events details.event').length === 2`))
 	do(t, ctx, "as of version 1",
 		chromedp.SendKeys(chromedp.CSS(`#as-of input[name="to_version"]`), "1"),
 		chromedp.Click(chromedp.CSS(`#as-of button[type="submit"]`)),
@@ -435,32 +444,49 @@ func signIn(t *testing.T, ctx context.Context, token string) {
 		chromedp.Click(chromedp.CSS(`#token-form button[type="submit"]`)))
 }
 
-// testConsoleReadOnly: a read-only token sees the projections with Retry
-// and Rebuild disabled, and the server refuses a forced rebuild with 403;
-// a read-write token gets them enabled.
-func testConsoleReadOnly(t *testing.T, ctx context.Context, base string) {
+// testConsoleReadOnly: a read-only token sees a failed projection with
+// Retry and Rebuild disabled, and the server refuses forced requests with
+// 403; a read-write token gets them enabled, and its Retry works.
+func testConsoleReadOnly(t *testing.T, ctx context.Context, base, poison string) {
+	if err := os.WriteFile(poison, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(poison) })
+	appendEvents(t, base, "rw-secret-token", uuid.NewString(), `{"events":[{"name":"Poison"}]}`)
+	card := `article[data-name="test_poison"]`
 	do(t, ctx, "open", chromedp.Navigate(base+"/ui/#/projections"))
 	signIn(t, ctx, "ro-secret-token")
 	do(t, ctx, "see the projections read-only",
 		until(textHas("#access", "read-only")),
-		until(`document.querySelectorAll('#projections article').length >= 2`),
+		until(`document.querySelectorAll('#projections article').length === 3`),
+		until(textHas(card+" .badge.state", "failed")),
+		until(`document.querySelector('`+card+` button.retry')?.disabled`),
 		until(`[...document.querySelectorAll('#projections button.rebuild')].every((b) => b.disabled)`),
 		until(`document.querySelector('#read-only-note')`))
 	shot(t, ctx, "console-read-only", false)
-	forced := eval[int](t, ctx, `fetch('/v1/projections/streams/rebuild', {method: 'POST',
-		headers: {Authorization: 'Bearer ' + sessionStorage.getItem('annals.token')}}).then((r) => r.status)`)
-	if forced != http.StatusForbidden {
-		t.Errorf("a forced rebuild with the read-only token: status %d, want 403", forced)
+	for _, action := range []string{"streams/rebuild", "test_poison/retry"} {
+		forced := eval[int](t, ctx, `fetch('/v1/projections/`+action+`', {method: 'POST',
+			headers: {Authorization: 'Bearer ' + sessionStorage.getItem('annals.token')}}).then((r) => r.status)`)
+		if forced != http.StatusForbidden {
+			t.Errorf("POST %s forced with the read-only token: status %d, want 403", action, forced)
+		}
 	}
 	do(t, ctx, "sign out and in with a read-write token",
 		chromedp.Click(chromedp.CSS("#signout")),
 		until(`document.querySelector('#token-form')`))
 	signIn(t, ctx, "rw-secret-token")
-	do(t, ctx, "rebuild is offered",
+	do(t, ctx, "Retry and Rebuild are offered",
 		chromedp.Navigate(base+"/ui/#/projections"),
 		until(textHas("#access", "read-write")),
-		until(`document.querySelectorAll('#projections button.rebuild').length >= 2`),
-		until(`[...document.querySelectorAll('#projections button.rebuild')].every((b) => !b.disabled)`))
+		until(`document.querySelectorAll('#projections button.rebuild').length === 3`),
+		until(`[...document.querySelectorAll('#projections button.rebuild')].every((b) => !b.disabled)`),
+		until(`document.querySelector('`+card+` button.retry')?.disabled === false`))
+	if err := os.Remove(poison); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "retry",
+		chromedp.Click(chromedp.CSS(card+" button.retry")),
+		until(textHas(card+" .badge.state", "live")))
 }
 
 // testConsoleTokenPrompt: with tokens configured the console asks for one
@@ -503,4 +529,39 @@ func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
 		until(`document.querySelector('.chart polyline')?.points.numberOfItems >= 2`),
 		until(`!(document.querySelector('.chart figcaption .small')?.textContent ?? '').endsWith(' 0.0')`))
 	shot(t, ctx, "console-health", false)
+}
+
+// TestServeConsoleFlag: serve runs the console by default, with its
+// security headers, and --ui=false (or ANNALS_UI=false) turns it off.
+func TestServeConsoleFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	for _, c := range []struct {
+		name string
+		env  string
+		args []string
+		want int
+	}{
+		{"by default", "", nil, http.StatusOK},
+		{"--ui=false", "", []string{"--ui=false"}, http.StatusNotFound},
+		{"ANNALS_UI=false", "false", nil, http.StatusNotFound},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("ANNALS_UI", c.env)
+			p := startServe(t, bin, append([]string{"--store", "memory:"}, c.args...)...)
+			res, err := http.Get(p.base + "/ui/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != c.want {
+				t.Fatalf("GET /ui/: status %d, want %d", res.StatusCode, c.want)
+			}
+			if c.want == http.StatusOK && !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+				t.Errorf("Content-Security-Policy %q", res.Header.Get("Content-Security-Policy"))
+			}
+		})
+	}
 }
