@@ -388,10 +388,12 @@ func testConsoleRetry(t *testing.T, ctx context.Context, base, poison string) {
 	shot(t, ctx, "console-projections-narrow", true)
 	do(t, ctx, "wide again", chromedp.EmulateViewport(1280, 900))
 
-	// Retrying with the cause still there fails again.
+	// Retrying with the cause still there fails again, at a later time.
+	failedAt := eval[string](t, ctx, `document.querySelector('`+card+` .failure time').getAttribute('datetime')`)
 	do(t, ctx, "retry too early",
 		chromedp.Click(chromedp.CSS(card+" button.retry")),
 		until(textHas("#projections-message", "Retrying test_poison")),
+		until(`(document.querySelector('`+card+` .failure time')?.getAttribute('datetime') ?? `+jsString(failedAt)+`) !== `+jsString(failedAt)),
 		until(textHas(card+" .badge.state", "failed")))
 	if err := os.Remove(poison); err != nil {
 		t.Fatal(err)
@@ -418,7 +420,7 @@ func testConsoleRebuild(t *testing.T, ctx context.Context, base string) {
 	do(t, ctx, "open the projections",
 		chromedp.Navigate(base+"/ui/#/projections"),
 		until(textHas(card+" .badge.state", "live")),
-		until(textHas(card+" .behind", "0")))
+		until(`document.querySelector('`+card+` .behind')?.textContent === "0"`))
 	gen := eval[string](t, ctx, `document.querySelector('`+card+` .generation').textContent`)
 	do(t, ctx, "rebuild",
 		chromedp.Click(chromedp.CSS(card+" button.rebuild")),
@@ -516,16 +518,18 @@ func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
 	if u := eval[string](t, ctx, `location.href`); strings.Contains(u, "secret") {
 		t.Errorf("the token is in the URL: %s", u)
 	}
-	for range 3 {
-		appendEvents(t, base, "rw-secret-token", uuid.NewString(), `{"events":[{"name":"Pinged"}]}`)
-	}
-	// The charts sample /metrics every 2 s from sign-in on: the second
-	// sample sees the appends above.
+	// The charts sample /metrics every 2 s from sign-in on: the sample
+	// after the first sees the appends made after it.
 	do(t, ctx, "health",
 		chromedp.Navigate(base+"/ui/#/health"),
 		until(textHas("#info-engine", "file")),
 		until(textHas("#info-store", "guarded.db")),
 		until(textHas("#ready-status", "ready")),
+		until(`document.querySelector('.chart polyline')?.points.numberOfItems >= 1`))
+	for range 3 {
+		appendEvents(t, base, "rw-secret-token", uuid.NewString(), `{"events":[{"name":"Pinged"}]}`)
+	}
+	do(t, ctx, "see the appends charted",
 		until(`document.querySelector('.chart polyline')?.points.numberOfItems >= 2`),
 		until(`!(document.querySelector('.chart figcaption .small')?.textContent ?? '').endsWith(' 0.0')`))
 	shot(t, ctx, "console-health", false)
