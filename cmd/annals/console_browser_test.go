@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
 )
 
@@ -422,8 +423,17 @@ func testConsoleRebuild(t *testing.T, ctx context.Context, base string) {
 		until(textHas(card+" .badge.state", "live")),
 		until(`document.querySelector('`+card+` .behind')?.textContent === "0"`))
 	gen := eval[string](t, ctx, `document.querySelector('`+card+` .generation').textContent`)
+	// By keyboard: the focused button keeps the focus across the page's
+	// refreshes, and Enter presses it.
+	updated := eval[string](t, ctx, `document.querySelector('main h1 .muted').textContent`)
+	do(t, ctx, "focus Rebuild",
+		chromedp.Focus(chromedp.CSS(card+" button.rebuild")),
+		until(`document.querySelector('main h1 .muted').textContent !== `+jsString(updated)))
+	if got := eval[string](t, ctx, `document.activeElement?.dataset?.focus ?? ''`); got != "event_counts:rebuild" {
+		t.Fatalf("after a refresh the focus is on %q, want event_counts:rebuild", got)
+	}
 	do(t, ctx, "rebuild",
-		chromedp.Click(chromedp.CSS(card+" button.rebuild")),
+		chromedp.KeyEvent(kb.Enter),
 		until(`document.querySelector('#progress-event_counts')`),
 		until(`document.querySelector('#progress-event_counts[data-done="true"]')?.value === 1`),
 		until(`document.querySelector('`+card+` .generation').textContent !== `+jsString(gen)),

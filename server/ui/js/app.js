@@ -34,7 +34,8 @@ function markNav(section) {
 }
 
 function route() {
-  if (!session.info) return;
+  // Only "#/…" is a route; other fragments (the skip link's) are not.
+  if (!session.info || (location.hash && !location.hash.startsWith('#/'))) return;
   stopView();
   const r = parseHash();
   const section = r.path[0] || 'streams';
@@ -117,4 +118,8 @@ document.getElementById('signout').addEventListener('click', () => {
   showTokenForm();
 });
 window.addEventListener('hashchange', route);
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
 start();

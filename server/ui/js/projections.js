@@ -34,7 +34,10 @@ function renderList(main) {
     busy = true;
     try {
       const res = await api('/v1/projections', {signal: ctl.signal});
+      // Keep the keyboard focus on the same control across refreshes.
+      const had = list.contains(document.activeElement) ? document.activeElement.dataset.focus : '';
       replace(list, res.projections.map((p) => card(p, act)));
+      if (had) [...list.querySelectorAll('[data-focus]')].find((el) => el.dataset.focus === had)?.focus();
       updated.textContent = 'updated ' + new Date().toLocaleTimeString();
     } catch (err) {
       if (ctl.signal.aborted) return;
@@ -90,11 +93,11 @@ function card(p, act) {
       h('p', {class: 'muted small'}, 'event ', h('span', {class: 'mono'}, p.failure.event_id), ' · ', time(p.failure.at))) : null,
     progress(p, b),
     h('div', {class: 'actions'},
-      p.state === 'failed' ? h('button', {type: 'button', class: 'primary retry', disabled: !write, title: why,
+      p.state === 'failed' ? h('button', {type: 'button', class: 'primary retry', disabled: !write, title: why, 'data-focus': p.name + ':retry',
         onclick: (e) => act(p.name, 'retry', e.currentTarget)}, 'Retry') : null,
-      h('button', {type: 'button', class: 'rebuild', disabled: !write || !!p.rebuild, title: why || (p.rebuild ? 'A rebuild is under way' : 'Build a new generation and switch to it when it has caught up'),
+      h('button', {type: 'button', class: 'rebuild', 'data-focus': p.name + ':rebuild', disabled: !write || !!p.rebuild, title: why || (p.rebuild ? 'A rebuild is under way' : 'Build a new generation and switch to it when it has caught up'),
         onclick: (e) => act(p.name, 'rebuild', e.currentTarget)}, 'Rebuild'),
-      h('a', {href: '#/projections/' + encodeURIComponent(p.name) + '/documents', class: 'button'}, 'Documents')));
+      h('a', {href: '#/projections/' + encodeURIComponent(p.name) + '/documents', class: 'button', 'data-focus': p.name + ':documents'}, 'Documents')));
 }
 
 // progress shows a blue/green build: applied of (applied + behind).
