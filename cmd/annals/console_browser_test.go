@@ -344,6 +344,47 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, r
 		until(textHas("#streams-table", order)))
 	shot(t, ctx, "console-streams", false)
 
+	// Paging with the API's cursors, two streams a page: every stream once.
+	for range 3 {
+		appendEvents(t, base, "", uuid.NewString(), `{"aggregate_type":"Filler","events":[{"name":"Filled"}]}`)
+	}
+	ids := eval[[]string](t, ctx, `fetch('/v1/streams?limit=1000').then((r) => r.json()).then((b) => b.streams.map((s) => s._id))`)
+	if len(ids) < 5 {
+		t.Fatalf("%d streams, want at least 5 to page through", len(ids))
+	}
+	do(t, ctx, "first page", chromedp.Navigate(base+"/ui/#/streams?limit=2"),
+		until(`document.querySelectorAll('#streams-table tbody tr').length === 2 && !!document.querySelector('#next-page')`))
+	var seen []string
+	for page := 0; ; page++ {
+		got := eval[[]string](t, ctx, `[...document.querySelectorAll('#streams-table tbody tr td:first-child')].map((td) => td.textContent)`)
+		seen = append(seen, got...)
+		if !eval[bool](t, ctx, `!!document.querySelector('#next-page')`) {
+			break
+		}
+		if page > len(ids) {
+			t.Fatal("the pages do not end")
+		}
+		first := got[0]
+		do(t, ctx, "next page", chromedp.Click(chromedp.CSS("#next-page")),
+			until(`(document.querySelector('#streams-table tbody td')?.textContent ?? `+jsString(first)+`) !== `+jsString(first)))
+	}
+	if strings.Join(seen, ",") != strings.Join(ids, ",") {
+		t.Errorf("paging showed %q, want %q", seen, ids)
+	}
+	do(t, ctx, "previous page", chromedp.Click(chromedp.CSS("#previous-page")),
+		until(`!!document.querySelector('#next-page')`))
+
+	do(t, ctx, "open a stream by id",
+		chromedp.Navigate(base+"/ui/#/streams"),
+		chromedp.SendKeys(chromedp.CSS(`#open-stream input`), "not-an-id"),
+		chromedp.Click(chromedp.CSS(`#open-stream button[type="submit"]`)),
+		until(textHas("main .error", "UUID")),
+		chromedp.SetValue(chromedp.CSS(`#open-stream input`), invoice),
+		chromedp.Click(chromedp.CSS(`#open-stream button[type="submit"]`)),
+		until(textHas("#stream-id", invoice)),
+		until(textHas("#events", "i-3")))
+	do(t, ctx, "back to the list", chromedp.Navigate(base+"/ui/#/streams?aggregate_type=Order"), until(textHas("#streams-table", order)))
+
 	appendEvents(t, base, "", order, `{"events":[{"name":"OrderShipped","data":{"carrier":"post"},"metadata":{"actor":"bob"}}]}`)
 	do(t, ctx, "open the stream",
 		chromedp.Click(chromedp.CSS(`#streams-table a[href="#/streams/`+order+`"]`)),
@@ -444,7 +485,18 @@ func testConsoleRebuild(t *testing.T, ctx context.Context, base string) {
 		chromedp.SendKeys(chromedp.CSS(`#documents-form input[name="sort"]`), "-count"),
 		chromedp.Click(chromedp.CSS(`#documents-form button[type="submit"]`)),
 		until(textHas("#documents li:first-child", `"_id": "Ticked"`)),
-		until(textHas("#documents li:first-child", `"count": 400`)))
+		until(textHas("#documents li:first-child", `"count": 400`)),
+		until(`document.querySelectorAll('#documents li').length > 1`))
+	do(t, ctx, "filter the documents",
+		chromedp.Click(chromedp.CSS(`#documents-form button[type="button"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#documents-form .filter-row input[name="field"]`), "count"),
+		chromedp.SetValue(chromedp.CSS(`#documents-form .filter-row select[name="op"]`), "gte"),
+		chromedp.SendKeys(chromedp.CSS(`#documents-form .filter-row input[name="value"]`), "400"),
+		chromedp.Click(chromedp.CSS(`#documents-form button[type="submit"]`)),
+		until(`location.hash.includes('count%5Bgte%5D=400')`),
+		until(`document.querySelectorAll('#documents li').length === 1`),
+		until(textHas("#documents li", `"_id": "Ticked"`)))
+	shot(t, ctx, "console-documents", false)
 }
 
 // signIn types a token into the console's form.

@@ -19,6 +19,15 @@ export function streamHref(id) {
 function renderList(main, params) {
   const type = params.get('aggregate_type') || '';
   const cursor = params.get('cursor') || '';
+  const limit = params.get('limit') || '';
+  // listHref keeps the type filter and page size across pages.
+  const listHref = (c) => {
+    const q = new URLSearchParams();
+    if (type) q.set('aggregate_type', type);
+    if (limit) q.set('limit', limit);
+    if (c) q.set('cursor', c);
+    return '#/streams' + (q.toString() ? '?' + q : '');
+  };
   const idInput = h('input', {type: 'search', name: 'stream', placeholder: 'e.g. 0b8c…', spellcheck: 'false', autocomplete: 'off'});
   const idError = h('p', {class: 'error', role: 'alert', hidden: true});
   const typeInput = h('input', {type: 'search', name: 'aggregate_type', value: type, spellcheck: 'false', autocomplete: 'off'});
@@ -45,7 +54,7 @@ function renderList(main, params) {
     idError, body);
 
   const ctl = new AbortController();
-  api('/v1/streams', {params: {aggregate_type: type, cursor, limit: pageSize}, signal: ctl.signal}).then((res) => {
+  api('/v1/streams', {params: {aggregate_type: type, cursor, limit: limit || pageSize}, signal: ctl.signal}).then((res) => {
     const rows = res.streams.map((s) => h('tr', {},
       h('td', {}, h('a', {href: streamHref(s._id), class: 'mono'}, s._id)),
       h('td', {}, s.aggregate_type || h('span', {class: 'muted'}, '—')),
@@ -53,9 +62,9 @@ function renderList(main, params) {
       h('td', {}, time(dateOf(s.created_at))),
       h('td', {}, time(dateOf(s.updated_at)))));
     const nav = h('nav', {class: 'pager', 'aria-label': 'Pages'},
-      cursor ? h('button', {type: 'button', onclick: () => history.back()}, '← Previous') : null,
-      cursor ? h('a', {href: '#/streams' + (type ? '?aggregate_type=' + encodeURIComponent(type) : ''), class: 'button'}, 'First page') : null,
-      res.next_cursor ? h('a', {class: 'button', id: 'next-page', href: '#/streams?' + new URLSearchParams({...(type ? {aggregate_type: type} : {}), cursor: res.next_cursor})}, 'Next page →') : null);
+      cursor ? h('button', {type: 'button', id: 'previous-page', onclick: () => history.back()}, '← Previous') : null,
+      cursor ? h('a', {href: listHref(''), class: 'button', id: 'first-page'}, 'First page') : null,
+      res.next_cursor ? h('a', {class: 'button', id: 'next-page', href: listHref(res.next_cursor)}, 'Next page →') : null);
     replace(body,
       rows.length === 0 ? h('p', {class: 'muted'}, type ? 'No stream of type ' + type + '.' : 'No streams yet.') :
         h('div', {class: 'scroll'}, h('table', {id: 'streams-table'},
