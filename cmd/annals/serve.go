@@ -49,10 +49,9 @@ ANNALS_UI=false). It uses the same API: with tokens configured it asks
 for one and keeps it in the browser tab's session storage; a read-only
 token can look but not retry or rebuild.
 
-SIGINT or SIGTERM drains: the server stops
-accepting connections, ends live feeds, lets in-flight requests finish
-(up to --shutdown-timeout, then cancels them), stops the projections and
-exits.`,
+SIGINT or SIGTERM drains: the server stops accepting connections, ends
+live feeds, lets in-flight requests finish (up to --shutdown-timeout,
+then cancels them), stops the projections and exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := envDefaults(cmd.Flags(), getenv); err != nil {
