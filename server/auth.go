@@ -30,6 +30,7 @@ type Token struct {
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if len(s.opts.Tokens) == 0 {
+			c.Set(accessKey, accessOpen)
 			return next(c)
 		}
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
@@ -41,6 +42,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !found {
 			return errUnauthorizedf("the bearer token is not valid")
 		}
+		c.Set(accessKey, accessName(access))
 		m := c.Request().Method
 		if access == ReadOnly && m != http.MethodGet && m != http.MethodHead {
 			return errForbiddenf("a read-only token cannot %s", m)

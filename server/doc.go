@@ -3,8 +3,9 @@
 //
 // It serves appends and reads of streams (POST and GET
 // /v1/streams/{id}/events), the list of streams (GET /v1/streams), the
-// projections' status, rebuilds and read-model documents
-// (/v1/projections/…), a live feed of events as Server-Sent Events (GET
+// projections' status, retries, rebuilds and read-model documents
+// (/v1/projections/…), what the server is and what the caller may do
+// (GET /v1/info), a live feed of events as Server-Sent Events (GET
 // /v1/events/live), persistent subscriptions when [Options.Subscriptions]
 // is set (/v1/subscriptions/…: create, list, delete, long-poll fetch,
 // ack, nack, parked and replay, webhooks and their delivery log), health and readiness (/healthz, /readyz), Prometheus
@@ -40,6 +41,23 @@
 // Options.Subscriptions and run its Run beside the runner; call
 // [Server.CloseLiveFeeds] as shutdown begins, which also ends the wait of
 // every subscription fetch.
+//
+// # The web console
+//
+// With [Options.Console] set, the server also serves a web console at
+// /ui/: plain HTML, CSS and JavaScript modules embedded in the binary (see
+// [ConsoleFiles]), no build step. It lists and searches streams, shows a
+// stream's events (also as of a version or a time), follows the live
+// feed, shows every projection's status with Retry (POST
+// /v1/projections/{name}/retry) and Rebuild, browses read models, and
+// charts a few metrics. It reads everything through the public API with
+// the operator's bearer token, which it keeps in the tab's session storage
+// and sends only in the Authorization header (the live feed is read with
+// fetch, not EventSource, for that reason); GET /v1/info tells it the
+// caller's access, so a read-only token gets no Retry or Rebuild. Its own
+// files carry no data and are served without a token, with a strict
+// Content-Security-Policy ([ConsoleCSP]: no inline code, nothing from
+// other origins, never framed), nosniff, no-referrer, and ETags.
 //
 // The handler can also be mounted under a prefix with [http.StripPrefix],
 // or tested with net/http/httptest, as the package example shows.

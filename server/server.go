@@ -74,6 +74,13 @@ type Options struct {
 	// TracerProvider makes the server's request spans (see Tracing in
 	// the package documentation); nil means the global provider.
 	TracerProvider trace.TracerProvider
+	// Console serves the web console at /ui/ (see console.go).
+	Console bool
+	// Version is the server's version, shown by GET /v1/info.
+	Version string
+	// StoreURI is the store's URI, shown by GET /v1/info with its
+	// password masked.
+	StoreURI string
 }
 
 func (o *Options) defaults() {
@@ -179,9 +186,11 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	v1(http.MethodGet, "/projections", s.listProjections, s.timeout)
 	v1(http.MethodGet, "/projections/:name", s.getProjection, s.timeout)
 	v1(http.MethodPost, "/projections/:name/rebuild", s.rebuildProjection, s.timeout)
+	v1(http.MethodPost, "/projections/:name/retry", s.retryProjection, s.timeout)
 	v1(http.MethodGet, "/projections/:name/documents", s.listDocuments, s.timeout)
 	v1(http.MethodGet, "/projections/:name/documents/:doc", s.getDocument, s.timeout)
 	v1(http.MethodGet, "/events/live", s.live)
+	v1(http.MethodGet, "/info", s.info, s.timeout)
 	v1(http.MethodPost, "/subscriptions", s.createSubscription, s.timeout, requireJSON)
 	v1(http.MethodGet, "/subscriptions", s.listSubscriptions, s.timeout)
 	v1(http.MethodGet, "/subscriptions/:name", s.getSubscription, s.timeout)
@@ -194,6 +203,9 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	v1(http.MethodGet, "/subscriptions/:name/webhook-log", s.webhookLog, s.timeout)
 	v1(http.MethodGet, "/subscriptions/:name/status", s.subscriptionStatus, s.timeout)
 	v1(http.MethodPost, "/subscriptions/:name/parked/replay", s.replayParked, s.timeout, requireJSON)
+	if opts.Console {
+		s.routeConsole(e)
+	}
 	s.echo = e
 	return s, nil
 }

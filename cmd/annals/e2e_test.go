@@ -49,10 +49,16 @@ func buildBinary(t *testing.T) string {
 	return built.bin
 }
 
+// cleanups run when the tests are done (temporary builds).
+var cleanups []func()
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if built.dir != "" {
 		_ = os.RemoveAll(built.dir)
+	}
+	for _, c := range cleanups {
+		c()
 	}
 	os.Exit(code)
 }

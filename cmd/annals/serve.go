@@ -30,6 +30,7 @@ type serveConfig struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	privateWebhooks bool
+	ui              bool
 	// tracing is what the OTEL_* variables ask for; traceOut receives
 	// the console exporter's spans.
 	tracing  tracingConfig
@@ -45,10 +46,16 @@ func serveCommand(getenv func(string) string) *cobra.Command {
 (streams, event_counts) kept current. It talks to the store directly.
 
 Without tokens the API binds to loopback only; binding elsewhere without a
-token needs --insecure. SIGINT or SIGTERM drains: the server stops
-accepting connections, ends live feeds, lets in-flight requests finish
-(up to --shutdown-timeout, then cancels them), stops the projections and
-exits.
+token needs --insecure.
+
+The web console is served at /ui/ (turn it off with --ui=false or
+ANNALS_UI=false). It uses the same API: with tokens configured it asks
+for one and keeps it in the browser tab's session storage; a read-only
+token can look but not retry or rebuild.
+
+SIGINT or SIGTERM drains: the server stops accepting connections, ends
+live feeds, lets in-flight requests finish (up to --shutdown-timeout,
+then cancels them), stops the projections and exits.
 
 Tracing (OpenTelemetry) is off unless the standard variables ask for it:
 OTEL_TRACES_EXPORTER=otlp or console (or OTEL_EXPORTER_OTLP_ENDPOINT /
@@ -78,6 +85,7 @@ OTEL_TRACES_SAMPLER; OTEL_SDK_DISABLED=true turns it off.`,
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown before they are cancelled")
+	f.BoolVar(&cfg.ui, "ui", true, "serve the web console at /ui/ (--ui=false turns it off)")
 	f.BoolVar(&cfg.privateWebhooks, "allow-private-webhooks", false, "let webhook subscriptions reach loopback, link-local and private addresses (refused by default: SSRF)")
 	return cmd
 }
@@ -170,12 +178,13 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			log.Error("close store", "error", err)
 		}
 	}()
-	runner := projections.NewRunner(store, projections.Streams(), projections.EventCounts())
+	runner := projections.NewRunner(store, servedProjections()...)
 	runner.Logger = log
 	subs := subscriptions.New(store)
 	subs.Logger = log
 	subs.AllowPrivateWebhooks = cfg.privateWebhooks
-	api, err := server.New(store, runner, server.Options{Tokens: tokens, Logger: log, Subscriptions: subs})
+	api, err := server.New(store, runner, server.Options{Tokens: tokens, Logger: log, Subscriptions: subs,
+		Console: cfg.ui, Version: buildVersion(), StoreURI: cfg.store})
 	if err != nil {
 		return err
 	}
@@ -202,6 +211,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	log.Info("annals listening", "addr", "http://"+ln.Addr().String(), "engine", string(store.Engine()), "auth", len(tokens) > 0)
+	if cfg.ui {
+		log.Info("web console", "url", "http://"+ln.Addr().String()+"/ui/")
+	}
 
 	var serveErr error
 	select {

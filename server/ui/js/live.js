@@ -1,0 +1,126 @@
+// Live: the feed of appended events (GET /v1/events/live), read with
+// fetch so the token stays in a header. Pause holds new events back
+// (the connection stays open); after a dropped connection the feed
+// reconnects with Last-Event-ID and resumes right after the last event
+// it showed.
+import {ApiError, readEvents} from './api.js';
+import {field, h, replace} from './dom.js';
+import {eventCard, streamHref} from './streams.js';
+
+const maxShown = 200;
+
+// The feed outlives the view: coming back to Live shows what arrived.
+const state = {events: [], lastId: '', nameFilter: '', typeFilter: ''};
+
+export function render(main) {
+  const nameInput = h('input', {type: 'search', name: 'event_name', value: state.nameFilter, spellcheck: 'false', autocomplete: 'off'});
+  const typeInput = h('input', {type: 'search', name: 'aggregate_type', value: state.typeFilter, spellcheck: 'false', autocomplete: 'off'});
+  const status = h('span', {id: 'live-status', class: 'badge', role: 'status'}, 'connecting');
+  const pending = h('span', {id: 'live-pending', class: 'muted'});
+  const pause = h('button', {type: 'button', id: 'live-pause', 'aria-pressed': 'false'}, 'Pause');
+  const list = h('ol', {id: 'live-events', class: 'live', reversed: true});
+  const note = h('p', {class: 'muted', id: 'live-note'});
+  let paused = false;
+  let held = [];
+
+  const matches = (ev) =>
+    (!state.nameFilter || ev.name.toLowerCase().includes(state.nameFilter.toLowerCase())) &&
+    (!state.typeFilter || (ev.aggregate_type || '').toLowerCase().includes(state.typeFilter.toLowerCase()));
+
+  const row = (ev) => h('li', {'data-name': ev.name},
+    h('div', {class: 'live-head'},
+      h('a', {href: streamHref(ev.aggregate_uuid), class: 'mono small'}, ev.aggregate_uuid),
+      ev.aggregate_type ? h('span', {class: 'badge'}, ev.aggregate_type) : null),
+    eventCard(ev, false));
+
+  const redraw = () => {
+    const shown = state.events.filter(matches);
+    replace(list, shown.map(row));
+    note.textContent = shown.length === 0 ? (state.events.length ? 'No event matches the filters.' : 'Waiting for events…') : '';
+  };
+  const show = (ev) => {
+    state.events.unshift(ev);
+    if (state.events.length > maxShown) state.events.length = maxShown;
+    if (matches(ev)) {
+      list.prepend(row(ev));
+      while (list.children.length > maxShown) list.lastChild.remove();
+      note.textContent = '';
+    }
+  };
+  const setPending = () => {
+    pending.textContent = held.length ? held.length + (held.length === 1 ? ' new event' : ' new events') + ' held while paused' : '';
+  };
+  pause.addEventListener('click', () => {
+    paused = !paused;
+    pause.textContent = paused ? 'Resume' : 'Pause';
+    pause.setAttribute('aria-pressed', String(paused));
+    if (!paused) {
+      for (const ev of held) show(ev);
+      held = [];
+    }
+    setPending();
+    status.textContent = paused ? 'paused' : connected ? 'live' : status.textContent;
+  });
+
+  const applyFilters = (e) => {
+    e.preventDefault();
+    state.nameFilter = nameInput.value.trim();
+    state.typeFilter = typeInput.value.trim();
+    redraw();
+  };
+  replace(main,
+    h('h1', {}, 'Live'),
+    h('form', {class: 'toolbar', id: 'live-filters', onsubmit: applyFilters},
+      field('Event name', nameInput), field('Aggregate type', typeInput),
+      h('button', {type: 'submit'}, 'Filter'),
+      h('span', {class: 'spacer'}), status, pause),
+    pending, note, list);
+  redraw();
+
+  // The connection loop: reconnect with backoff, resuming after lastId.
+  const ctl = new AbortController();
+  let connected = false;
+  (async () => {
+    let delay = 500;
+    while (!ctl.signal.aborted) {
+      try {
+        await readEvents('/v1/events/live', {
+          lastEventId: state.lastId, signal: ctl.signal,
+          onOpen: () => {
+            connected = true;
+            delay = 500;
+            status.textContent = paused ? 'paused' : 'live';
+            status.className = 'badge ok';
+          },
+          onEvent: (msg) => {
+            let ev;
+            try { ev = JSON.parse(msg.data); } catch { return; }
+            if (msg.id) state.lastId = msg.id;
+            if (paused) {
+              held.push(ev);
+              setPending();
+            } else {
+              show(ev);
+            }
+          },
+        });
+      } catch (err) {
+        if (ctl.signal.aborted) return;
+        if (err instanceof ApiError && err.status === 410) {
+          // The history after our last event is gone: start from now.
+          state.lastId = '';
+          note.textContent = 'Some events were missed (the server no longer has them); read them from their streams.';
+        } else if (err instanceof ApiError && err.status === 401) {
+          return;
+        }
+      }
+      if (ctl.signal.aborted) return;
+      connected = false;
+      status.textContent = 'reconnecting';
+      status.className = 'badge warn';
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 10000);
+    }
+  })();
+  return () => ctl.abort();
+}
