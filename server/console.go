@@ -73,7 +73,7 @@ func (s *Server) routeConsole(e *echo.Echo) {
 		// build, not a runtime condition.
 		panic("server: read the embedded console: " + err.Error())
 	}
-	e.GET("/ui*", func(c echo.Context) error {
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/ui*", func(c echo.Context) error {
 		setConsoleHeaders(c.Response().Header())
 		p := c.Request().URL.Path
 		if p == "/ui" {

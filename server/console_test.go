@@ -86,6 +86,17 @@ func TestConsoleServesItsFilesWithSecurityHeaders(t *testing.T) {
 			}
 		})
 	}
+	t.Run("HEAD /ui/", func(t *testing.T) {
+		res, err := http.Head(srv.URL + "/ui/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("ETag") == "" {
+			t.Errorf("status %d, ETag %q; want 200 with the page's ETag", res.StatusCode, res.Header.Get("ETag"))
+		}
+		checkSecurityHeaders(t, res.Header)
+	})
 	t.Run("/ui redirects to /ui/", func(t *testing.T) {
 		res, _ := consoleGet(t, srv.URL+"/ui", nil)
 		if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "/ui/" {
