@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/annalsdb/annals/internal/tracing/tracingtest"
+
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -14,17 +16,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
-
-// recorder returns a tracer provider that samples every span and the
-// recorder of its ended spans. No test of this package installs a global
-// provider: the tests of the untraced path rely on there being none.
-func recorder(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
-	t.Helper()
-	sr := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(sr))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	return tp, sr
-}
 
 func openTraced(t *testing.T, opts ...mongostore.Option) *mongostore.Store {
 	t.Helper()
@@ -69,7 +60,7 @@ func attr(s sdktrace.ReadOnlySpan, key attribute.Key) (attribute.Value, bool) {
 }
 
 func TestAppendSpanIsChildAndEventsCarryIt(t *testing.T) {
-	tp, sr := recorder(t)
+	tp, sr := tracingtest.Recorder(t, nil)
 	s := openTraced(t, mongostore.WithTracerProvider(tp))
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
 	stream := uuid.New()
@@ -151,7 +142,7 @@ func TestAppendWithoutProviderPassesCallersTrace(t *testing.T) {
 }
 
 func TestAppendKeepsUsersTraceKeys(t *testing.T) {
-	tp, _ := recorder(t)
+	tp, _ := tracingtest.Recorder(t, nil)
 	s := openTraced(t, mongostore.WithTracerProvider(tp))
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
 	defer parent.End()
@@ -179,7 +170,7 @@ func TestAppendKeepsUsersTraceKeys(t *testing.T) {
 }
 
 func TestAppendSpanRecordsConflict(t *testing.T) {
-	tp, sr := recorder(t)
+	tp, sr := tracingtest.Recorder(t, nil)
 	s := openTraced(t, mongostore.WithTracerProvider(tp))
 	stream := uuid.New()
 	if _, err := s.Append(context.Background(), stream, mongostore.Exact(3), mongostore.EventData{Name: "Late"}); !errors.Is(err, mongostore.ErrConcurrency) {
@@ -201,7 +192,7 @@ func TestAppendSpanRecordsConflict(t *testing.T) {
 }
 
 func TestAppendStreamsSpan(t *testing.T) {
-	tp, sr := recorder(t)
+	tp, sr := tracingtest.Recorder(t, nil)
 	s := openTraced(t, mongostore.WithTracerProvider(tp))
 	a, b := uuid.New(), uuid.New()
 	if _, err := s.AppendStreams(context.Background(),

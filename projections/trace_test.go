@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
+
+	"github.com/annalsdb/annals/internal/tracing/tracingtest"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
@@ -16,49 +17,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// recorder returns a provider sampling every span into a recorder.
-func recorder(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
-	t.Helper()
-	sr := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(sr))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	return tp, sr
-}
-
 // traced returns a provider recording every span, a store and a fast
 // runner of projections over it, both using the provider.
 func traced(t *testing.T, ps ...*projections.Projection) (*sdktrace.TracerProvider, *tracetest.SpanRecorder, *mongostore.Store, *projections.Runner) {
 	t.Helper()
-	tp, sr := recorder(t)
+	tp, sr := tracingtest.Recorder(t, nil)
 	s := openEmbedded(t, mongostore.WithTracerProvider(tp))
 	r := fast(projections.NewRunner(s, ps...))
 	r.TracerProvider = tp
 	return tp, sr, s, r
-}
-
-// waitSpans polls the recorder until n ended spans are named name, and
-// returns them.
-func waitSpans(t *testing.T, sr *tracetest.SpanRecorder, name string, n int) []sdktrace.ReadOnlySpan {
-	t.Helper()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
-	for {
-		var got []sdktrace.ReadOnlySpan
-		for _, s := range sr.Ended() {
-			if s.Name() == name {
-				got = append(got, s)
-			}
-		}
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("%d spans named %q, want %d", len(got), name, n)
-		case <-tick.C:
-		}
-	}
 }
 
 func intAttr(s sdktrace.ReadOnlySpan, key attribute.Key) int64 {
@@ -68,15 +35,6 @@ func intAttr(s sdktrace.ReadOnlySpan, key attribute.Key) int64 {
 		}
 	}
 	return -1
-}
-
-func linked(s sdktrace.ReadOnlySpan, sc trace.SpanContext) bool {
-	for _, l := range s.Links() {
-		if l.SpanContext.TraceID() == sc.TraceID() && l.SpanContext.SpanID() == sc.SpanID() {
-			return true
-		}
-	}
-	return false
 }
 
 // An append made in a trace is applied by a batch whose span links to
@@ -97,15 +55,15 @@ func TestBatchSpanLinksAppendTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	caller.End()
-	appendSpan := waitSpans(t, sr, mongostore.SpanAppend, 1)[0]
-	handles := waitSpans(t, sr, projections.SpanHandle+" traced", 2)
-	batches := waitSpans(t, sr, projections.SpanBatch+" traced", 1)
+	appendSpan := tracingtest.WaitSpans(t, sr, mongostore.SpanAppend, 1)[0]
+	handles := tracingtest.WaitSpans(t, sr, projections.SpanHandle+" traced", 2)
+	batches := tracingtest.WaitSpans(t, sr, projections.SpanBatch+" traced", 1)
 
 	// The live feed may apply the two events in one batch or two.
 	linking := map[trace.SpanID]sdktrace.ReadOnlySpan{}
 	var applied int64
 	for _, b := range batches {
-		if linked(b, appendSpan.SpanContext()) {
+		if tracingtest.Linked(b, appendSpan.SpanContext()) {
 			linking[b.SpanContext().SpanID()] = b
 			applied += intAttr(b, projections.AttrApplied)
 			if b.Parent().IsValid() {
@@ -123,7 +81,7 @@ func TestBatchSpanLinksAppendTrace(t *testing.T) {
 		if linking[h.Parent().SpanID()] == nil {
 			t.Errorf("handler span's parent = %s, want a batch span linking the append", h.Parent().SpanID())
 		}
-		if !linked(h, appendSpan.SpanContext()) {
+		if !tracingtest.Linked(h, appendSpan.SpanContext()) {
 			t.Errorf("handler span links %v, want the append span", h.Links())
 		}
 	}
@@ -147,8 +105,8 @@ func TestBatchHandlerSpan(t *testing.T) {
 	}
 	caller.End()
 	start(t, r)
-	h := waitSpans(t, sr, projections.SpanHandleBatch+" batched", 1)[0]
-	batch := waitSpans(t, sr, projections.SpanBatch+" batched", 1)[0]
+	h := tracingtest.WaitSpans(t, sr, projections.SpanHandleBatch+" batched", 1)[0]
+	batch := tracingtest.WaitSpans(t, sr, projections.SpanBatch+" batched", 1)[0]
 	if h.Parent().SpanID() != batch.SpanContext().SpanID() {
 		t.Errorf("batch handler span's parent = %s, want the batch span %s", h.Parent().SpanID(), batch.SpanContext().SpanID())
 	}
@@ -192,7 +150,7 @@ func TestMalformedTraceMetadataDoesNotFailBatch(t *testing.T) {
 	if st.Applied != int64(len(bad)) {
 		t.Errorf("applied %d events, want %d", st.Applied, len(bad))
 	}
-	batch := waitSpans(t, sr, projections.SpanBatch+" lenient", 1)[0]
+	batch := tracingtest.WaitSpans(t, sr, projections.SpanBatch+" lenient", 1)[0]
 	if len(batch.Links()) != 0 || batch.Status().Code == codes.Error {
 		t.Errorf("batch span links %v, status %v; want no links, no error", batch.Links(), batch.Status())
 	}
@@ -215,14 +173,14 @@ func TestBatchLinksAreCapped(t *testing.T) {
 	}
 	start(t, r)
 	waitLive(t, r, "capped")
-	batch := waitSpans(t, sr, projections.SpanBatch+" capped", 1)[0]
+	batch := tracingtest.WaitSpans(t, sr, projections.SpanBatch+" capped", 1)[0]
 	if got := len(batch.Links()); got != projections.MaxBatchLinks {
 		t.Errorf("batch span has %d links, want %d", got, projections.MaxBatchLinks)
 	}
 	if got := intAttr(batch, projections.AttrLinksDropped); got != 5 {
 		t.Errorf("links dropped = %d, want 5", got)
 	}
-	if got := len(waitSpans(t, sr, projections.SpanHandle+" capped", n)); got != n {
+	if got := len(tracingtest.WaitSpans(t, sr, projections.SpanHandle+" capped", n)); got != n {
 		t.Errorf("%d handler spans, want %d", got, n)
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/annalsdb/annals/internal/tracing/tracingtest"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
@@ -14,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -93,27 +93,6 @@ func (e *tracedEnv) appendOpened(t *testing.T, header map[string]string) mongost
 	return st.Events[0]
 }
 
-// waitSpan polls the recorder until a span named name has ended that
-// matches, and returns it.
-func waitSpan(t *testing.T, sr *tracetest.SpanRecorder, name string, match func(sdktrace.ReadOnlySpan) bool) sdktrace.ReadOnlySpan {
-	t.Helper()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
-	for {
-		for _, s := range sr.Ended() {
-			if s.Name() == name && match(s) {
-				return s
-			}
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("no span named %q matched", name)
-		case <-tick.C:
-		}
-	}
-}
-
 func spanAttr(s sdktrace.ReadOnlySpan, key attribute.Key) attribute.Value {
 	for _, kv := range s.Attributes() {
 		if kv.Key == key {
@@ -128,14 +107,12 @@ func spanAttr(s sdktrace.ReadOnlySpan, key attribute.Key) attribute.Value {
 // is its child, the event records the append's span, and the batch that
 // applies it links to it, with the handler span under the batch.
 func TestTraceFromHTTPToProjection(t *testing.T) {
-	sr := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())), sdktrace.WithSpanProcessor(sr))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tp, sr := tracingtest.Recorder(t, sdktrace.ParentBased(sdktrace.AlwaysSample()))
 	e := newTracedEnv(t, tp)
 	ev := e.appendOpened(t, map[string]string{"traceparent": callerParent, "tracestate": "vendor=1"})
 
 	any := func(sdktrace.ReadOnlySpan) bool { return true }
-	srvSpan := waitSpan(t, sr, "POST /v1/streams/:id/events", any)
+	srvSpan := tracingtest.WaitSpan(t, sr, "POST /v1/streams/:id/events", any)
 	if got := srvSpan.SpanContext().TraceID().String(); got != callerTraceID {
 		t.Errorf("server span trace = %s, want the caller's %s", got, callerTraceID)
 	}
@@ -158,7 +135,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 		t.Errorf("server span tracestate vendor = %q, want 1", got)
 	}
 
-	appendSpan := waitSpan(t, sr, mongostore.SpanAppend, any)
+	appendSpan := tracingtest.WaitSpan(t, sr, mongostore.SpanAppend, any)
 	if appendSpan.Parent().SpanID() != srvSpan.SpanContext().SpanID() {
 		t.Errorf("append span's parent = %s, want the server span %s", appendSpan.Parent().SpanID(), srvSpan.SpanContext().SpanID())
 	}
@@ -178,8 +155,8 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 		}
 		return false
 	}
-	batch := waitSpan(t, sr, projections.SpanBatch+" traced", linksAppend)
-	handle := waitSpan(t, sr, projections.SpanHandle+" traced", linksAppend)
+	batch := tracingtest.WaitSpan(t, sr, projections.SpanBatch+" traced", linksAppend)
+	handle := tracingtest.WaitSpan(t, sr, projections.SpanHandle+" traced", linksAppend)
 	if handle.Parent().SpanID() != batch.SpanContext().SpanID() {
 		t.Errorf("handler span's parent = %s, want the batch span %s", handle.Parent().SpanID(), batch.SpanContext().SpanID())
 	}
@@ -203,9 +180,7 @@ func TestUntracedAppend(t *testing.T) {
 }
 
 func TestHealthNotTraced(t *testing.T) {
-	sr := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tp, sr := tracingtest.Recorder(t, nil)
 	e := newTracedEnv(t, tp)
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/projections"} {
 		res, err := e.http.Client().Get(e.http.URL + path)
@@ -215,7 +190,7 @@ func TestHealthNotTraced(t *testing.T) {
 		res.Body.Close()
 	}
 	// The last request's span ends after its response is sent.
-	waitSpan(t, sr, "GET /v1/projections", func(sdktrace.ReadOnlySpan) bool { return true })
+	tracingtest.WaitSpan(t, sr, "GET /v1/projections", func(sdktrace.ReadOnlySpan) bool { return true })
 	var names []string
 	for _, s := range sr.Ended() {
 		if s.SpanKind() == trace.SpanKindServer {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/annalsdb/annals/internal/tracing/tracingtest"
+
 	"github.com/google/uuid"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -20,9 +22,7 @@ import (
 // every span in the returned recorder.
 func newTracedService(t *testing.T) (*Service, *mongostore.Store, *sdktrace.TracerProvider, *tracetest.SpanRecorder) {
 	t.Helper()
-	sr := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(sr))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tp, sr := tracingtest.Recorder(t, nil)
 	store, err := mongostore.Open(context.Background(), "memory:", mongostore.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)
@@ -62,26 +62,6 @@ func appendTraced(t *testing.T, store *mongostore.Store, tp trace.TracerProvider
 	return sc
 }
 
-// waitSpan polls sr until an ended span named name matches.
-func waitSpan(t *testing.T, sr *tracetest.SpanRecorder, name string, match func(sdktrace.ReadOnlySpan) bool) sdktrace.ReadOnlySpan {
-	t.Helper()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(20 * time.Second)
-	for {
-		for _, s := range sr.Ended() {
-			if s.Name() == name && match(s) {
-				return s
-			}
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("no span named %q matched", name)
-		case <-tick.C:
-		}
-	}
-}
-
 // A webhook request is a client span linked to the event's append, and
 // carries that span's context in its traceparent header.
 func TestWebhookSpanAndTraceparent(t *testing.T) {
@@ -105,7 +85,7 @@ func TestWebhookSpanAndTraceparent(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the webhook was never called")
 	}
-	span := waitSpan(t, sr, SpanWebhook+" hook", func(s sdktrace.ReadOnlySpan) bool { return linksTo(s, sc) })
+	span := tracingtest.WaitSpan(t, sr, SpanWebhook+" hook", func(s sdktrace.ReadOnlySpan) bool { return linksTo(s, sc) })
 	want := "00-" + span.SpanContext().TraceID().String() + "-" + span.SpanContext().SpanID().String() + "-01"
 	if got := h.Get("traceparent"); got != want {
 		t.Errorf("traceparent header = %q, want the webhook span's %q", got, want)
@@ -143,7 +123,7 @@ func TestFetchSpanLinksEvents(t *testing.T) {
 		}
 	}
 	caller.End()
-	span := waitSpan(t, sr, SpanFetch+" pull", func(s sdktrace.ReadOnlySpan) bool { return len(s.Links()) > 0 })
+	span := tracingtest.WaitSpan(t, sr, SpanFetch+" pull", func(s sdktrace.ReadOnlySpan) bool { return len(s.Links()) > 0 })
 	if !linksTo(span, sc) {
 		t.Errorf("fetch span links %v, want the append %v", span.Links(), sc)
 	}
