@@ -166,6 +166,12 @@ func (s *Server) rebuildProjection(c echo.Context) error {
 	if err := s.runner.Rebuild(c.Request().Context(), name, mode); err != nil {
 		return err
 	}
+	return s.acceptedProjection(c, name)
+}
+
+// acceptedProjection answers 202 with the projection's status, after a
+// rebuild or a retry was started.
+func (s *Server) acceptedProjection(c echo.Context, name string) error {
 	st, err := s.runner.Status(c.Request().Context(), name)
 	if err != nil {
 		return err

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 )
 
@@ -17,10 +15,5 @@ func (s *Server) retryProjection(c echo.Context) error {
 	if err := s.runner.Retry(c.Request().Context(), name); err != nil {
 		return err
 	}
-	st, err := s.runner.Status(c.Request().Context(), name)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/projections/"+name)
-	return c.JSON(http.StatusAccepted, s.projectionView(st))
+	return s.acceptedProjection(c, name)
 }
