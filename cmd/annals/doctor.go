@@ -12,6 +12,7 @@ import (
 
 	"github.com/256dpi/lungo"
 	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/server"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -85,7 +86,7 @@ allowed) and 1 when something does.
 			} else {
 				fs = fl.checkEmbedded(ctx)
 			}
-			return printFindings(cmd.OutOrStdout(), redactURI(fl.store), fs)
+			return printFindings(cmd.OutOrStdout(), server.MaskURI(fl.store), fs)
 		},
 	}
 	f := cmd.Flags()
@@ -128,20 +129,6 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// redactURI hides credentials in a URI.
-func redactURI(uri string) string {
-	scheme, rest, ok := strings.Cut(uri, "://")
-	if !ok {
-		return uri
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		if slash := strings.Index(rest, "/"); slash < 0 || at < slash {
-			return scheme + "://…@" + rest[at+1:]
-		}
-	}
-	return uri
 }
 
 // checkEmbedded checks a memory: or file: store.

@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	// driver's server selection timeout (30 s by default) to fail.
 	if strings.HasPrefix(cfg.store, "mongodb") {
 		log.Info("connecting to MongoDB; waiting until a member answers (30s unless the URI sets serverSelectionTimeoutMS)",
-			"store", redactURI(cfg.store))
+			"store", server.MaskURI(cfg.store))
 	} else {
 		log.Info("opening the store", "store", cfg.store)
 	}

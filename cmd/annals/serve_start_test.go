@@ -34,7 +34,7 @@ func TestServeBindsFirst(t *testing.T) {
 func TestServeSaysWhatItWaitsFor(t *testing.T) {
 	uri := "mongodb://ana:s3cretpw@127.0.0.1:1/?replicaSet=rs0&serverSelectionTimeoutMS=200&connectTimeoutMS=200"
 	r := cli(t, nil, "serve", "--store", uri, "--addr", "127.0.0.1:0")
-	r.expect(t, exitError, "connecting to MongoDB; waiting until a member answers", `store="mongodb://…@127.0.0.1:1/`)
+	r.expect(t, exitError, "connecting to MongoDB; waiting until a member answers", `store="mongodb://ana:***@127.0.0.1:1/`)
 	if strings.Contains(r.stderr, "s3cretpw") {
 		t.Errorf("the log shows the password:\n%s", r.stderr)
 	}
