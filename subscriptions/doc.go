@@ -35,6 +35,11 @@
 // the event (its ack timeout passed and the event went to another) is
 // refused with ErrNotHeld.
 //
+// A feed that fails (its queue write refused: a full disk, a broken
+// index) shows in Status as a failed projection; Run retries it from its
+// checkpoint after a second, then after waits that double up to a
+// minute, so a subscription resumes by itself once the cause is gone.
+//
 // Deleting a subscription drops its queue; creating one of the same name
 // again starts from its own start.
 //

@@ -24,8 +24,9 @@ func (s *Service) Run(ctx context.Context) error {
 		refresh = DefaultRefresh
 	}
 	type feed struct {
-		cancel context.CancelFunc
-		done   chan struct{}
+		cancel  context.CancelFunc
+		done    chan struct{}
+		recover *feedRecovery
 	}
 	feeds := map[string]*feed{} // by feed name
 	var wg sync.WaitGroup
@@ -58,7 +59,7 @@ func (s *Service) Run(ctx context.Context) error {
 					s.Runner(r)
 				}
 				fctx, cancel := context.WithCancel(ctx)
-				f := &feed{cancel: cancel, done: make(chan struct{})}
+				f := &feed{cancel: cancel, done: make(chan struct{}), recover: &feedRecovery{runner: r, name: d.Feed}}
 				feeds[d.Feed] = f
 				var fwg sync.WaitGroup
 				fwg.Add(1)
@@ -87,7 +88,9 @@ func (s *Service) Run(ctx context.Context) error {
 					f.cancel()
 					<-f.done
 					delete(feeds, name)
+					continue
 				}
+				f.recover.check(ctx, s, s.now())
 			}
 			for _, t := range deleted {
 				if err := s.dropFeed(ctx, t); err != nil && ctx.Err() == nil {
