@@ -199,14 +199,19 @@ func TestMaskURI(t *testing.T) {
 		{"file:/var/lib/annals.db", "file:/var/lib/annals.db"},
 		{"memory:", "memory:"},
 		{"", ""},
-		{"mongodb://user:pa ss@%zz", "mongodb:***"},
+		{"mongodb://user:pa ss@%zz", "mongodb://user:***@%zz"},
+		{"mongodb://host/?w=majority;authMechanismProperties=AWS_SESSION_TOKEN:tok", "mongodb://host/?w=majority;authMechanismProperties=***"},
+		{"mongodb://[::1]:27017,[::2]:27017/?authMechanismProperties=AWS_SESSION_TOKEN:tok", "mongodb://[::1]:27017,[::2]:27017/?authMechanismProperties=***"},
+		{"mongodb://user:12#pass@host/db", "mongodb://user:***@host/db"},
+		{"mongodb://user:pa/ss?x@host/db?appName=a@b", "mongodb://user:***@b"},
+		{"mongodb://host/?tlsCertificateKeyFilePassword=tok&appName=x", "mongodb://host/?tlsCertificateKeyFilePassword=***&appName=x"},
 	} {
 		t.Run(c.in, func(t *testing.T) {
 			got := server.MaskURI(c.in)
 			if got != c.want {
 				t.Errorf("MaskURI(%q) = %q, want %q", c.in, got, c.want)
 			}
-			for _, secret := range []string{"pass", "s3cret", "p%40ss", "tok", "pa ss"} {
+			for _, secret := range []string{"pass", "s3cret", "p%40ss", "tok", "pa ss", "12#pass", "pa/ss"} {
 				if strings.Contains(c.in, ":"+secret) && strings.Contains(got, secret) {
 					t.Errorf("MaskURI(%q) = %q shows the secret %q", c.in, got, secret)
 				}

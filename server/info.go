@@ -58,39 +58,54 @@ func (s *Server) info(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// MaskURI hides the password of a URI: mongodb://user:pass@host/db becomes
-// mongodb://user:***@host/db. Credentials in the query (e.g. an AWS
-// session token) are masked the same way. A URI that does not parse is
-// masked whole, unless it plainly holds no credentials (no '@').
+// MaskURI hides the secrets of a store URI for logs and GET /v1/info:
+// the password (mongodb://user:pass@host/db becomes
+// mongodb://user:***@host/db) and query parameters that can carry one
+// (password, secret, token, authMechanismProperties, …), whether the query
+// separates them with '&' or ';'. It works on the text, not on a parsed
+// URL, so URIs net/url refuses (several IPv6 hosts, a '#' in a password)
+// are masked too; where it cannot tell, it masks more rather than less.
 func MaskURI(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		if strings.Contains(uri, "@") {
-			scheme, _, _ := strings.Cut(uri, ":")
-			return scheme + ":***"
-		}
-		return uri
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return uri // memory:, file:PATH
 	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "***")
+	// The userinfo ends at the last '@': a password may hold '@', '#', '/'
+	// or '?' (escaped or not), a host may not.
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if user, _, hasPassword := strings.Cut(rest[:at], ":"); hasPassword {
+			rest = user + ":***" + rest[at:]
 		}
 	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		masked := false
-		for k := range q {
-			if secretParam(k) {
-				q.Set(k, "***")
-				masked = true
-			}
-		}
-		if masked {
-			u.RawQuery = q.Encode()
-		}
+	if base, query, hasQuery := strings.Cut(rest, "?"); hasQuery {
+		rest = base + "?" + maskQuery(query)
 	}
-	// url.URL.String escapes the mask's '*'s; show them as written.
-	return strings.ReplaceAll(u.String(), "%2A%2A%2A", "***")
+	return scheme + "://" + rest
+}
+
+// maskQuery masks the values of a query's secret parameters, keeping the
+// separators ('&' or ';') as written.
+func maskQuery(q string) string {
+	var b strings.Builder
+	for q != "" {
+		i := strings.IndexAny(q, "&;")
+		pair, sep := q, ""
+		if i >= 0 {
+			pair, sep, q = q[:i], q[i:i+1], q[i+1:]
+		} else {
+			q = ""
+		}
+		key, _, hasValue := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(key); err == nil {
+			key = k
+		}
+		if hasValue && secretParam(key) {
+			pair = pair[:strings.IndexByte(pair, '=')] + "=***"
+		}
+		b.WriteString(pair)
+		b.WriteString(sep)
+	}
+	return b.String()
 }
 
 // secretParam reports whether a URI query parameter can carry a secret.
