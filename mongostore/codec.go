@@ -137,7 +137,7 @@ func orRoot(path string) string {
 // encodeMetadata renders m as a document with the named fields first and
 // Extra's keys sorted, so equal metadata encodes to equal bytes. tf's
 // trace context is added under MetaTraceparent and MetaTracestate unless
-// Extra has those keys itself.
+// Extra has either key itself.
 func encodeMetadata(m Metadata, tf traceFields) (bson.Raw, error) {
 	n := len(m.Extra)
 	if tf.parent != "" {
@@ -158,10 +158,14 @@ func encodeMetadata(m Metadata, tf traceFields) (bson.Raw, error) {
 		keys = append(keys, k)
 	}
 	var traced map[string]string // the trace fields added, by key
-	if tf.parent != "" {
+	_, ownParent := m.Extra[MetaTraceparent]
+	_, ownState := m.Extra[MetaTracestate]
+	if tf.parent != "" && !ownParent && !ownState {
+		// The two keys are one trace context: metadata that has either
+		// keeps the caller's, and gets neither of the append's.
 		traced = make(map[string]string, 2)
 		for _, f := range [...]struct{ key, value string }{{MetaTraceparent, tf.parent}, {MetaTracestate, tf.state}} {
-			if _, ok := m.Extra[f.key]; !ok && f.value != "" {
+			if f.value != "" {
 				traced[f.key] = f.value
 				keys = append(keys, f.key)
 			}

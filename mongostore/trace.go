@@ -92,8 +92,17 @@ func traceFieldsOf(ctx context.Context) traceFields {
 func injectFields(ctx context.Context) traceFields {
 	f := new(traceFields)
 	traceContext.Inject(ctx, f)
+	if len(f.state) > MaxTracestateBytes {
+		f.state = ""
+	}
 	return *f
 }
+
+// MaxTracestateBytes bounds the tracestate an event records: W3C asks
+// vendors to keep theirs within 512 bytes, and a caller's header of up to
+// 32 members of 512 bytes each would otherwise be copied into every event
+// of an append. A longer one is left out; the traceparent is kept.
+const MaxTracestateBytes = 512
 
 // startAppend starts an append's span, a child of ctx's, when a tracer
 // provider is installed, and returns the trace fields the events get.

@@ -3,6 +3,7 @@ package mongostore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -151,6 +152,7 @@ func TestAppendKeepsUsersTraceKeys(t *testing.T) {
 	if _, err := s.Append(ctx, stream, mongostore.Any,
 		mongostore.EventData{Name: "Mine", Metadata: mongostore.Metadata{Extra: map[string]any{mongostore.MetaTraceparent: mine}}},
 		mongostore.EventData{Name: "Odd", Metadata: mongostore.Metadata{Extra: map[string]any{mongostore.MetaTraceparent: 42, mongostore.MetaTracestate: "a=b"}}},
+		mongostore.EventData{Name: "StateOnly", Metadata: mongostore.Metadata{Extra: map[string]any{mongostore.MetaTracestate: "mine=1"}}},
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +168,38 @@ func TestAppendKeepsUsersTraceKeys(t *testing.T) {
 	}
 	if sc := evs[1].TraceContext(); sc.IsValid() {
 		t.Errorf("TraceContext of a non-string traceparent = %v, want invalid", sc)
+	}
+	// The two keys are one trace context: a user's tracestate gets no
+	// traceparent of another trace beside it.
+	if got, ok := evs[2].Metadata.Extra[mongostore.MetaTraceparent]; ok {
+		t.Errorf("metadata with the user's tracestate only got traceparent %v", got)
+	}
+}
+
+// A caller's tracestate over MaxTracestateBytes is not copied into every
+// event; the traceparent still is.
+func TestAppendLeavesOutALongTracestate(t *testing.T) {
+	s := openTraced(t)
+	var members []string
+	for i := range 32 {
+		members = append(members, fmt.Sprintf("v%d=%s", i, strings.Repeat("x", 200)))
+	}
+	ts, err := trace.ParseTraceState(strings.Join(members, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceState: ts, Remote: true})
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), sc)
+	stream := uuid.New()
+	if _, err := s.Append(ctx, stream, mongostore.Any, mongostore.EventData{Name: "Opened"}); err != nil {
+		t.Fatal(err)
+	}
+	extra := loadOne(t, s, stream)[0].Metadata.Extra
+	if _, ok := extra[mongostore.MetaTracestate]; ok {
+		t.Errorf("a %d-byte tracestate was recorded", len(ts.String()))
+	}
+	if extra[mongostore.MetaTraceparent] == nil {
+		t.Error("the traceparent was left out with the tracestate")
 	}
 }
 
