@@ -32,7 +32,10 @@
 //	err = srv.ListenAndServe()
 //
 // Without tokens the API requires no authentication: bind it to loopback
-// only. A token has [ReadWrite] or [ReadOnly] access. The runner's
+// only. Whatever the tokens, a state-changing request a browser sends from
+// another site (Sec-Fetch-Site cross-site or same-site, or an Origin that
+// is not the request's host) is refused with 403, so a web page cannot
+// make a loopback server rebuild, retry or append. A token has [ReadWrite] or [ReadOnly] access. The runner's
 // projections' read models are served by name; register
 // [projections.Streams] for GET /v1/streams. [Server.Echo] returns the
 // Echo instance for routes or middleware of your own.

@@ -178,7 +178,7 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	// answers every unrouted request under a group with middleware 404,
 	// which would hide 405 Method Not Allowed.
 	v1 := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		e.Add(method, "/v1"+path, h, append([]echo.MiddlewareFunc{s.authenticate}, m...)...)
+		e.Add(method, "/v1"+path, h, append([]echo.MiddlewareFunc{refuseCrossSite, s.authenticate}, m...)...)
 	}
 	v1(http.MethodPost, "/streams/:id/events", s.appendEvents, s.timeout, requireJSON)
 	v1(http.MethodGet, "/streams/:id/events", s.readEvents, s.timeout)
