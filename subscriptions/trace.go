@@ -84,6 +84,7 @@ func (s *Service) startWebhook(ctx context.Context, sub, endpoint string, d Deli
 	if tp == nil {
 		return ctx, nil
 	}
+	scheme, host := webhookOrigin(endpoint)
 	opts := []trace.SpanStartOption{
 		trace.WithNewRoot(),
 		trace.WithSpanKind(trace.SpanKindClient),
@@ -92,7 +93,8 @@ func (s *Service) startWebhook(ctx context.Context, sub, endpoint string, d Deli
 			AttrEventID.String(d.Event.ID.String()),
 			AttrAttempt.Int(d.Attempt),
 			semconv.HTTPRequestMethodKey.String(http.MethodPost),
-			semconv.URLFull(redactURL(endpoint)),
+			semconv.URLScheme(scheme),
+			semconv.ServerAddress(host),
 		),
 	}
 	if sc := d.Event.TraceContext(); sc.IsValid() {
@@ -125,13 +127,14 @@ func injectTrace(ctx context.Context, h http.Header) {
 	}
 }
 
-// redactURL is a webhook URL without what may hold credentials: user
-// information, query and fragment.
-func redactURL(endpoint string) string {
+// webhookOrigin is the scheme and host of a webhook URL: all a span
+// records of it. Many receivers (Slack, Discord, Teams) carry their secret
+// in the path, so the path is left out with the user information and
+// the query.
+func webhookOrigin(endpoint string) (scheme, host string) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return u.String()
+	return u.Scheme, u.Host
 }
