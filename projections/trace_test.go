@@ -56,27 +56,30 @@ func TestBatchSpanLinksAppendTrace(t *testing.T) {
 	}
 	caller.End()
 	appendSpan := tracingtest.WaitSpans(t, sr, mongostore.SpanAppend, 1)[0]
-	handles := tracingtest.WaitSpans(t, sr, projections.SpanHandle+" traced", 2)
-	batches := tracingtest.WaitSpans(t, sr, projections.SpanBatch+" traced", 1)
-
-	// The live feed may apply the two events in one batch or two.
+	// The live feed may apply the two events in one batch or two: wait
+	// until the batches linking the append have applied both (a handler
+	// span ends before its batch's).
 	linking := map[trace.SpanID]sdktrace.ReadOnlySpan{}
-	var applied int64
-	for _, b := range batches {
-		if tracingtest.Linked(b, appendSpan.SpanContext()) {
-			linking[b.SpanContext().SpanID()] = b
-			applied += intAttr(b, projections.AttrApplied)
-			if b.Parent().IsValid() {
-				t.Errorf("batch span has parent %v, want a root", b.Parent())
-			}
-			if got := intAttr(b, projections.AttrGeneration); got != 1 {
-				t.Errorf("batch generation = %d, want 1", got)
+	tracingtest.Wait(t, sr, func(ended []sdktrace.ReadOnlySpan) bool {
+		clear(linking)
+		var applied int64
+		for _, b := range ended {
+			if b.Name() == projections.SpanBatch+" traced" && tracingtest.Linked(b, appendSpan.SpanContext()) {
+				linking[b.SpanContext().SpanID()] = b
+				applied += intAttr(b, projections.AttrApplied)
 			}
 		}
+		return applied >= 2
+	})
+	for _, b := range linking {
+		if b.Parent().IsValid() {
+			t.Errorf("batch span has parent %v, want a root", b.Parent())
+		}
+		if got := intAttr(b, projections.AttrGeneration); got != 1 {
+			t.Errorf("batch generation = %d, want 1", got)
+		}
 	}
-	if applied != 2 {
-		t.Errorf("batches linking the append span applied %d events, want 2", applied)
-	}
+	handles := tracingtest.WaitSpans(t, sr, projections.SpanHandle+" traced", 2)
 	for _, h := range handles {
 		if linking[h.Parent().SpanID()] == nil {
 			t.Errorf("handler span's parent = %s, want a batch span linking the append", h.Parent().SpanID())

@@ -65,6 +65,12 @@ func WaitSpan(t testing.TB, sr *tracetest.SpanRecorder, name string, match func(
 	return found
 }
 
+// Wait polls sr until done holds of the spans ended so far.
+func Wait(t testing.TB, sr *tracetest.SpanRecorder, done func(ended []sdktrace.ReadOnlySpan) bool) {
+	t.Helper()
+	poll(t, func() bool { return done(sr.Ended()) }, func() { t.Fatalf("the spans ended (%d) never satisfied the test", len(sr.Ended())) })
+}
+
 // Linked reports whether s links to the span sc.
 func Linked(s sdktrace.ReadOnlySpan, sc trace.SpanContext) bool {
 	for _, l := range s.Links() {
