@@ -163,7 +163,6 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
-	e.Use(s.trace)
 	e.Use(s.metrics.middleware)
 	e.Use(checkRequest)
 	e.Use(s.bodyDeadline)
@@ -178,7 +177,7 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 	// answers every unrouted request under a group with middleware 404,
 	// which would hide 405 Method Not Allowed.
 	v1 := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		e.Add(method, "/v1"+path, h, append([]echo.MiddlewareFunc{refuseCrossSite, s.authenticate}, m...)...)
+		e.Add(method, "/v1"+path, h, append([]echo.MiddlewareFunc{refuseCrossSite, s.authenticate, s.trace}, m...)...)
 	}
 	v1(http.MethodPost, "/streams/:id/events", s.appendEvents, s.timeout, requireJSON)
 	v1(http.MethodGet, "/streams/:id/events", s.readEvents, s.timeout)

@@ -31,7 +31,8 @@ var traceContext = propagation.TraceContext{}
 // http.response.status_code; a 5xx response is an error. With none the
 // caller's span context still reaches the store, whose appends record it
 // in the events' metadata. /healthz, /readyz, /metrics and /openapi.yaml
-// are not traced.
+// are not traced, nor are requests refused before they are authenticated
+// (a caller without a valid token cannot make spans or force sampling).
 func (s *Server) trace(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		route := c.Path()

@@ -201,3 +201,44 @@ func TestHealthNotTraced(t *testing.T) {
 		t.Errorf("server spans = %v, want only GET /v1/projections", names)
 	}
 }
+
+// A request refused before it is authenticated makes no span: a caller
+// without a valid token cannot fill the trace backend or force sampling
+// with its traceparent.
+func TestUnauthenticatedNotTraced(t *testing.T) {
+	tp, sr := tracingtest.Recorder(t, sdktrace.ParentBased(sdktrace.NeverSample()))
+	env := newOAEnv(t, server.Options{TracerProvider: tp, Tokens: []server.Token{{Secret: oaWriter}}})
+	req, err := http.NewRequest(http.MethodGet, env.http.URL+"/v1/projections", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("traceparent", callerParent)
+	res, err := env.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", res.StatusCode)
+	}
+	req.Header.Set("Authorization", "Bearer "+oaWriter)
+	if res, err = env.http.Client().Do(req); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	// The authorised request's span ends after its answer; the refused
+	// one, had it made a span, would have ended before it.
+	spans := tracingtest.WaitSpans(t, sr, "GET /v1/projections", 1)
+	for _, s := range spans {
+		if code := s.Attributes(); len(code) > 0 {
+			for _, kv := range code {
+				if kv.Key == "http.response.status_code" && kv.Value.AsInt64() == http.StatusUnauthorized {
+					t.Errorf("the unauthenticated request made span %s", s.SpanContext().SpanID())
+				}
+			}
+		}
+	}
+	if len(spans) != 1 {
+		t.Errorf("%d spans, want 1 (the authorised request's)", len(spans))
+	}
+}
