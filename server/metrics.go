@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/annalsdb/annals/mongostore"
@@ -60,7 +61,7 @@ func newMetrics(reg *prometheus.Registry, runner *projections.Runner) (*metrics,
 	m.events = register(reg, m.events)
 	m.conflicts = register(reg, m.conflicts)
 	m.latency = register(reg, m.latency)
-	for _, c := range []prometheus.Collector{&projectionCollector{runner: runner},
+	for _, c := range []prometheus.Collector{&projectionCollector{runner: runner, now: time.Now},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -154,8 +155,45 @@ func (m *metrics) appended(status int, err error) {
 }
 
 // projectionCollector reports every projection's state, lag, backlog and
-// history losses when scraped.
-type projectionCollector struct{ runner *projections.Runner }
+// history losses when scraped. A status costs a few reads (up to
+// projections.StatusCountLimit index entries per projection), and /metrics
+// needs no token: scrapes within statusTTL of the last share its
+// statuses, and concurrent scrapes wait for one computation.
+type projectionCollector struct {
+	runner statuser
+	now    func() time.Time
+
+	mu   sync.Mutex
+	last []projections.Status
+	at   time.Time
+}
+
+// statuser is what the collector asks for statuses: the runner.
+type statuser interface {
+	Statuses(ctx context.Context) ([]projections.Status, error)
+}
+
+// statusTTL is how long scrapes reuse the statuses of the last one.
+const statusTTL = time.Second
+
+// statuses returns the projections' statuses, computing them at most
+// once per statusTTL.
+func (p *projectionCollector) statuses() ([]projections.Status, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if p.last != nil && now.Sub(p.at) < statusTTL {
+		return p.last, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sts, err := p.runner.Statuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.last, p.at = sts, now
+	return sts, nil
+}
 
 var (
 	descLag = prometheus.NewDesc("annals_projection_lag_seconds",
@@ -179,9 +217,7 @@ func (p *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (p *projectionCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	sts, err := p.runner.Statuses(ctx)
+	sts, err := p.statuses()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descState, err)
 		return
