@@ -229,6 +229,9 @@ func project(s stored, proj bson.D) (bson.Raw, error) {
 	if len(proj) == 0 {
 		return s.raw, nil
 	}
+	if plainInclusion(proj) {
+		return projectRaw(s.raw, proj)
+	}
 	out, err := mongokit.Project(s.d(), &proj)
 	if err != nil {
 		return nil, fmt.Errorf("engine: projection: %w", err)

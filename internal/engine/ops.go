@@ -156,6 +156,10 @@ func toDoc(v any) (bson.D, error) {
 			return nil, err
 		}
 		return d, nil
+	case bson.D:
+		if d, ok := canonicalDoc(x); ok {
+			return d, nil
+		}
 	}
 	raw, err := bson.Marshal(v)
 	if err != nil {
