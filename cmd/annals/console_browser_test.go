@@ -368,6 +368,16 @@ func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
 	if u := eval[string](t, ctx, `location.href`); strings.Contains(u, "secret") {
 		t.Errorf("the token is in the URL: %s", u)
 	}
+	// Routes naming an inherited property of a plain object, or not valid
+	// percent-encoding, are pages that do not exist (and throw nothing:
+	// the tab fails the test on an uncaught exception).
+	for _, hash := range []string{"#/constructor", "#/__proto__", "#/toString/x", "#/%E0%A4"} {
+		do(t, ctx, "open "+hash,
+			chromedp.Navigate(base+"/ui/#/streams"),
+			until(textHas("main h1", "Streams")),
+			chromedp.Navigate(base+"/ui/"+hash),
+			until(textHas("#not-found", "Not found")))
+	}
 	// The charts sample /metrics every 2 s from sign-in on: the sample
 	// after the first sees the appends made after it.
 	do(t, ctx, "health",
