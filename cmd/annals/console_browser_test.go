@@ -59,6 +59,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("streams and live", func(t *testing.T) {
 		testConsoleStreamsAndLive(t, tab(t, browser), open.base, func(between func()) { restart(t, between) }, bin, openStore)
 	})
+	t.Run("live after a memory restart", func(t *testing.T) { testConsoleLiveAfterMemoryRestart(t, tab(t, browser), bin) })
 	t.Run("read-only token", func(t *testing.T) { testConsoleReadOnly(t, tab(t, browser), guarded.base, poison) })
 	t.Run("token prompt", func(t *testing.T) { testConsoleTokenPrompt(t, tab(t, browser), guarded.base) })
 }
@@ -196,6 +197,34 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, r
 		until(textHas("main", "as of version 1")),
 		until(`document.querySelectorAll('#events details.event').length === 1`),
 		until(textHas("#stream-version", "1")))
+}
+
+// testConsoleLiveAfterMemoryRestart: a server restarted on a memory:
+// store does not know the event ids it gave out before (400 on
+// Last-Event-ID); the live view starts from now, says events may have
+// been missed, and shows the next event.
+func testConsoleLiveAfterMemoryRestart(t *testing.T, ctx context.Context, bin string) {
+	srv := startServe(t, bin, "--store", "memory:")
+	do(t, ctx, "open the live view",
+		chromedp.Navigate(srv.base+"/ui/#/live"),
+		until(textHas("#live-status", "live")))
+	appendEvents(t, srv.base, "", uuid.NewString(), `{"events":[{"name":"BeforeRestart"}]}`)
+	do(t, ctx, "see the event", until(`document.querySelector('#live-events li[data-name="BeforeRestart"]')`))
+
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.cmd.Wait()
+	do(t, ctx, "see the feed drop", until(textHas("#live-status", "reconnecting")))
+	again := startServe(t, bin, "--store", "memory:", "--addr", strings.TrimPrefix(srv.base, "http://"))
+	if again.base != srv.base {
+		t.Fatalf("restarted on %s, want %s", again.base, srv.base)
+	}
+	do(t, ctx, "the feed starts again from now",
+		until(textHas("#live-status", "live")),
+		until(textHas("#live-notice", "may have been missed")))
+	appendEvents(t, srv.base, "", uuid.NewString(), `{"events":[{"name":"AfterRestart"}]}`)
+	do(t, ctx, "see the next event", until(`document.querySelector('#live-events li[data-name="AfterRestart"]')`))
 }
 
 // testConsoleRetry: a projection that fails shows the failing event and

@@ -2,7 +2,7 @@
 // fetch so the token stays in a header. Pause holds new events back
 // (the connection stays open); after a dropped connection the feed
 // reconnects with Last-Event-ID and resumes right after the last event
-// it showed.
+// it received.
 import {ApiError, readEvents} from './api.js';
 import {field, h, replace} from './dom.js';
 import {eventCard, streamHref} from './streams.js';
@@ -10,7 +10,8 @@ import {eventCard, streamHref} from './streams.js';
 const maxShown = 200;
 
 // The feed outlives the view: coming back to Live shows what arrived.
-const state = {events: [], lastId: '', nameFilter: '', typeFilter: ''};
+// notice says why events may be missing.
+const state = {events: [], lastId: '', nameFilter: '', typeFilter: '', notice: ''};
 
 export function render(main) {
   const nameInput = h('input', {type: 'search', name: 'event_name', value: state.nameFilter, spellcheck: 'false', autocomplete: 'off'});
@@ -20,6 +21,7 @@ export function render(main) {
   const pause = h('button', {type: 'button', id: 'live-pause', 'aria-pressed': 'false'}, 'Pause');
   const list = h('ol', {id: 'live-events', class: 'live', reversed: true});
   const note = h('p', {class: 'muted', id: 'live-note'});
+  const notice = h('p', {class: 'note', id: 'live-notice', role: 'status'});
   let paused = false;
   let held = [];
 
@@ -46,6 +48,11 @@ export function render(main) {
       while (list.children.length > maxShown) list.lastChild.remove();
       note.textContent = '';
     }
+  };
+  const setNotice = (text) => {
+    state.notice = text;
+    replace(notice, text, ' ', h('button', {type: 'button', class: 'link', onclick: () => setNotice('')}, 'Dismiss'));
+    notice.hidden = !text;
   };
   const setPending = () => {
     pending.textContent = held.length ? held.length + (held.length === 1 ? ' new event' : ' new events') + ' held while paused' : '';
@@ -74,7 +81,8 @@ export function render(main) {
       field('Event name', nameInput), field('Aggregate type', typeInput),
       h('button', {type: 'submit'}, 'Filter'),
       h('span', {class: 'spacer'}), status, pause),
-    pending, note, list);
+    notice, pending, note, list);
+  setNotice(state.notice);
   redraw();
 
   // The connection loop: reconnect with backoff, resuming after lastId.
@@ -109,7 +117,14 @@ export function render(main) {
         if (err instanceof ApiError && err.status === 410) {
           // The history after our last event is gone: start from now.
           state.lastId = '';
-          note.textContent = 'Some events were missed (the server no longer has them); read them from their streams.';
+          setNotice('Some events were missed (the server no longer has them); read them from their streams.');
+        } else if (err instanceof ApiError && err.status === 400 && state.lastId) {
+          // The server does not know our last event's id (it restarted
+          // on an in-memory store, or its signing key changed): start
+          // from now, or the same refusal would come back forever.
+          state.lastId = '';
+          setNotice('Some events may have been missed (the server no longer knows where this feed stopped); read them from their streams.');
+          continue;
         } else if (err instanceof ApiError && err.status === 401) {
           return;
         }
