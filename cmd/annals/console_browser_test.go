@@ -102,9 +102,25 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, r
 	if eval[bool](t, ctx, textHas("#live-events", "i-2")) {
 		t.Fatal("an event appended while paused is shown")
 	}
-	do(t, ctx, "resume shows it", chromedp.Click(chromedp.CSS("#live-pause")), until(textHas("#live-events", "i-2")))
-	if n := eval[int](t, ctx, `document.querySelectorAll('#live-events > li').length`); n != 2 {
-		t.Errorf("%d events shown, want the 2 InvoiceSent", n)
+	// Held events outlive the view: leave Live while paused, append while
+	// away, come back still paused with both held.
+	do(t, ctx, "leave Live while paused",
+		chromedp.Navigate(base+"/ui/#/streams"),
+		until(textHas("main h1", "Streams")))
+	appendEvents(t, base, "", invoice, `{"events":[{"name":"InvoiceSent","data":{"invoice":"i-2b"}}]}`)
+	do(t, ctx, "come back: still paused, both held",
+		chromedp.Navigate(base+"/ui/#/live"),
+		until(textHas("#live-pause", "Resume")),
+		until(textHas("#live-pending", "2 new events held")))
+	if eval[bool](t, ctx, textHas("#live-events", "i-2")) {
+		t.Fatal("an event appended while paused is shown")
+	}
+	do(t, ctx, "resume shows them",
+		chromedp.Click(chromedp.CSS("#live-pause")),
+		until(textHas("#live-events", "i-2b")),
+		until(textHas("#live-events", `"invoice": "i-2"`)))
+	if n := eval[int](t, ctx, `document.querySelectorAll('#live-events > li').length`); n != 3 {
+		t.Errorf("%d events shown, want the 3 InvoiceSent", n)
 	}
 	shot(t, ctx, "console-live", false)
 
@@ -202,7 +218,8 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, r
 // testConsoleLiveAfterMemoryRestart: a server restarted on a memory:
 // store does not know the event ids it gave out before (400 on
 // Last-Event-ID); the live view starts from now, says events may have
-// been missed, and shows the next event.
+// been missed, and shows the next event. Pausing holds at most as many
+// events as the view shows, and says how many more there were.
 func testConsoleLiveAfterMemoryRestart(t *testing.T, ctx context.Context, bin string) {
 	srv := startServe(t, bin, "--store", "memory:")
 	do(t, ctx, "open the live view",
@@ -225,6 +242,22 @@ func testConsoleLiveAfterMemoryRestart(t *testing.T, ctx context.Context, bin st
 		until(textHas("#live-notice", "may have been missed")))
 	appendEvents(t, srv.base, "", uuid.NewString(), `{"events":[{"name":"AfterRestart"}]}`)
 	do(t, ctx, "see the next event", until(`document.querySelector('#live-events li[data-name="AfterRestart"]')`))
+
+	do(t, ctx, "pause", chromedp.Click(chromedp.CSS("#live-pause")), until(textHas("#live-pause", "Resume")))
+	const many = 205 // the view shows 200
+	var events []string
+	for i := range many {
+		events = append(events, fmt.Sprintf(`{"name":"Burst","data":{"i":%d}}`, i))
+	}
+	appendEvents(t, srv.base, "", uuid.NewString(), `{"events":[`+strings.Join(events, ",")+`]}`)
+	do(t, ctx, "all are counted while paused",
+		until(textHas("#live-pending", fmt.Sprintf("%d new events held", many))),
+		until(textHas("#live-pending", "newest 200")))
+	do(t, ctx, "resume shows the newest and says how many more",
+		chromedp.Click(chromedp.CSS("#live-pause")),
+		until(textHas("#live-notice", "5 more events arrived while paused")),
+		until(`document.querySelectorAll('#live-events > li').length === 200`),
+		until(`JSON.parse(document.querySelector('#live-events > li:first-child .payload')?.textContent ?? '{}').i === `+fmt.Sprint(many-1)))
 }
 
 // testConsoleRetry: a projection that fails shows the failing event and

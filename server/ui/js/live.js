@@ -9,21 +9,31 @@ import {eventCard, streamHref} from './streams.js';
 
 const maxShown = 200;
 
-// The feed outlives the view: coming back to Live shows what arrived.
-// notice says why events may be missing.
-const state = {events: [], lastId: '', nameFilter: '', typeFilter: '', notice: ''};
+// The feed's state outlives the view: coming back to Live shows what
+// arrived, and events held while paused stay held (lastId is past them)
+// until Resume. held keeps the newest maxShown; heldOver counts the older
+// ones dropped from it. notice says why events may be missing.
+const state = {events: [], lastId: '', nameFilter: '', typeFilter: '',
+  paused: false, held: [], heldOver: 0, notice: ''};
+
+// hold keeps an event that arrived while paused, up to maxShown of them.
+function hold(ev) {
+  state.held.push(ev);
+  if (state.held.length > maxShown) {
+    state.held.shift();
+    state.heldOver++;
+  }
+}
 
 export function render(main) {
   const nameInput = h('input', {type: 'search', name: 'event_name', value: state.nameFilter, spellcheck: 'false', autocomplete: 'off'});
   const typeInput = h('input', {type: 'search', name: 'aggregate_type', value: state.typeFilter, spellcheck: 'false', autocomplete: 'off'});
   const status = h('span', {id: 'live-status', class: 'badge', role: 'status'}, 'connecting');
   const pending = h('span', {id: 'live-pending', class: 'muted'});
-  const pause = h('button', {type: 'button', id: 'live-pause', 'aria-pressed': 'false'}, 'Pause');
+  const pause = h('button', {type: 'button', id: 'live-pause'});
   const list = h('ol', {id: 'live-events', class: 'live', reversed: true});
   const note = h('p', {class: 'muted', id: 'live-note'});
   const notice = h('p', {class: 'note', id: 'live-notice', role: 'status'});
-  let paused = false;
-  let held = [];
 
   const matches = (ev) =>
     (!state.nameFilter || ev.name.toLowerCase().includes(state.nameFilter.toLowerCase())) &&
@@ -55,18 +65,28 @@ export function render(main) {
     notice.hidden = !text;
   };
   const setPending = () => {
-    pending.textContent = held.length ? held.length + (held.length === 1 ? ' new event' : ' new events') + ' held while paused' : '';
+    const n = state.held.length + state.heldOver;
+    pending.textContent = n ? n + (n === 1 ? ' new event' : ' new events') + ' held while paused' +
+      (state.heldOver ? ' (the newest ' + state.held.length + ' will be shown)' : '') : '';
+  };
+  const setPaused = () => {
+    pause.textContent = state.paused ? 'Resume' : 'Pause';
+    pause.setAttribute('aria-pressed', String(state.paused));
+    setPending();
+    status.textContent = state.paused ? 'paused' : connected ? 'live' : status.textContent;
   };
   pause.addEventListener('click', () => {
-    paused = !paused;
-    pause.textContent = paused ? 'Resume' : 'Pause';
-    pause.setAttribute('aria-pressed', String(paused));
-    if (!paused) {
-      for (const ev of held) show(ev);
-      held = [];
+    state.paused = !state.paused;
+    if (!state.paused) {
+      for (const ev of state.held) show(ev);
+      if (state.heldOver) {
+        setNotice(state.heldOver + (state.heldOver === 1 ? ' more event arrived while paused and is' : ' more events arrived while paused and are') +
+          ' not shown; read them from their streams.');
+      }
+      state.held = [];
+      state.heldOver = 0;
     }
-    setPending();
-    status.textContent = paused ? 'paused' : connected ? 'live' : status.textContent;
+    setPaused();
   });
 
   const applyFilters = (e) => {
@@ -82,12 +102,13 @@ export function render(main) {
       h('button', {type: 'submit'}, 'Filter'),
       h('span', {class: 'spacer'}), status, pause),
     notice, pending, note, list);
+  let connected = false;
   setNotice(state.notice);
+  setPaused();
   redraw();
 
   // The connection loop: reconnect with backoff, resuming after lastId.
   const ctl = new AbortController();
-  let connected = false;
   (async () => {
     let delay = 500;
     while (!ctl.signal.aborted) {
@@ -97,15 +118,15 @@ export function render(main) {
           onOpen: () => {
             connected = true;
             delay = 500;
-            status.textContent = paused ? 'paused' : 'live';
+            status.textContent = state.paused ? 'paused' : 'live';
             status.className = 'badge ok';
           },
           onEvent: (msg) => {
             let ev;
             try { ev = JSON.parse(msg.data); } catch { return; }
             if (msg.id) state.lastId = msg.id;
-            if (paused) {
-              held.push(ev);
+            if (state.paused) {
+              hold(ev);
               setPending();
             } else {
               show(ev);
