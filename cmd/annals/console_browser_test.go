@@ -440,8 +440,12 @@ func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
 			chromedp.Navigate(base+"/ui/"+hash),
 			until(textHas("#not-found", "Not found")))
 	}
-	// The charts sample /metrics every 2 s from sign-in on: the sample
-	// after the first sees the appends made after it.
+	// The charts sample /metrics every 2 s while Health is shown, and
+	// only then: the sample after the first sees the appends made after it.
+	const metricsFetches = `performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.endsWith('/metrics')).length`
+	if n := eval[int](t, ctx, metricsFetches); n != 0 {
+		t.Errorf("%d /metrics requests before Health was shown, want 0", n)
+	}
 	do(t, ctx, "health",
 		chromedp.Navigate(base+"/ui/#/health"),
 		until(textHas("#info-engine", "file")),
@@ -455,6 +459,27 @@ func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
 		until(`document.querySelector('.chart polyline')?.points.numberOfItems >= 2`),
 		until(`!(document.querySelector('.chart figcaption .small')?.textContent ?? '').endsWith(' 0.0')`))
 	shot(t, ctx, "console-health", false)
+
+	// Away from Health the sampling stops (two projection refreshes, 2 s
+	// apart, pass without a /metrics request); back on it the charts
+	// still show the samples taken before.
+	points := eval[int](t, ctx, `document.querySelector('.chart polyline').points.numberOfItems`)
+	do(t, ctx, "leave Health",
+		chromedp.Navigate(base+"/ui/#/projections"),
+		until(`document.querySelector('main h1 .muted')?.textContent`))
+	fetched := eval[int](t, ctx, metricsFetches)
+	updated := eval[string](t, ctx, `document.querySelector('main h1 .muted').textContent`)
+	do(t, ctx, "wait for the next refresh",
+		until(`document.querySelector('main h1 .muted').textContent !== `+jsString(updated)))
+	if n := eval[int](t, ctx, metricsFetches); n != fetched {
+		t.Errorf("%d /metrics requests while Projections was shown, want none", n-fetched)
+	}
+	do(t, ctx, "back to Health",
+		chromedp.Navigate(base+"/ui/#/health"),
+		until(textHas("#info-engine", "file")))
+	if n := eval[int](t, ctx, `document.querySelector('.chart polyline').points.numberOfItems`); n < points {
+		t.Errorf("back on Health the chart has %d points, want the %d from before", n, points)
+	}
 }
 
 // TestServeConsoleFlag: serve runs the console by default, with its

@@ -113,7 +113,6 @@ async function start(refused) {
     return;
   }
   showAccess();
-  health.startSampling();
   route();
 }
 

@@ -1,6 +1,7 @@
 // Health: readiness, what the server runs on, and a few metrics over the
-// last minutes, sampled from /metrics (Prometheus text) while the console
-// is open.
+// last minutes, sampled from /metrics (Prometheus text) while the view is
+// shown. The samples outlive the view: coming back shows the history, and
+// the first sample after a gap averages over the gap.
 import {api, session, text} from './api.js';
 import {errorBox, h, replace} from './dom.js';
 
@@ -46,11 +47,19 @@ async function sample() {
   } catch { /* the next sample will tell */ }
 }
 
-// startSampling samples /metrics in the background from sign-in on.
-export function startSampling() {
+// startSampling samples /metrics every sampleMs until stopSampling,
+// first forgetting samples too old to chart.
+function startSampling() {
   if (sampler) return;
+  const oldest = Date.now() - keep * sampleMs;
+  while (samples.length && samples[0].t < oldest) samples.shift();
   sample();
   sampler = setInterval(sample, sampleMs);
+}
+
+function stopSampling() {
+  clearInterval(sampler);
+  sampler = 0;
 }
 
 export function render(main) {
@@ -88,7 +97,8 @@ export function render(main) {
   draw();
   const timer = setInterval(checkReady, 5000);
   listeners.add(draw);
-  return () => { ctl.abort(); clearInterval(timer); listeners.delete(draw); };
+  startSampling();
+  return () => { ctl.abort(); clearInterval(timer); listeners.delete(draw); stopSampling(); };
 }
 
 const svgNS = 'http://www.w3.org/2000/svg';
