@@ -298,6 +298,41 @@ func testConsoleRetry(t *testing.T, ctx context.Context, base, poison string) {
 	if status != http.StatusOK {
 		t.Errorf("readyz after the retry: %d %s", status, body)
 	}
+
+	// A blue/green build fails on the same event while the serving
+	// generation stays live: the card shows the build's failure and
+	// offers Retry, and the page stops polling fast.
+	if err := os.WriteFile(poison, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gen := eval[string](t, ctx, `document.querySelector('`+card+` .generation').textContent`)
+	do(t, ctx, "rebuild into a failure",
+		chromedp.Click(chromedp.CSS(card+" button.rebuild")),
+		until(textHas(card+" .build-failure .failed-event", "Poison")),
+		until(textHas(card+" .build-failure .failure-error", "poisoned")),
+		until(`document.querySelector('`+card+` button.retry')?.disabled === false`))
+	if !eval[bool](t, ctx, textHas(card+" .badge.state", "live")) {
+		t.Error("the serving projection is not shown live beside its failed build")
+	}
+	shot(t, ctx, "console-rebuild-failed", false)
+	// Two page refreshes in a row are one request apart: no fast polling.
+	const projectionFetches = `performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname === '/v1/projections').length`
+	updated := func() string { return eval[string](t, ctx, `document.querySelector('main h1 .muted').textContent`) }
+	u := updated()
+	do(t, ctx, "a refresh", until(`document.querySelector('main h1 .muted').textContent !== `+jsString(u)))
+	fetched, u := eval[int](t, ctx, projectionFetches), updated()
+	do(t, ctx, "the next refresh", until(`document.querySelector('main h1 .muted').textContent !== `+jsString(u)))
+	if n := eval[int](t, ctx, projectionFetches) - fetched; n != 1 {
+		t.Errorf("%d requests for one refresh with the build failed, want 1 (no fast polling)", n)
+	}
+	if err := os.Remove(poison); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "retry the build",
+		chromedp.Click(chromedp.CSS(card+" button.retry")),
+		until(textHas(card+" .progress", "Rebuild complete")),
+		until(`document.querySelector('`+card+` .generation').textContent !== `+jsString(gen)),
+		until(`!document.querySelector('`+card+` .build-failure') && !document.querySelector('`+card+` button.retry')`))
 }
 
 // testConsoleRebuild: Rebuild starts a blue/green build whose progress bar
