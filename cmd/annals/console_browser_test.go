@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +57,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	t.Run("fail and retry", func(t *testing.T) { testConsoleRetry(t, tab(t, browser), open.base, poison) })
 	t.Run("rebuild", func(t *testing.T) { testConsoleRebuild(t, tab(t, browser), open.base) })
+	t.Run("under a prefix", func(t *testing.T) { testConsoleUnderPrefix(t, tab(t, browser), open.base) })
 	// Last on the open server: it restarts it, and the new process ends
 	// with this subtest.
 	t.Run("streams and live", func(t *testing.T) {
@@ -258,6 +262,32 @@ func testConsoleLiveAfterMemoryRestart(t *testing.T, ctx context.Context, bin st
 		until(textHas("#live-notice", "5 more events arrived while paused")),
 		until(`document.querySelectorAll('#live-events > li').length === 200`),
 		until(`JSON.parse(document.querySelector('#live-events > li:first-child .payload')?.textContent ?? '{}').i === `+fmt.Sprint(many-1)))
+}
+
+// testConsoleUnderPrefix: with the server's handler mounted under a
+// prefix (http.StripPrefix, here in front of a proxy to annals serve),
+// the console calls the API under that prefix too.
+func testConsoleUnderPrefix(t *testing.T, ctx context.Context, base string) {
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(http.StripPrefix("/annals", httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(proxy.Close)
+	stream := uuid.NewString()
+	appendEvents(t, base, "", stream, `{"aggregate_type":"Prefixed","events":[{"name":"Listed"}]}`)
+	do(t, ctx, "streams",
+		chromedp.Navigate(proxy.URL+"/annals/ui/#/streams?aggregate_type=Prefixed"),
+		until(textHas("#streams-table", stream)))
+	do(t, ctx, "live",
+		chromedp.Navigate(proxy.URL+"/annals/ui/#/live"),
+		until(textHas("#live-status", "live")))
+	appendEvents(t, base, "", stream, `{"events":[{"name":"Prefixed"}]}`)
+	do(t, ctx, "see the event", until(`document.querySelector('#live-events li[data-name="Prefixed"]')`))
+	do(t, ctx, "health",
+		chromedp.Navigate(proxy.URL+"/annals/ui/#/health"),
+		until(textHas("#ready-status", "ready")),
+		until(`document.querySelector('.chart polyline')?.points.numberOfItems >= 1`))
 }
 
 // testConsoleRetry: a projection that fails shows the failing event and

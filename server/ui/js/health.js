@@ -2,7 +2,7 @@
 // last minutes, sampled from /metrics (Prometheus text) while the view is
 // shown. The samples outlive the view: coming back shows the history, and
 // the first sample after a gap averages over the gap.
-import {api, session, text} from './api.js';
+import {session, text, url} from './api.js';
 import {errorBox, h, replace} from './dom.js';
 
 const sampleMs = 2000;
@@ -80,7 +80,7 @@ export function render(main) {
   const ctl = new AbortController();
   const checkReady = async () => {
     try {
-      const res = await fetch('/readyz', {cache: 'no-store', signal: ctl.signal});
+      const res = await fetch(url('/readyz'), {cache: 'no-store', signal: ctl.signal});
       const body = await res.json();
       replace(ready, h('p', {}, h('span', {class: 'badge ' + (res.ok ? 'ok' : 'bad'), id: 'ready-status'}, res.ok ? 'ready' : 'not ready'),
         body.reason ? ' ' + body.reason : '',
