@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,11 +57,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	t.Run("fail and retry", func(t *testing.T) { testConsoleRetry(t, tab(t, browser), open.base, poison) })
 	t.Run("rebuild", func(t *testing.T) { testConsoleRebuild(t, tab(t, browser), open.base) })
+	t.Run("under a prefix", func(t *testing.T) { testConsoleUnderPrefix(t, tab(t, browser), open.base) })
 	// Last on the open server: it restarts it, and the new process ends
 	// with this subtest.
 	t.Run("streams and live", func(t *testing.T) {
 		testConsoleStreamsAndLive(t, tab(t, browser), open.base, func(between func()) { restart(t, between) }, bin, openStore)
 	})
+	t.Run("live after a memory restart", func(t *testing.T) { testConsoleLiveAfterMemoryRestart(t, tab(t, browser), bin) })
 	t.Run("read-only token", func(t *testing.T) { testConsoleReadOnly(t, tab(t, browser), guarded.base, poison) })
 	t.Run("token prompt", func(t *testing.T) { testConsoleTokenPrompt(t, tab(t, browser), guarded.base) })
 }
@@ -101,9 +106,25 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, r
 	if eval[bool](t, ctx, textHas("#live-events", "i-2")) {
 		t.Fatal("an event appended while paused is shown")
 	}
-	do(t, ctx, "resume shows it", chromedp.Click(chromedp.CSS("#live-pause")), until(textHas("#live-events", "i-2")))
-	if n := eval[int](t, ctx, `document.querySelectorAll('#live-events > li').length`); n != 2 {
-		t.Errorf("%d events shown, want the 2 InvoiceSent", n)
+	// Held events outlive the view: leave Live while paused, append while
+	// away, come back still paused with both held.
+	do(t, ctx, "leave Live while paused",
+		chromedp.Navigate(base+"/ui/#/streams"),
+		until(textHas("main h1", "Streams")))
+	appendEvents(t, base, "", invoice, `{"events":[{"name":"InvoiceSent","data":{"invoice":"i-2b"}}]}`)
+	do(t, ctx, "come back: still paused, both held",
+		chromedp.Navigate(base+"/ui/#/live"),
+		until(textHas("#live-pause", "Resume")),
+		until(textHas("#live-pending", "2 new events held")))
+	if eval[bool](t, ctx, textHas("#live-events", "i-2")) {
+		t.Fatal("an event appended while paused is shown")
+	}
+	do(t, ctx, "resume shows them",
+		chromedp.Click(chromedp.CSS("#live-pause")),
+		until(textHas("#live-events", "i-2b")),
+		until(textHas("#live-events", `"invoice": "i-2"`)))
+	if n := eval[int](t, ctx, `document.querySelectorAll('#live-events > li').length`); n != 3 {
+		t.Errorf("%d events shown, want the 3 InvoiceSent", n)
 	}
 	shot(t, ctx, "console-live", false)
 
@@ -198,6 +219,77 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, r
 		until(textHas("#stream-version", "1")))
 }
 
+// testConsoleLiveAfterMemoryRestart: a server restarted on a memory:
+// store does not know the event ids it gave out before (400 on
+// Last-Event-ID); the live view starts from now, says events may have
+// been missed, and shows the next event. Pausing holds at most as many
+// events as the view shows, and says how many more there were.
+func testConsoleLiveAfterMemoryRestart(t *testing.T, ctx context.Context, bin string) {
+	srv := startServe(t, bin, "--store", "memory:")
+	do(t, ctx, "open the live view",
+		chromedp.Navigate(srv.base+"/ui/#/live"),
+		until(textHas("#live-status", "live")))
+	appendEvents(t, srv.base, "", uuid.NewString(), `{"events":[{"name":"BeforeRestart"}]}`)
+	do(t, ctx, "see the event", until(`document.querySelector('#live-events li[data-name="BeforeRestart"]')`))
+
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.cmd.Wait()
+	do(t, ctx, "see the feed drop", until(textHas("#live-status", "reconnecting")))
+	again := startServe(t, bin, "--store", "memory:", "--addr", strings.TrimPrefix(srv.base, "http://"))
+	if again.base != srv.base {
+		t.Fatalf("restarted on %s, want %s", again.base, srv.base)
+	}
+	do(t, ctx, "the feed starts again from now",
+		until(textHas("#live-status", "live")),
+		until(textHas("#live-notice", "may have been missed")))
+	appendEvents(t, srv.base, "", uuid.NewString(), `{"events":[{"name":"AfterRestart"}]}`)
+	do(t, ctx, "see the next event", until(`document.querySelector('#live-events li[data-name="AfterRestart"]')`))
+
+	do(t, ctx, "pause", chromedp.Click(chromedp.CSS("#live-pause")), until(textHas("#live-pause", "Resume")))
+	const many = 205 // the view shows 200
+	var events []string
+	for i := range many {
+		events = append(events, fmt.Sprintf(`{"name":"Burst","data":{"i":%d}}`, i))
+	}
+	appendEvents(t, srv.base, "", uuid.NewString(), `{"events":[`+strings.Join(events, ",")+`]}`)
+	do(t, ctx, "all are counted while paused",
+		until(textHas("#live-pending", fmt.Sprintf("%d new events held", many))),
+		until(textHas("#live-pending", "newest 200")))
+	do(t, ctx, "resume shows the newest and says how many more",
+		chromedp.Click(chromedp.CSS("#live-pause")),
+		until(textHas("#live-notice", "5 more events arrived while paused")),
+		until(`document.querySelectorAll('#live-events > li').length === 200`),
+		until(`JSON.parse(document.querySelector('#live-events > li:first-child .payload')?.textContent ?? '{}').i === `+fmt.Sprint(many-1)))
+}
+
+// testConsoleUnderPrefix: with the server's handler mounted under a
+// prefix (http.StripPrefix, here in front of a proxy to annals serve),
+// the console calls the API under that prefix too.
+func testConsoleUnderPrefix(t *testing.T, ctx context.Context, base string) {
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(http.StripPrefix("/annals", httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(proxy.Close)
+	stream := uuid.NewString()
+	appendEvents(t, base, "", stream, `{"aggregate_type":"Prefixed","events":[{"name":"Listed"}]}`)
+	do(t, ctx, "streams",
+		chromedp.Navigate(proxy.URL+"/annals/ui/#/streams?aggregate_type=Prefixed"),
+		until(textHas("#streams-table", stream)))
+	do(t, ctx, "live",
+		chromedp.Navigate(proxy.URL+"/annals/ui/#/live"),
+		until(textHas("#live-status", "live")))
+	appendEvents(t, base, "", stream, `{"events":[{"name":"Prefixed"}]}`)
+	do(t, ctx, "see the event", until(`document.querySelector('#live-events li[data-name="Prefixed"]')`))
+	do(t, ctx, "health",
+		chromedp.Navigate(proxy.URL+"/annals/ui/#/health"),
+		until(textHas("#ready-status", "ready")),
+		until(`document.querySelector('.chart polyline')?.points.numberOfItems >= 1`))
+}
+
 // testConsoleRetry: a projection that fails shows the failing event and
 // the error; after the cause is gone, Retry puts it back live.
 func testConsoleRetry(t *testing.T, ctx context.Context, base, poison string) {
@@ -236,6 +328,41 @@ func testConsoleRetry(t *testing.T, ctx context.Context, base, poison string) {
 	if status != http.StatusOK {
 		t.Errorf("readyz after the retry: %d %s", status, body)
 	}
+
+	// A blue/green build fails on the same event while the serving
+	// generation stays live: the card shows the build's failure and
+	// offers Retry, and the page stops polling fast.
+	if err := os.WriteFile(poison, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gen := eval[string](t, ctx, `document.querySelector('`+card+` .generation').textContent`)
+	do(t, ctx, "rebuild into a failure",
+		chromedp.Click(chromedp.CSS(card+" button.rebuild")),
+		until(textHas(card+" .build-failure .failed-event", "Poison")),
+		until(textHas(card+" .build-failure .failure-error", "poisoned")),
+		until(`document.querySelector('`+card+` button.retry')?.disabled === false`))
+	if !eval[bool](t, ctx, textHas(card+" .badge.state", "live")) {
+		t.Error("the serving projection is not shown live beside its failed build")
+	}
+	shot(t, ctx, "console-rebuild-failed", false)
+	// Two page refreshes in a row are one request apart: no fast polling.
+	const projectionFetches = `performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname === '/v1/projections').length`
+	updated := func() string { return eval[string](t, ctx, `document.querySelector('main h1 .muted').textContent`) }
+	u := updated()
+	do(t, ctx, "a refresh", until(`document.querySelector('main h1 .muted').textContent !== `+jsString(u)))
+	fetched, u := eval[int](t, ctx, projectionFetches), updated()
+	do(t, ctx, "the next refresh", until(`document.querySelector('main h1 .muted').textContent !== `+jsString(u)))
+	if n := eval[int](t, ctx, projectionFetches) - fetched; n != 1 {
+		t.Errorf("%d requests for one refresh with the build failed, want 1 (no fast polling)", n)
+	}
+	if err := os.Remove(poison); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "retry the build",
+		chromedp.Click(chromedp.CSS(card+" button.retry")),
+		until(textHas(card+" .progress", "Rebuild complete")),
+		until(`document.querySelector('`+card+` .generation').textContent !== `+jsString(gen)),
+		until(`!document.querySelector('`+card+` .build-failure') && !document.querySelector('`+card+` button.retry')`))
 }
 
 // testConsoleRebuild: Rebuild starts a blue/green build whose progress bar
@@ -368,8 +495,22 @@ func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
 	if u := eval[string](t, ctx, `location.href`); strings.Contains(u, "secret") {
 		t.Errorf("the token is in the URL: %s", u)
 	}
-	// The charts sample /metrics every 2 s from sign-in on: the sample
-	// after the first sees the appends made after it.
+	// Routes naming an inherited property of a plain object, or not valid
+	// percent-encoding, are pages that do not exist (and throw nothing:
+	// the tab fails the test on an uncaught exception).
+	for _, hash := range []string{"#/constructor", "#/__proto__", "#/toString/x", "#/%E0%A4"} {
+		do(t, ctx, "open "+hash,
+			chromedp.Navigate(base+"/ui/#/streams"),
+			until(textHas("main h1", "Streams")),
+			chromedp.Navigate(base+"/ui/"+hash),
+			until(textHas("#not-found", "Not found")))
+	}
+	// The charts sample /metrics every 2 s while Health is shown, and
+	// only then: the sample after the first sees the appends made after it.
+	const metricsFetches = `performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.endsWith('/metrics')).length`
+	if n := eval[int](t, ctx, metricsFetches); n != 0 {
+		t.Errorf("%d /metrics requests before Health was shown, want 0", n)
+	}
 	do(t, ctx, "health",
 		chromedp.Navigate(base+"/ui/#/health"),
 		until(textHas("#info-engine", "file")),
@@ -383,6 +524,27 @@ func testConsoleTokenPrompt(t *testing.T, ctx context.Context, base string) {
 		until(`document.querySelector('.chart polyline')?.points.numberOfItems >= 2`),
 		until(`!(document.querySelector('.chart figcaption .small')?.textContent ?? '').endsWith(' 0.0')`))
 	shot(t, ctx, "console-health", false)
+
+	// Away from Health the sampling stops (two projection refreshes, 2 s
+	// apart, pass without a /metrics request); back on it the charts
+	// still show the samples taken before.
+	points := eval[int](t, ctx, `document.querySelector('.chart polyline').points.numberOfItems`)
+	do(t, ctx, "leave Health",
+		chromedp.Navigate(base+"/ui/#/projections"),
+		until(`document.querySelector('main h1 .muted')?.textContent`))
+	fetched := eval[int](t, ctx, metricsFetches)
+	updated := eval[string](t, ctx, `document.querySelector('main h1 .muted').textContent`)
+	do(t, ctx, "wait for the next refresh",
+		until(`document.querySelector('main h1 .muted').textContent !== `+jsString(updated)))
+	if n := eval[int](t, ctx, metricsFetches); n != fetched {
+		t.Errorf("%d /metrics requests while Projections was shown, want none", n-fetched)
+	}
+	do(t, ctx, "back to Health",
+		chromedp.Navigate(base+"/ui/#/health"),
+		until(textHas("#info-engine", "file")))
+	if n := eval[int](t, ctx, `document.querySelector('.chart polyline').points.numberOfItems`); n < points {
+		t.Errorf("back on Health the chart has %d points, want the %d from before", n, points)
+	}
 }
 
 // TestServeConsoleFlag: serve runs the console by default, with its

@@ -42,9 +42,18 @@ function headers(extra) {
   return hs;
 }
 
-// url builds a same-origin URL with query parameters (skipping empty ones).
+// base is the path the server's handler is mounted at: what comes before
+// the console's own /ui/, so that a console served at /annals/ui/ (the
+// handler under http.StripPrefix) calls /annals/v1/….
+const base = (() => {
+  const i = location.pathname.lastIndexOf('/ui/');
+  return i < 0 ? '' : location.pathname.slice(0, i);
+})();
+
+// url builds a same-origin URL for a server path ("/v1/…", "/readyz"),
+// under base, with query parameters (skipping empty ones).
 export function url(path, params) {
-  const u = new URL(path, location.origin);
+  const u = new URL(base + path, location.origin);
   for (const [k, v] of Object.entries(params || {})) {
     if (v !== undefined && v !== null && v !== '') u.searchParams.set(k, v);
   }

@@ -17,11 +17,21 @@ function stopView() {
   }
 }
 
-// parseHash splits "#/a/b?x=1" into ["a", "b"] and URLSearchParams.
+// views maps a route's first part to its view: a Map, so that a hash
+// such as "#/constructor" names no inherited property.
+const views = new Map([['streams', streams], ['live', live], ['projections', projections], ['health', health]]);
+
+// parseHash splits "#/a/b?x=1" into ["a", "b"] and URLSearchParams; it
+// returns null for a path that is not valid percent-encoding.
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const q = raw.indexOf('?');
-  const path = (q < 0 ? raw : raw.slice(0, q)).split('/').filter(Boolean).map(decodeURIComponent);
+  let path;
+  try {
+    path = (q < 0 ? raw : raw.slice(0, q)).split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return null;
+  }
   const params = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
   return {path, params};
 }
@@ -38,12 +48,12 @@ function route() {
   if (!session.info || (location.hash && !location.hash.startsWith('#/'))) return;
   stopView();
   const r = parseHash();
-  const section = r.path[0] || 'streams';
+  const section = r ? r.path[0] || 'streams' : '';
   markNav(section);
   main.replaceChildren();
-  const view = {streams, live, projections, health}[section];
+  const view = views.get(section);
   if (!view) {
-    replace(main, h('h1', {}, 'Not found'), h('p', {}, 'There is no such page. ', h('a', {href: '#/streams'}, 'Go to the streams.')));
+    replace(main, h('h1', {id: 'not-found'}, 'Not found'), h('p', {}, 'There is no such page. ', h('a', {href: '#/streams'}, 'Go to the streams.')));
     return;
   }
   cleanup = view.render(main, r) || null;
@@ -103,7 +113,6 @@ async function start(refused) {
     return;
   }
   showAccess();
-  health.startSampling();
   route();
 }
 

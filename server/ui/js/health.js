@@ -1,7 +1,8 @@
 // Health: readiness, what the server runs on, and a few metrics over the
-// last minutes, sampled from /metrics (Prometheus text) while the console
-// is open.
-import {api, session, text} from './api.js';
+// last minutes, sampled from /metrics (Prometheus text) while the view is
+// shown. The samples outlive the view: coming back shows the history, and
+// the first sample after a gap averages over the gap.
+import {session, text, url} from './api.js';
 import {errorBox, h, replace} from './dom.js';
 
 const sampleMs = 2000;
@@ -46,11 +47,19 @@ async function sample() {
   } catch { /* the next sample will tell */ }
 }
 
-// startSampling samples /metrics in the background from sign-in on.
-export function startSampling() {
+// startSampling samples /metrics every sampleMs until stopSampling,
+// first forgetting samples too old to chart.
+function startSampling() {
   if (sampler) return;
+  const oldest = Date.now() - keep * sampleMs;
+  while (samples.length && samples[0].t < oldest) samples.shift();
   sample();
   sampler = setInterval(sample, sampleMs);
+}
+
+function stopSampling() {
+  clearInterval(sampler);
+  sampler = 0;
 }
 
 export function render(main) {
@@ -71,7 +80,7 @@ export function render(main) {
   const ctl = new AbortController();
   const checkReady = async () => {
     try {
-      const res = await fetch('/readyz', {cache: 'no-store', signal: ctl.signal});
+      const res = await fetch(url('/readyz'), {cache: 'no-store', signal: ctl.signal});
       const body = await res.json();
       replace(ready, h('p', {}, h('span', {class: 'badge ' + (res.ok ? 'ok' : 'bad'), id: 'ready-status'}, res.ok ? 'ready' : 'not ready'),
         body.reason ? ' ' + body.reason : '',
@@ -88,7 +97,8 @@ export function render(main) {
   draw();
   const timer = setInterval(checkReady, 5000);
   listeners.add(draw);
-  return () => { ctl.abort(); clearInterval(timer); listeners.delete(draw); };
+  startSampling();
+  return () => { ctl.abort(); clearInterval(timer); listeners.delete(draw); stopSampling(); };
 }
 
 const svgNS = 'http://www.w3.org/2000/svg';

@@ -2,26 +2,38 @@
 // fetch so the token stays in a header. Pause holds new events back
 // (the connection stays open); after a dropped connection the feed
 // reconnects with Last-Event-ID and resumes right after the last event
-// it showed.
+// it received.
 import {ApiError, readEvents} from './api.js';
 import {field, h, replace} from './dom.js';
 import {eventCard, streamHref} from './streams.js';
 
 const maxShown = 200;
 
-// The feed outlives the view: coming back to Live shows what arrived.
-const state = {events: [], lastId: '', nameFilter: '', typeFilter: ''};
+// The feed's state outlives the view: coming back to Live shows what
+// arrived, and events held while paused stay held (lastId is past them)
+// until Resume. held keeps the newest maxShown; heldOver counts the older
+// ones dropped from it. notice says why events may be missing.
+const state = {events: [], lastId: '', nameFilter: '', typeFilter: '',
+  paused: false, held: [], heldOver: 0, notice: ''};
+
+// hold keeps an event that arrived while paused, up to maxShown of them.
+function hold(ev) {
+  state.held.push(ev);
+  if (state.held.length > maxShown) {
+    state.held.shift();
+    state.heldOver++;
+  }
+}
 
 export function render(main) {
   const nameInput = h('input', {type: 'search', name: 'event_name', value: state.nameFilter, spellcheck: 'false', autocomplete: 'off'});
   const typeInput = h('input', {type: 'search', name: 'aggregate_type', value: state.typeFilter, spellcheck: 'false', autocomplete: 'off'});
   const status = h('span', {id: 'live-status', class: 'badge', role: 'status'}, 'connecting');
   const pending = h('span', {id: 'live-pending', class: 'muted'});
-  const pause = h('button', {type: 'button', id: 'live-pause', 'aria-pressed': 'false'}, 'Pause');
+  const pause = h('button', {type: 'button', id: 'live-pause'});
   const list = h('ol', {id: 'live-events', class: 'live', reversed: true});
   const note = h('p', {class: 'muted', id: 'live-note'});
-  let paused = false;
-  let held = [];
+  const notice = h('p', {class: 'note', id: 'live-notice', role: 'status'});
 
   const matches = (ev) =>
     (!state.nameFilter || ev.name.toLowerCase().includes(state.nameFilter.toLowerCase())) &&
@@ -47,19 +59,34 @@ export function render(main) {
       note.textContent = '';
     }
   };
+  const setNotice = (text) => {
+    state.notice = text;
+    replace(notice, text, ' ', h('button', {type: 'button', class: 'link', onclick: () => setNotice('')}, 'Dismiss'));
+    notice.hidden = !text;
+  };
   const setPending = () => {
-    pending.textContent = held.length ? held.length + (held.length === 1 ? ' new event' : ' new events') + ' held while paused' : '';
+    const n = state.held.length + state.heldOver;
+    pending.textContent = n ? n + (n === 1 ? ' new event' : ' new events') + ' held while paused' +
+      (state.heldOver ? ' (the newest ' + state.held.length + ' will be shown)' : '') : '';
+  };
+  const setPaused = () => {
+    pause.textContent = state.paused ? 'Resume' : 'Pause';
+    pause.setAttribute('aria-pressed', String(state.paused));
+    setPending();
+    status.textContent = state.paused ? 'paused' : connected ? 'live' : status.textContent;
   };
   pause.addEventListener('click', () => {
-    paused = !paused;
-    pause.textContent = paused ? 'Resume' : 'Pause';
-    pause.setAttribute('aria-pressed', String(paused));
-    if (!paused) {
-      for (const ev of held) show(ev);
-      held = [];
+    state.paused = !state.paused;
+    if (!state.paused) {
+      for (const ev of state.held) show(ev);
+      if (state.heldOver) {
+        setNotice(state.heldOver + (state.heldOver === 1 ? ' more event arrived while paused and is' : ' more events arrived while paused and are') +
+          ' not shown; read them from their streams.');
+      }
+      state.held = [];
+      state.heldOver = 0;
     }
-    setPending();
-    status.textContent = paused ? 'paused' : connected ? 'live' : status.textContent;
+    setPaused();
   });
 
   const applyFilters = (e) => {
@@ -74,12 +101,14 @@ export function render(main) {
       field('Event name', nameInput), field('Aggregate type', typeInput),
       h('button', {type: 'submit'}, 'Filter'),
       h('span', {class: 'spacer'}), status, pause),
-    pending, note, list);
+    notice, pending, note, list);
+  let connected = false;
+  setNotice(state.notice);
+  setPaused();
   redraw();
 
   // The connection loop: reconnect with backoff, resuming after lastId.
   const ctl = new AbortController();
-  let connected = false;
   (async () => {
     let delay = 500;
     while (!ctl.signal.aborted) {
@@ -89,15 +118,15 @@ export function render(main) {
           onOpen: () => {
             connected = true;
             delay = 500;
-            status.textContent = paused ? 'paused' : 'live';
+            status.textContent = state.paused ? 'paused' : 'live';
             status.className = 'badge ok';
           },
           onEvent: (msg) => {
             let ev;
             try { ev = JSON.parse(msg.data); } catch { return; }
             if (msg.id) state.lastId = msg.id;
-            if (paused) {
-              held.push(ev);
+            if (state.paused) {
+              hold(ev);
               setPending();
             } else {
               show(ev);
@@ -109,7 +138,14 @@ export function render(main) {
         if (err instanceof ApiError && err.status === 410) {
           // The history after our last event is gone: start from now.
           state.lastId = '';
-          note.textContent = 'Some events were missed (the server no longer has them); read them from their streams.';
+          setNotice('Some events were missed (the server no longer has them); read them from their streams.');
+        } else if (err instanceof ApiError && err.status === 400 && state.lastId) {
+          // The server does not know our last event's id (it restarted
+          // on an in-memory store, or its signing key changed): start
+          // from now, or the same refusal would come back forever.
+          state.lastId = '';
+          setNotice('Some events may have been missed (the server no longer knows where this feed stopped); read them from their streams.');
+          continue;
         } else if (err instanceof ApiError && err.status === 401) {
           return;
         }

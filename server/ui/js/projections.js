@@ -14,8 +14,9 @@ export function render(main, r) {
 }
 
 // rebuilds remembers the rebuilds started here: name -> {from: generation,
-// done: bool}, so the progress bar can show completion after the build
-// part is gone from the status.
+// done: bool, failed: bool}, so the progress bar can show completion after
+// the build part is gone from the status, and the page polls fast only
+// while a build is making progress.
 const rebuilds = new Map();
 
 function renderList(main) {
@@ -46,7 +47,7 @@ function renderList(main) {
       busy = false;
     }
     if (ctl.signal.aborted) return;
-    const fast = [...rebuilds.values()].some((b) => !b.done);
+    const fast = [...rebuilds.values()].some((b) => !b.done && !b.failed);
     timer = setTimeout(refresh, fast ? fastPollMs : document.hidden ? pollMs * 5 : pollMs);
   };
   // act runs a write (retry or rebuild) and refreshes.
@@ -72,6 +73,13 @@ function card(p, act) {
   const why = write ? null : 'Your token is read-only';
   const b = rebuilds.get(p.name);
   if (b && !p.rebuild && p.generation > b.from) b.done = true;
+  // A blue/green build fails on its own: the projection serving beside
+  // it stays live. Retry resumes whichever of the two failed.
+  const buildFailed = !!p.rebuild && p.rebuild.state === 'failed';
+  if (b) b.failed = buildFailed;
+  let rebuildTitle = 'Build a new generation and switch to it when it has caught up';
+  if (buildFailed) rebuildTitle = 'The rebuild failed: Retry resumes it';
+  else if (p.rebuild) rebuildTitle = 'A rebuild is under way';
   return h('article', {class: 'card projection state-' + p.state, 'data-name': p.name, 'aria-labelledby': 'p-' + p.name},
     h('header', {},
       h('h2', {id: 'p-' + p.name}, p.name),
@@ -86,18 +94,24 @@ function card(p, act) {
       h('span', {}, p.last_event.name + ' v' + p.last_event.version + ' of stream ',
         h('a', {href: streamHref(p.last_event.aggregate_uuid), class: 'mono'}, short(p.last_event.aggregate_uuid)), ', ', time(p.last_event.recorded_at)) :
       h('span', {class: 'muted'}, 'no event applied yet')),
-    p.failure ? h('div', {class: 'failure', role: 'alert'},
-      h('h3', {}, 'Failed on ', h('strong', {class: 'failed-event'}, p.failure.event_name),
-        ' (', h('a', {href: streamHref(p.failure.aggregate_uuid)}, 'stream ' + short(p.failure.aggregate_uuid)), ' v' + p.failure.version + ')'),
-      h('pre', {class: 'failure-error'}, p.failure.error),
-      h('p', {class: 'muted small'}, 'event ', h('span', {class: 'mono'}, p.failure.event_id), ' · ', time(p.failure.at))) : null,
+    p.failure ? failure('failure', 'Failed on ', p.failure) : null,
+    buildFailed && p.rebuild.failure ? failure('build-failure', 'The rebuild of generation ' + p.rebuild.generation + ' failed on ', p.rebuild.failure) : null,
     progress(p, b),
     h('div', {class: 'actions'},
-      p.state === 'failed' ? h('button', {type: 'button', class: 'primary retry', disabled: !write, title: why, 'data-focus': p.name + ':retry',
+      p.state === 'failed' || buildFailed ? h('button', {type: 'button', class: 'primary retry', disabled: !write, title: why, 'data-focus': p.name + ':retry',
         onclick: (e) => act(p.name, 'retry', e.currentTarget)}, 'Retry') : null,
-      h('button', {type: 'button', class: 'rebuild', 'data-focus': p.name + ':rebuild', disabled: !write || !!p.rebuild, title: why || (p.rebuild ? 'A rebuild is under way' : 'Build a new generation and switch to it when it has caught up'),
+      h('button', {type: 'button', class: 'rebuild', 'data-focus': p.name + ':rebuild', disabled: !write || !!p.rebuild, title: why || rebuildTitle,
         onclick: (e) => act(p.name, 'rebuild', e.currentTarget)}, 'Rebuild'),
       h('a', {href: '#/projections/' + encodeURIComponent(p.name) + '/documents', class: 'button', 'data-focus': p.name + ':documents'}, 'Documents')));
+}
+
+// failure shows where a projection (or its build) stopped, and why.
+function failure(cls, what, f) {
+  return h('div', {class: cls, role: 'alert'},
+    h('h3', {}, what, h('strong', {class: 'failed-event'}, f.event_name),
+      ' (', h('a', {href: streamHref(f.aggregate_uuid)}, 'stream ' + short(f.aggregate_uuid)), ' v' + f.version + ')'),
+    h('pre', {class: 'failure-error'}, f.error),
+    h('p', {class: 'muted small'}, 'event ', h('span', {class: 'mono'}, f.event_id), ' · ', time(f.at)));
 }
 
 // progress shows a blue/green build: applied of (applied + behind).
@@ -109,7 +123,8 @@ function progress(p, b) {
   if (r) {
     const total = r.applied + r.behind;
     value = total > 0 ? r.applied / total : 0;
-    label = 'Rebuilding generation ' + r.generation + ': ' + r.applied + ' of ' + total + ' events (' + r.state + ')';
+    label = (r.state === 'failed' ? 'Rebuild of generation ' + r.generation + ' stopped at ' : 'Rebuilding generation ' + r.generation + ': ') +
+      r.applied + ' of ' + total + ' events (' + r.state + ')';
   }
   const id = 'progress-' + p.name;
   return h('div', {class: 'progress'},
