@@ -22,11 +22,29 @@ import (
 // received is answered 201 (none 503 canceled), the live feed ends, the
 // process exits 0, and after a restart every acknowledged event is
 // stored.
+//
+// Whether an append is inside the server when the signal lands is up to
+// timing: on a loaded machine every request in flight may still be
+// connecting. Such a round checks everything else and is run again, up to
+// three times; the test fails if no round exercised the drain.
 func TestServeDrainsOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
+	for round := 1; round <= 3; round++ {
+		var exercised bool
+		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) { exercised = drainRound(t, bin) })
+		if exercised || t.Failed() {
+			return
+		}
+	}
+	t.Error("no append was in flight at SIGTERM in any round: the test did not exercise the drain")
+}
+
+// drainRound runs one round of TestServeDrainsOnSIGTERM and reports
+// whether an append was answered across the signal.
+func drainRound(t *testing.T, bin string) bool {
 	store := "file:" + filepath.Join(t.TempDir(), "annals.db")
 	p := startServe(t, bin, "--store", store, "--shutdown-timeout", "2m")
 
@@ -118,9 +136,6 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 	t.Logf("%d appends acknowledged; %d in flight at SIGTERM: %d finished with 201 after it, %d lost; %d answered with another status; %d got no response",
 		acked.Load(), atSignal, drained.Load(), lost.Load(), len(refused), len(unanswered))
-	if drained.Load() == 0 {
-		t.Error("no append was in flight at SIGTERM: the test did not exercise the drain")
-	}
 	for _, r := range refused {
 		t.Errorf("an append received before the shutdown was refused: %s", r)
 	}
@@ -161,4 +176,5 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	if late > 0 {
 		t.Errorf("%d appends were stored but their clients got no answer: the drain cut connections", late)
 	}
+	return drained.Load() > 0
 }
