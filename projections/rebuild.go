@@ -97,8 +97,9 @@ func (r *Runner) Reset(ctx context.Context, name string) error {
 }
 
 // Retry puts a failed projection back to work from its checkpoint: the
-// event that failed is applied again. Errors: ErrUnknownProjection,
-// ErrNotFailed.
+// event that failed is applied again. A failed blue/green build is put
+// back to work too, both at once when both failed. Errors:
+// ErrUnknownProjection, ErrNotFailed.
 func (r *Runner) Retry(ctx context.Context, name string) error {
 	if _, ok := r.byName[name]; !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownProjection, name)
@@ -106,7 +107,7 @@ func (r *Runner) Retry(ctx context.Context, name string) error {
 	if err := r.ensureState(ctx); err != nil {
 		return err
 	}
-	res, err := r.checkpoints().UpdateOne(ctx,
+	res, err := r.checkpoints().UpdateMany(ctx,
 		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{name, name + nextSuffix}}}}, {Key: "state", Value: StateFailed}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: StateCatchingUp}, {Key: "updated_at", Value: r.now()}}},
 			{Key: "$unset", Value: bson.D{{Key: "failure", Value: ""}}}})
