@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/annalsdb/annals/internal/tracing"
 	"github.com/labstack/echo/v4"
@@ -30,15 +29,14 @@ var traceContext = propagation.TraceContext{}
 // url.path, url.scheme, user_agent.original and
 // http.response.status_code; a 5xx response is an error. With none the
 // caller's span context still reaches the store, whose appends record it
-// in the events' metadata. /healthz, /readyz, /metrics and /openapi.yaml
-// are not traced, nor are requests refused before they are authenticated
-// (a caller without a valid token cannot make spans or force sampling).
+// in the events' metadata. It is route middleware of the /v1 routes
+// only, after authentication: /healthz, /readyz, /metrics and
+// /openapi.yaml are not traced, nor are requests refused before they are
+// authenticated (a caller without a valid token cannot make spans or
+// force sampling).
 func (s *Server) trace(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		route := c.Path()
-		if !strings.HasPrefix(route, "/v1/") {
-			return next(c)
-		}
 		req := c.Request()
 		ctx := req.Context()
 		if req.Header.Get("traceparent") != "" {
