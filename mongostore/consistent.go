@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/256dpi/lungo"
-	"github.com/annalsdb/annals/internal/engine"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -31,16 +30,6 @@ func (s *Store) ConsistentRead(ctx context.Context, fn func(ctx context.Context)
 // snapshotReads reports whether a client supports snapshot sessions: all
 // but lungo's own engine, which panics on the option.
 func snapshotReads(c lungo.IClient) bool {
-	for {
-		switch v := c.(type) {
-		case *lungo.Client:
-			return false
-		case *engine.Client, *lungo.MongoClient:
-			return true
-		case interface{ Unwrap() lungo.IClient }:
-			c = v.Unwrap()
-		default:
-			return true
-		}
-	}
+	_, lungoEngine := unwrapClient(c).(*lungo.Client)
+	return !lungoEngine
 }

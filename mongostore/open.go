@@ -192,17 +192,22 @@ func checkReplicaSet(ctx context.Context, client lungo.IClient) (sharded bool, e
 // isEmbedded reports whether a client (or the client it wraps) is the
 // embedded engine.
 func isEmbedded(c lungo.IClient) bool {
+	switch unwrapClient(c).(type) {
+	case *lungo.Client, *engine.Client:
+		return true
+	}
+	return false
+}
+
+// unwrapClient returns the client at the end of a chain of wrappers (for
+// tracing or counting) that have an Unwrap() lungo.IClient method.
+func unwrapClient(c lungo.IClient) lungo.IClient {
 	for {
-		switch v := c.(type) {
-		case *lungo.Client, *engine.Client:
-			return true
-		case *lungo.MongoClient:
-			return false
-		case interface{ Unwrap() lungo.IClient }:
-			c = v.Unwrap()
-		default:
-			return false
+		w, ok := c.(interface{ Unwrap() lungo.IClient })
+		if !ok {
+			return c
 		}
+		c = w.Unwrap()
 	}
 }
 

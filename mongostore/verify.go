@@ -35,14 +35,8 @@ func (s *Store) Verify(ctx context.Context) error {
 // embeddedEngine returns the engine behind a client (or the client it
 // wraps), or nil.
 func embeddedEngine(c lungo.IClient) *engine.Engine {
-	for {
-		switch v := c.(type) {
-		case *engine.Client:
-			return v.Engine()
-		case interface{ Unwrap() lungo.IClient }:
-			c = v.Unwrap()
-		default:
-			return nil
-		}
+	if ec, ok := unwrapClient(c).(*engine.Client); ok {
+		return ec.Engine()
 	}
+	return nil
 }
