@@ -37,14 +37,12 @@ func canonicalValue(v any) (any, bool) {
 	switch x := v.(type) {
 	case nil, string, int32, int64, float64, bool,
 		primitive.ObjectID, primitive.DateTime, primitive.Timestamp, primitive.Decimal128,
-		primitive.MinKey, primitive.MaxKey, primitive.Undefined, primitive.JavaScript, primitive.Symbol:
+		primitive.MinKey, primitive.MaxKey, primitive.Undefined, primitive.JavaScript, primitive.Symbol, primitive.Regex:
 		return v, true
 	case primitive.Binary:
 		// Decoding gives subtype 0 for the old binary subtype 2's
 		// payload; only the others round-trip as they are.
 		return v, x.Subtype != 2
-	case primitive.Regex:
-		return v, true
 	case bson.D:
 		return canonicalDoc(x)
 	case bson.A:
