@@ -256,8 +256,11 @@ func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnl
 			}
 			return l
 		}(),
-		FS:                          fs,
-		Comparer:                    e.comparer(),
+		FS:       fs,
+		Comparer: e.comparer(),
+		// A memory: store keeps nothing past its process, so a log to
+		// recover it from is work for nothing.
+		DisableWAL:                  e.memory,
 		Cache:                       cache,
 		MemTableSize:                e.opts.MemTableSize,
 		DisableAutomaticCompactions: e.opts.noCompactions,
@@ -277,6 +280,15 @@ func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnl
 			},
 		},
 	}
+}
+
+// writeOptions are the options of every commit: synced to the log, except
+// in memory, where there is no log.
+func (e *Engine) writeOptions() *pebble.WriteOptions {
+	if e.memory {
+		return pebble.NoSync
+	}
+	return pebble.Sync
 }
 
 // check opens an existing store read-only and checks it: the format, the
@@ -432,7 +444,7 @@ func (e *Engine) load(existing bool) error {
 		e.state = engineState{NextColl: 1}
 		raw, _ := bson.Marshal(&e.state)
 		_ = b.Set(metaState, raw, nil)
-		if err := b.Commit(pebble.Sync); err != nil {
+		if err := b.Commit(e.writeOptions()); err != nil {
 			return fmt.Errorf("engine: initialise: %w", err)
 		}
 		e.cat.Store(&catalog{colls: map[string]*collMeta{}})

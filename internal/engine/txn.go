@@ -105,7 +105,7 @@ func (t *txn) commit(ctx context.Context) error {
 	// Registered before it is visible: see pending.go.
 	e.pending.add(t.ts, t.inserted, t.other || t.catDirty)
 	e.latest.Store(t.ts)
-	if err := e.db.ApplyNoSyncWait(t.b, pebble.Sync); err != nil {
+	if err := e.apply(t.b); err != nil {
 		// The log may hold part of it or all of it: the outcome is
 		// unknown, as after a failed sync.
 		_ = t.b.Close()
@@ -122,7 +122,9 @@ func (t *txn) commit(ctx context.Context) error {
 	}
 	e.applied.Store(t.ts)
 	e.unlock()
-	err = t.b.SyncWait()
+	if !e.memory {
+		err = t.b.SyncWait()
+	}
 	_ = t.b.Close()
 	if err != nil {
 		e.fail(err)
@@ -130,6 +132,16 @@ func (t *txn) commit(ctx context.Context) error {
 	}
 	e.markDurable(t.ts)
 	return nil
+}
+
+// apply applies b without waiting for its sync: the caller calls
+// b.SyncWait after releasing the writer lock, so that concurrent commits
+// share fsyncs. A memory: store has no log to sync.
+func (e *Engine) apply(b *pebble.Batch) error {
+	if e.memory {
+		return e.db.Apply(b, pebble.NoSync)
+	}
+	return e.db.ApplyNoSyncWait(b, pebble.Sync)
 }
 
 // collection returns a collection's catalog entry, creating the collection
