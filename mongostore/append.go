@@ -9,6 +9,7 @@ import (
 	"github.com/256dpi/lungo"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
@@ -129,15 +130,34 @@ func (s *Store) readHead(ctx context.Context, stream uuid.UUID) (head, error) {
 // readHeadFrom reads the head through coll: the store's events collection,
 // or eventsLocal, which reads with local read concern.
 func (s *Store) readHeadFrom(ctx context.Context, coll lungo.ICollection, stream uuid.UUID) (head, error) {
-	var d storedEvent
-	err := coll.FindOne(ctx, bson.D{{Key: fieldStream, Value: UUIDValue(stream)}}, headOptions).Decode(&d)
+	raw, err := coll.FindOne(ctx, bson.D{{Key: fieldStream, Value: UUIDValue(stream)}}, headOptions).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return head{}, nil
 	}
 	if err != nil {
 		return head{}, fmt.Errorf("read stream %s head: %w", stream, err)
 	}
-	return head{version: d.Version, typ: d.StreamType, at: d.RecordedAt.Time()}, nil
+	h, err := headOf(raw)
+	if err != nil {
+		return head{}, fmt.Errorf("read stream %s head: %w", stream, err)
+	}
+	return h, nil
+}
+
+// headOf reads a head from the fields headOptions projects, looked up in
+// the raw document rather than decoded by reflection: every append reads
+// one. A missing aggregate type is "" and a missing time the epoch, as
+// decoding them into their Go types gives.
+func headOf(raw bson.Raw) (head, error) {
+	v, ok := raw.Lookup(fieldVersion).AsInt64OK()
+	if !ok {
+		return head{}, fmt.Errorf("the last event's %s is not a number", fieldVersion)
+	}
+	h := head{version: v}
+	h.typ, _ = raw.Lookup(fieldStreamType).StringValueOK()
+	ms, _ := raw.Lookup(fieldRecordedAt).DateTimeOK()
+	h.at = primitive.DateTime(ms).Time()
+	return h, nil
 }
 
 // check reads the stream's head unless the append expects no stream (the

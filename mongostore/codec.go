@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/bsonrw"
 	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
 // Field names of an event document.
@@ -385,18 +386,34 @@ func decodeCurrent(cur interface{ Decode(any) error }) (Event, error) {
 	return Event{}, decodeError(raw, err)
 }
 
-// encodeEvent renders one event document in the stored field order.
+// encodeEvent renders one event document in the stored field order. It
+// is built with bsoncore rather than marshalled by reflection: it runs for
+// every event appended. data and meta are documents (empty when nil).
 func encodeEvent(id, stream uuid.UUID, streamType string, version int64, name string,
 	schema int32, data, meta bson.Raw, at time.Time) (bson.Raw, error) {
-	return bson.Marshal(bson.D{
-		{Key: fieldID, Value: UUIDValue(id)},
-		{Key: fieldStream, Value: UUIDValue(stream)},
-		{Key: fieldStreamType, Value: streamType},
-		{Key: fieldVersion, Value: version},
-		{Key: fieldName, Value: name},
-		{Key: fieldSchemaVersion, Value: schema},
-		{Key: fieldData, Value: data},
-		{Key: fieldMetadata, Value: meta},
-		{Key: fieldRecordedAt, Value: primitive.NewDateTimeFromTime(at)},
-	})
+	data, meta = orEmpty(data), orEmpty(meta)
+	size := 128 + len(streamType) + len(name) + len(data) + len(meta)
+	start, dst := bsoncore.AppendDocumentStart(make([]byte, 0, size))
+	dst = bsoncore.AppendBinaryElement(dst, fieldID, bson.TypeBinaryUUID, id[:])
+	dst = bsoncore.AppendBinaryElement(dst, fieldStream, bson.TypeBinaryUUID, stream[:])
+	dst = bsoncore.AppendStringElement(dst, fieldStreamType, streamType)
+	dst = bsoncore.AppendInt64Element(dst, fieldVersion, version)
+	dst = bsoncore.AppendStringElement(dst, fieldName, name)
+	dst = bsoncore.AppendInt32Element(dst, fieldSchemaVersion, schema)
+	dst = bsoncore.AppendDocumentElement(dst, fieldData, data)
+	dst = bsoncore.AppendDocumentElement(dst, fieldMetadata, meta)
+	dst = bsoncore.AppendDateTimeElement(dst, fieldRecordedAt, int64(primitive.NewDateTimeFromTime(at)))
+	dst, err := bsoncore.AppendDocumentEnd(dst, start)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	return dst, nil
+}
+
+// orEmpty is doc, or an empty document when doc is nil.
+func orEmpty(doc bson.Raw) bson.Raw {
+	if doc == nil {
+		return emptyDocument
+	}
+	return doc
 }

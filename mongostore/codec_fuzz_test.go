@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 )
 
 // FuzzEventRoundTrip checks that whatever validation accepts encodes to
@@ -40,6 +41,15 @@ func FuzzEventRoundTrip(f *testing.F) {
 		raw, err := encodeEvent(p.ids[0], stream, typ, 5, p.names[0], p.schemas[0], p.data[0], p.meta[0], at)
 		if err != nil {
 			t.Fatalf("validated event does not encode: %v", err)
+		}
+		ref, err := bson.Marshal(bson.D{
+			{Key: fieldID, Value: UUIDValue(p.ids[0])}, {Key: fieldStream, Value: UUIDValue(stream)},
+			{Key: fieldStreamType, Value: typ}, {Key: fieldVersion, Value: int64(5)}, {Key: fieldName, Value: p.names[0]},
+			{Key: fieldSchemaVersion, Value: p.schemas[0]}, {Key: fieldData, Value: p.data[0]},
+			{Key: fieldMetadata, Value: p.meta[0]}, {Key: fieldRecordedAt, Value: primitive.NewDateTimeFromTime(at)},
+		})
+		if err != nil || !bytes.Equal(raw, ref) {
+			t.Fatalf("encoded\n%x\nthe driver marshals (%v)\n%x", []byte(raw), err, ref)
 		}
 		if want := docOverhead + len(typ) + len(name) + len(p.data[0]) + len(p.meta[0]); len(raw) != want {
 			t.Fatalf("encoded %d bytes, size check predicted %d", len(raw), want)
