@@ -249,26 +249,9 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 		// answer is read at once: the view it reads may end with the
 		// session.
 		var docs []bson.Raw
-		err := e.view(ctx, func(r pebble.Reader, obs *observer, cat *catalog) error {
-			m := c.meta(cat)
-			p, err := c.prepareFor(m, q, hint)
-			if err != nil {
-				return err
-			}
-			var perr error
-			err = run(ctx, r, obs, m, p, func(s stored) bool {
-				raw, err := project(s, proj)
-				if err != nil {
-					perr = err
-					return false
-				}
-				docs = append(docs, raw)
-				return true
-			})
-			if err == nil {
-				err = perr
-			}
-			return err
+		err := c.readNow(ctx, q, proj, hint, func(raw bson.Raw) bool {
+			docs = append(docs, raw)
+			return true
 		})
 		if err != nil {
 			return nil, err
@@ -338,15 +321,39 @@ func (c *Collection) FindOne(ctx context.Context, filter any, opts ...*options.F
 		q.skip = *o.Skip
 	}
 	q.limit = 1
-	cur, err := c.find(ctx, q, proj, o.Hint)
-	if err != nil {
-		return singleResult(nil, err)
-	}
-	defer cur.Close(ctx)
-	if cur.Next(ctx) {
-		return singleResult(cur.Current(), nil)
-	}
-	return singleResult(nil, cur.Err())
+	// One document is read at once: no cursor, no snapshot held open.
+	var doc bson.Raw
+	err = c.readNow(ctx, q, proj, o.Hint, func(raw bson.Raw) bool {
+		doc = raw
+		return false
+	})
+	return singleResult(doc, err)
+}
+
+// readNow reads q's answer at once through the engine's view (a
+// transaction's, a snapshot session's or the latest), passing each
+// projected document to keep until it returns false.
+func (c *Collection) readNow(ctx context.Context, q query, proj bson.D, hint any, keep func(bson.Raw) bool) error {
+	return c.e().view(ctx, func(r pebble.Reader, obs *observer, cat *catalog) error {
+		m := c.meta(cat)
+		p, err := c.prepareFor(m, q, hint)
+		if err != nil {
+			return err
+		}
+		var perr error
+		err = run(ctx, r, obs, m, p, func(s stored) bool {
+			raw, err := project(s, proj)
+			if err != nil {
+				perr = err
+				return false
+			}
+			return keep(raw)
+		})
+		if err == nil {
+			err = perr
+		}
+		return err
+	})
 }
 
 // CountDocuments implements lungo.ICollection.
