@@ -131,13 +131,21 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	handlers map[string]OutboxHandler
-	webhooks map[string]Webhook
+	webhooks map[string]outboxWebhook
+}
+
+// outboxWebhook is a topic's webhook and the client that carries its
+// requests, kept while the topic is routed to it so that requests reuse
+// its connections.
+type outboxWebhook struct {
+	Webhook
+	client *http.Client
 }
 
 // NewDispatcher returns a Dispatcher over store's outbox.
 func NewDispatcher(store *mongostore.Store) *Dispatcher {
 	return &Dispatcher{store: store, clock: time.Now, consumer: consumerID(),
-		handlers: map[string]OutboxHandler{}, webhooks: map[string]Webhook{}}
+		handlers: map[string]OutboxHandler{}, webhooks: map[string]outboxWebhook{}}
 }
 
 // Handle delivers topic's messages to h.
@@ -159,10 +167,24 @@ func (d *Dispatcher) Webhook(ctx context.Context, topic string, w Webhook) error
 	if w.Timeout == 0 {
 		w.Timeout = DefaultWebhookTimeout
 	}
+	client := webhookClient(w.Timeout, d.AllowPrivateWebhooks)
+	d.mu.Lock()
+	old, replaced := d.webhooks[topic]
+	d.webhooks[topic] = outboxWebhook{Webhook: w, client: client}
+	d.mu.Unlock()
+	if replaced {
+		old.client.CloseIdleConnections()
+	}
+	return nil
+}
+
+// closeIdle closes the idle connections of the webhooks' clients.
+func (d *Dispatcher) closeIdle() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.webhooks[topic] = w
-	return nil
+	for _, w := range d.webhooks {
+		w.client.CloseIdleConnections()
+	}
 }
 
 func (d *Dispatcher) outbox() lungo.ICollection {
@@ -184,8 +206,10 @@ func (d *Dispatcher) topics() []string {
 	return out
 }
 
-// Run delivers messages until ctx ends, then returns nil.
+// Run delivers messages until ctx ends, then returns nil, its webhooks'
+// idle connections closed.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.closeIdle()
 	if err := d.store.EnsureCollection(ctx, CollectionOutbox); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -312,12 +336,8 @@ func (d *Dispatcher) deliver(ctx context.Context, st Settings, m outboxDoc) erro
 	if err != nil {
 		return err
 	}
-	_, err = send(dctx, d.client(w), w, dl.ID.String(), body, d.now())
+	_, err = send(dctx, w.client, w.Webhook, dl.ID.String(), body, d.now())
 	return err
-}
-
-func (d *Dispatcher) client(w Webhook) *http.Client {
-	return webhookClient(w.Timeout, d.AllowPrivateWebhooks)
 }
 
 // safeCall runs a handler, turning a panic into an error.

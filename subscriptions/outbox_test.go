@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -224,5 +225,63 @@ func TestOutboxWebhook(t *testing.T) {
 	drain(t, d)
 	if len(got) != 1 || got[0] != id.String() {
 		t.Errorf("webhook got %v, want [%s]", got, id)
+	}
+}
+
+// TestOutboxWebhookReusesItsConnections: a topic's webhook requests share
+// one client, so they reuse a connection rather than open one each, and
+// the dispatcher closes it when it stops.
+func TestOutboxWebhookReusesItsConnections(t *testing.T) {
+	ctx := context.Background()
+	store := outboxStore(t)
+	secret, err := newSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	opened := 0
+	closed := make(chan struct{}, 100)
+	receiver := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	receiver.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		switch state {
+		case http.StateNew:
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		case http.StateClosed:
+			closed <- struct{}{}
+		}
+	}
+	receiver.Start()
+	defer receiver.Close()
+	d := NewDispatcher(store)
+	d.AllowPrivateWebhooks = true
+	if err := d.Webhook(ctx, "notify", Webhook{URL: receiver.URL, Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for range n {
+		if err := Enqueue(ctx, store, OutboxMessage{Topic: "notify"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, d)
+	if left, _ := store.Database().Collection(CollectionOutbox).CountDocuments(ctx, bson.D{}); left != 0 {
+		t.Fatalf("%d of %d messages not delivered", left, n)
+	}
+	mu.Lock()
+	if opened != 1 {
+		t.Errorf("%d messages opened %d connections, want 1", n, opened)
+	}
+	mu.Unlock()
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	if err := d.Run(stopped); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Error("the dispatcher stopped with its webhook connection left open")
 	}
 }
