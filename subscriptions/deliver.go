@@ -249,10 +249,7 @@ func (s *Service) release(ctx context.Context, name, consumer string, events ...
 		for i, m := range held {
 			ids[i] = m.ID
 		}
-		_, err := s.messages().UpdateMany(sc, idIn(ids), bson.D{
-			{Key: "$set", Value: bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "visible_at", Value: s.now()}}},
-			{Key: "$inc", Value: bson.D{{Key: "attempts", Value: -1}}},
-		})
+		_, err := s.messages().UpdateMany(sc, idIn(ids), releaseUpdate(s.now()))
 		return err
 	})
 }

@@ -105,7 +105,9 @@ func (d Delivered) Decode(v any) error { return bson.Unmarshal(d.Payload, v) }
 
 // OutboxHandler carries out a message. It may run more than once for the
 // same message (after a crash, or a timeout): use the message id as the
-// idempotency key. An error retries it after a backoff.
+// idempotency key. An error retries it after a backoff. It must return
+// when ctx ends, at the message's deadline: another dispatcher may take
+// the message then.
 type OutboxHandler func(ctx context.Context, m Delivered) error
 
 // Dispatcher delivers outbox messages, at least once, to the handler or
@@ -116,9 +118,14 @@ type OutboxHandler func(ctx context.Context, m Delivered) error
 type Dispatcher struct {
 	// Logger receives delivery failures; nil discards them.
 	Logger *slog.Logger
-	// Settings: AckTimeout bounds one delivery (after it the message goes
-	// out again), MaxAttempts, MinBackoff and MaxBackoff as for
-	// subscriptions; BatchSize is how many messages one pass takes.
+	// Settings: BatchSize is how many messages one pass takes, and
+	// AckTimeout how long it holds them: each must be delivered within
+	// it, after which it goes out again (a handler's ctx, or a webhook
+	// request, ends then). Messages of a pass left with less than half the
+	// AckTimeout (for a webhook: less than its Timeout) go back to the
+	// queue uncounted, for the next pass. MaxAttempts, MinBackoff and
+	// MaxBackoff are as for subscriptions. Set them before registering
+	// webhooks.
 	Settings Settings
 	// Poll is how often an idle dispatcher looks for messages.
 	Poll time.Duration
@@ -156,16 +163,21 @@ func (d *Dispatcher) Handle(topic string, h OutboxHandler) {
 }
 
 // Webhook delivers topic's messages to w, signed as subscriptions'
-// webhooks are (webhook-id is the message id). Errors: ErrInvalid.
+// webhooks are (webhook-id is the message id). Its Timeout must be
+// shorter than the dispatcher's AckTimeout. Errors: ErrInvalid.
 func (d *Dispatcher) Webhook(ctx context.Context, topic string, w Webhook) error {
-	if errs := validateWebhook(ctx, &w, d.AllowPrivateWebhooks); len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
-	}
+	errs := validateWebhook(ctx, &w, d.AllowPrivateWebhooks)
 	if w.Secret == "" {
-		return fmt.Errorf("%w: an outbox webhook needs its secret", ErrInvalid)
+		errs = append(errs, errors.New("an outbox webhook needs its secret"))
 	}
 	if w.Timeout == 0 {
 		w.Timeout = DefaultWebhookTimeout
+	}
+	if err := ackOutlastsRequests(d.Settings.withDefaults().AckTimeout, w.Timeout); w.Timeout > 0 && err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	client := webhookClient(w.Timeout, d.AllowPrivateWebhooks)
 	d.mu.Lock()
@@ -307,8 +319,22 @@ func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("take outbox messages: %w", err)
 	}
+	// The batch shares one deadline, after which another dispatcher may
+	// take its messages: each delivery ends by then, and once one has
+	// been tried, a message left with less time than a delivery needs
+	// goes back to the queue uncounted. The first is always tried, so
+	// that every pass moves on.
+	var back bson.A
+	tried := false
 	for _, m := range taken {
-		derr := d.deliver(ctx, st, m)
+		r := d.route(m.Topic)
+		left := m.Deadline.Sub(d.now())
+		if tried && left < r.needs(st) {
+			back = append(back, m.ID)
+			continue
+		}
+		tried = true
+		derr := d.deliver(ctx, r, m, left)
 		if ctx.Err() != nil {
 			// Stopping: what is in flight goes out again after its
 			// deadline.
@@ -318,25 +344,53 @@ func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
 			return len(taken), err
 		}
 	}
+	if len(back) > 0 {
+		held := append(idIn(back), bson.E{Key: "state", Value: stateInFlight}, bson.E{Key: "consumer", Value: d.consumer})
+		if _, err := d.outbox().UpdateMany(context.WithoutCancel(ctx), held, releaseUpdate(d.now())); err != nil {
+			return len(taken), fmt.Errorf("put back outbox messages: %w", err)
+		}
+	}
 	return len(taken), nil
 }
 
-// deliver hands one message to its handler or webhook.
-func (d *Dispatcher) deliver(ctx context.Context, st Settings, m outboxDoc) error {
-	dl := Delivered{ID: m.id(), Topic: m.Topic, Payload: m.Payload, Attempt: m.Attempts, CreatedAt: m.CreatedAt.UTC()}
+// route is where a topic's messages go: its handler, or else its
+// webhook.
+type route struct {
+	handler OutboxHandler
+	webhook outboxWebhook
+}
+
+func (d *Dispatcher) route(topic string) route {
 	d.mu.Lock()
-	h, w := d.handlers[m.Topic], d.webhooks[m.Topic]
-	d.mu.Unlock()
-	dctx, cancel := context.WithTimeout(ctx, st.AckTimeout)
-	defer cancel()
-	if h != nil {
-		return safeCall(dctx, h, dl)
+	defer d.mu.Unlock()
+	return route{handler: d.handlers[topic], webhook: d.webhooks[topic]}
+}
+
+// needs is the time a delivery is sure to have: a webhook's request
+// timeout, or half the ack timeout for a handler.
+func (r route) needs(st Settings) time.Duration {
+	if r.handler != nil {
+		return st.AckTimeout / 2
+	}
+	return r.webhook.Timeout
+}
+
+// deliver hands one message to its handler or webhook, for at most left
+// (a request also for at most its webhook's timeout).
+func (d *Dispatcher) deliver(ctx context.Context, r route, m outboxDoc, left time.Duration) error {
+	dl := Delivered{ID: m.id(), Topic: m.Topic, Payload: m.Payload, Attempt: m.Attempts, CreatedAt: m.CreatedAt.UTC()}
+	if r.handler != nil {
+		dctx, cancel := context.WithTimeout(ctx, left)
+		defer cancel()
+		return safeCall(dctx, r.handler, dl)
 	}
 	body, err := outboxBody(dl)
 	if err != nil {
 		return err
 	}
-	_, err = send(dctx, w.client, w.Webhook, dl.ID.String(), body, d.now())
+	dctx, cancel := context.WithTimeout(ctx, min(left, r.webhook.Timeout))
+	defer cancel()
+	_, err = send(dctx, r.webhook.client, r.webhook.Webhook, dl.ID.String(), body, d.now())
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,7 +196,8 @@ func TestOutboxRetriesParksAndRedelivers(t *testing.T) {
 }
 
 // TestOutboxWebhook: a topic routed to a webhook is POSTed, signed, with
-// the message id as webhook-id.
+// the message id as webhook-id; a webhook that is private, or whose
+// request timeout is not shorter than the ack timeout, is refused.
 func TestOutboxWebhook(t *testing.T) {
 	ctx := context.Background()
 	store := outboxStore(t)
@@ -215,6 +217,11 @@ func TestOutboxWebhook(t *testing.T) {
 		t.Errorf("loopback webhook: got %v, want ErrInvalid", err)
 	}
 	d.AllowPrivateWebhooks = true
+	d.Settings.AckTimeout = 5 * time.Second
+	if err := d.Webhook(ctx, "notify", Webhook{URL: receiver.URL, Secret: secret}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "ack_timeout") {
+		t.Errorf("an ack timeout within the default request timeout: got %v, want ErrInvalid about ack_timeout", err)
+	}
+	d.Settings.AckTimeout = 0
 	if err := d.Webhook(ctx, "notify", Webhook{URL: receiver.URL, Secret: secret}); err != nil {
 		t.Fatal(err)
 	}
@@ -283,5 +290,60 @@ func TestOutboxWebhookReusesItsConnections(t *testing.T) {
 	case <-closed:
 	case <-time.After(10 * time.Second):
 		t.Error("the dispatcher stopped with its webhook connection left open")
+	}
+}
+
+// TestOutboxMessageGoesToOneDispatcherAtATime: a pass's messages share a
+// deadline; one the pass reaches too late to deliver within it goes back
+// to the queue instead of being delivered while another dispatcher, for
+// which its deadline has passed, takes it too.
+func TestOutboxMessageGoesToOneDispatcherAtATime(t *testing.T) {
+	ctx := context.Background()
+	store := outboxStore(t)
+	clk := &clock{}
+	busy := map[uuid.UUID]string{} // message → the dispatcher delivering it
+	delivered := map[uuid.UUID][]int{}
+	var other *Dispatcher
+	dispatcher := func(name string, slow bool) *Dispatcher {
+		d := NewDispatcher(store)
+		d.clock = clk.now
+		d.Settings = Settings{AckTimeout: time.Minute}
+		d.Handle("pay", func(_ context.Context, m Delivered) error {
+			if holder, ok := busy[m.ID]; ok {
+				t.Errorf("%s got message %s while %s delivers it", name, m.ID, holder)
+			}
+			busy[m.ID] = name
+			defer delete(busy, m.ID)
+			delivered[m.ID] = append(delivered[m.ID], m.Attempt)
+			if slow {
+				// 40 s pass; meanwhile the other dispatcher looks for
+				// messages whose deadline has passed.
+				clk.advance(40 * time.Second)
+				if _, err := other.dispatch(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+			return nil
+		})
+		return d
+	}
+	slow := dispatcher("slow", true)
+	other = dispatcher("other", false)
+	var sent []uuid.UUID
+	for range 3 {
+		id := uuid.New()
+		sent = append(sent, id)
+		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := slow.dispatch(ctx); err != nil || n != 3 {
+		t.Fatalf("the slow dispatcher took %d messages (%v), want 3", n, err)
+	}
+	drain(t, other)
+	for _, id := range sent {
+		if got := delivered[id]; len(got) != 1 || got[0] != 1 {
+			t.Errorf("message %s delivered at attempts %v, want once, at attempt 1", id, got)
+		}
 	}
 }

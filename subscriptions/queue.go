@@ -24,6 +24,15 @@ func takeUpdate(consumer string, deadline time.Time) bson.D {
 	}
 }
 
+// releaseUpdate puts messages held but never tried back in the queue,
+// due at now, their delivery not counted.
+func releaseUpdate(now time.Time) bson.D {
+	return bson.D{
+		{Key: "$set", Value: bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "visible_at", Value: now}}},
+		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: -1}}},
+	}
+}
+
 // parkUpdate sets messages aside until replayed.
 func parkUpdate(reason string) bson.D {
 	return bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: stateParked}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason}}}}
