@@ -222,18 +222,11 @@ func (d *Dispatcher) topics() []string {
 // idle connections closed.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.closeIdle()
-	if err := d.store.EnsureCollection(ctx, CollectionOutbox); err != nil {
+	if err := d.ensureSchema(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
-	}
-	_, err := d.outbox().Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "topic", Value: 1}, {Key: "state", Value: 1}, {Key: "visible_at", Value: 1}}})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("subscriptions: outbox index: %w", err)
 	}
 	poll := d.Poll
 	if poll <= 0 {
@@ -258,6 +251,57 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
+// outboxIndexes serve the outbox's queries: the due ready messages and
+// the in-flight ones past their deadline of the dispatcher's topics
+// (dueFilter, expiredFilter), and the parked ones by topic (Parked,
+// Replay).
+var outboxIndexes = []mongo.IndexModel{
+	{Keys: bson.D{{Key: "topic", Value: 1}, {Key: "state", Value: 1}, {Key: "visible_at", Value: 1}}},
+	{Keys: bson.D{{Key: "topic", Value: 1}, {Key: "state", Value: 1}, {Key: "deadline", Value: 1}}},
+	{Keys: bson.D{{Key: "state", Value: 1}, {Key: "topic", Value: 1}, {Key: "_id", Value: 1}}},
+}
+
+// ensureSchema creates the outbox and its indexes.
+func (d *Dispatcher) ensureSchema(ctx context.Context) error {
+	if err := d.store.EnsureCollection(ctx, CollectionOutbox); err != nil {
+		return err
+	}
+	if _, err := d.outbox().Indexes().CreateMany(ctx, outboxIndexes); err != nil {
+		return fmt.Errorf("subscriptions: outbox indexes: %w", err)
+	}
+	return nil
+}
+
+// dueFilter matches topics' ready messages whose backoff is over.
+func dueFilter(topics []string, now time.Time) bson.D {
+	return bson.D{
+		{Key: "topic", Value: bson.D{{Key: "$in", Value: topics}}}, {Key: "state", Value: stateReady},
+		{Key: "visible_at", Value: bson.D{{Key: "$lte", Value: now}}},
+	}
+}
+
+// expiredFilter matches topics' in-flight messages whose deadline has
+// passed: their dispatcher stopped, or is too slow.
+func expiredFilter(topics []string, now time.Time) bson.D {
+	return bson.D{
+		{Key: "topic", Value: bson.D{{Key: "$in", Value: topics}}}, {Key: "state", Value: stateInFlight},
+		{Key: "deadline", Value: bson.D{{Key: "$lte", Value: now}}},
+	}
+}
+
+// parkedFilter matches topic's parked messages, or every topic's when
+// topic is empty.
+func parkedFilter(topic string) bson.D {
+	f := bson.D{{Key: "state", Value: stateParked}}
+	if topic != "" {
+		f = append(f, bson.E{Key: "topic", Value: topic})
+	}
+	return f
+}
+
+// parkedOrder lists parked messages by topic, then id.
+var parkedOrder = bson.D{{Key: "topic", Value: 1}, {Key: "_id", Value: 1}}
+
 func (d *Dispatcher) logger() *slog.Logger {
 	if d.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -273,51 +317,9 @@ func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
 	if len(topics) == 0 {
 		return 0, nil
 	}
-	var taken []outboxDoc
-	err := d.store.Transaction(ctx, func(sc context.Context) error {
-		taken = taken[:0]
-		now := d.now()
-		due := bson.D{
-			{Key: "topic", Value: bson.D{{Key: "$in", Value: topics}}},
-			{Key: "$or", Value: bson.A{
-				bson.D{{Key: "state", Value: stateReady}, {Key: "visible_at", Value: bson.D{{Key: "$lte", Value: now}}}},
-				bson.D{{Key: "state", Value: stateInFlight}, {Key: "deadline", Value: bson.D{{Key: "$lte", Value: now}}}},
-			}},
-		}
-		cur, err := d.outbox().Find(sc, due, options.Find().SetLimit(int64(st.BatchSize)))
-		if err != nil {
-			return err
-		}
-		if err := cur.All(sc, &taken); err != nil {
-			return err
-		}
-		var take, park bson.A
-		deadline := now.Add(st.AckTimeout)
-		kept := taken[:0]
-		for _, m := range taken {
-			if m.Attempts >= st.MaxAttempts {
-				park = append(park, m.ID)
-				continue
-			}
-			m.Attempts++
-			m.Deadline = deadline
-			take = append(take, m.ID)
-			kept = append(kept, m)
-		}
-		taken = kept
-		if len(park) > 0 {
-			if _, err := d.outbox().UpdateMany(sc, idIn(park), parkUpdate(fmt.Sprintf("not delivered after %d attempts", st.MaxAttempts))); err != nil {
-				return err
-			}
-		}
-		if len(take) == 0 {
-			return nil
-		}
-		_, err = d.outbox().UpdateMany(sc, idIn(take), takeUpdate(d.consumer, deadline))
-		return err
-	})
+	taken, err := d.take(ctx, st, topics)
 	if err != nil {
-		return 0, fmt.Errorf("take outbox messages: %w", err)
+		return 0, err
 	}
 	// The batch shares one deadline, after which another dispatcher may
 	// take its messages: each delivery ends by then, and once one has
@@ -351,6 +353,61 @@ func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
 		}
 	}
 	return len(taken), nil
+}
+
+// take marks up to a batch of due messages in flight for this
+// dispatcher, in one transaction, and parks those that used up their
+// attempts.
+func (d *Dispatcher) take(ctx context.Context, st Settings, topics []string) ([]outboxDoc, error) {
+	var taken []outboxDoc
+	err := d.store.Transaction(ctx, func(sc context.Context) error {
+		taken = taken[:0]
+		now := d.now()
+		// In-flight messages past their deadline first, then ready ones:
+		// one query each, so that each walks an index of its own.
+		for _, f := range []bson.D{expiredFilter(topics, now), dueFilter(topics, now)} {
+			if len(taken) >= st.BatchSize {
+				break
+			}
+			cur, err := d.outbox().Find(sc, f, options.Find().SetLimit(int64(st.BatchSize-len(taken))))
+			if err != nil {
+				return err
+			}
+			var docs []outboxDoc
+			if err := cur.All(sc, &docs); err != nil {
+				return err
+			}
+			taken = append(taken, docs...)
+		}
+		var take, park bson.A
+		deadline := now.Add(st.AckTimeout)
+		kept := taken[:0]
+		for _, m := range taken {
+			if m.Attempts >= st.MaxAttempts {
+				park = append(park, m.ID)
+				continue
+			}
+			m.Attempts++
+			m.Deadline = deadline
+			take = append(take, m.ID)
+			kept = append(kept, m)
+		}
+		taken = kept
+		if len(park) > 0 {
+			if _, err := d.outbox().UpdateMany(sc, idIn(park), parkUpdate(fmt.Sprintf("not delivered after %d attempts", st.MaxAttempts))); err != nil {
+				return err
+			}
+		}
+		if len(take) == 0 {
+			return nil
+		}
+		_, err := d.outbox().UpdateMany(sc, idIn(take), takeUpdate(d.consumer, deadline))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("take outbox messages: %w", err)
+	}
+	return taken, nil
 }
 
 // route is where a topic's messages go: its handler, or else its
@@ -427,16 +484,12 @@ type ParkedMessage struct {
 }
 
 // Parked lists up to limit parked messages (0: 1000) of topic, or of
-// every topic when topic is empty.
+// every topic when topic is empty, by topic and then id.
 func (d *Dispatcher) Parked(ctx context.Context, topic string, limit int) ([]ParkedMessage, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	f := bson.D{{Key: "state", Value: stateParked}}
-	if topic != "" {
-		f = append(f, bson.E{Key: "topic", Value: topic})
-	}
-	cur, err := d.outbox().Find(ctx, f, options.Find().SetLimit(int64(limit)).SetSort(bson.D{{Key: "_id", Value: 1}}))
+	cur, err := d.outbox().Find(ctx, parkedFilter(topic), options.Find().SetLimit(int64(limit)).SetSort(parkedOrder))
 	if err != nil {
 		return nil, fmt.Errorf("subscriptions: parked outbox messages: %w", err)
 	}

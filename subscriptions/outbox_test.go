@@ -347,3 +347,44 @@ func TestOutboxMessageGoesToOneDispatcherAtATime(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxQueriesUseIndexes asks the embedded engine how it runs the
+// outbox's queries: each walks an index bounded by all it filters on and
+// in the order asked for, never the whole outbox, so that a pass and the
+// parked listing cost the same however many messages wait.
+func TestOutboxQueriesUseIndexes(t *testing.T) {
+	ctx := context.Background()
+	d := NewDispatcher(outboxStore(t))
+	if err := d.ensureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	explainer, ok := d.outbox().(interface {
+		Explain(ctx context.Context, filter, sort any) (string, error)
+	})
+	if !ok {
+		t.Fatalf("the embedded outbox collection (%T) cannot explain its plans", d.outbox())
+	}
+	topics := []string{"email", "pay"}
+	now := time.Now()
+	cases := []struct {
+		name         string
+		filter, sort any
+		want         string
+	}{
+		{"due ready messages", dueFilter(topics, now), nil, "IXSCAN topic_1_state_1_visible_at_1"},
+		{"in-flight messages past their deadline", expiredFilter(topics, now), nil, "IXSCAN topic_1_state_1_deadline_1"},
+		{"parked messages", parkedFilter(""), parkedOrder, "IXSCAN state_1_topic_1__id_1"},
+		{"parked messages of a topic", parkedFilter("pay"), parkedOrder, "IXSCAN state_1_topic_1__id_1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := explainer.Explain(ctx, c.filter, c.sort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("plan %q, want %q", got, c.want)
+			}
+		})
+	}
+}
