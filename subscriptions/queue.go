@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -47,6 +48,6 @@ func refuseUpdate(st Settings, attempts int, retry bool, reason string, now time
 	}
 	return bson.D{{Key: "$set", Value: bson.D{
 		{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason},
-		{Key: "visible_at", Value: now.Add(jitter(st.backoff(attempts)))},
+		{Key: "visible_at", Value: now.Add(jitter(st.backoff(attempts), rand.N[time.Duration]))},
 	}}}
 }
