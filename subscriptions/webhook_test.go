@@ -295,3 +295,73 @@ func TestWebhookShortAckTimeoutStillDelivers(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookParksAnEventThatKeepsFailing: an event the receiver keeps
+// refusing is sent MaxAttempts times, then parked, and the log holds one
+// entry per attempt.
+func TestWebhookParksAnEventThatKeepsFailing(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t, "memory:")
+	svc.AllowPrivateWebhooks = true
+	requests := make(chan int, 100) // the attempt each request says it is
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev webhookEvent
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		requests <- ev.Attempt
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer receiver.Close()
+	const attempts = 3
+	if _, err := svc.Create(ctx, Subscription{Name: "hook", Webhook: &Webhook{URL: receiver.URL},
+		Settings: Settings{MaxAttempts: attempts, MinBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	id := appendEvents(t, store, uuid.New(), "", "E")[0]
+	timeout := time.After(20 * time.Second)
+	for want := 1; want <= attempts; want++ {
+		select {
+		case got := <-requests:
+			if got != want {
+				t.Fatalf("request %d says attempt %d", want, got)
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d attempts sent", want-1, attempts)
+		}
+	}
+	// Parked by the last attempt's nack; its log entry is written once
+	// its batch is done.
+	var log []WebhookAttempt
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		parked, err := svc.Parked(ctx, "hook", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if log, err = svc.WebhookLog(ctx, "hook", 100); err != nil {
+			t.Fatal(err)
+		}
+		if len(parked) == 1 && len(log) >= attempts {
+			if parked[0].Event != id || parked[0].Attempts != attempts || !strings.Contains(parked[0].Reason, "500") {
+				t.Errorf("parked %+v, want %s after %d attempts, for its 500", parked[0], id, attempts)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("parked %+v and %d log entries, want the event and %d", parked, len(log), attempts)
+		}
+	}
+	if len(log) != attempts {
+		t.Fatalf("%d log entries, want %d: %+v", len(log), attempts, log)
+	}
+	for i, a := range log { // newest first
+		if want := attempts - i; a.Event != id || a.Attempt != want || a.Status != http.StatusInternalServerError || a.Error == "" {
+			t.Errorf("log entry %d: %+v, want attempt %d of %s answered 500", i, a, want, id)
+		}
+	}
+	select {
+	case got := <-requests:
+		t.Errorf("a parked event was sent again (attempt %d)", got)
+	default:
+	}
+}
