@@ -160,7 +160,7 @@ func ackOutlastsRequests(ack, request time.Duration) error {
 	if ack > request {
 		return nil
 	}
-	return fmt.Errorf("ack_timeout %s must be longer than the webhook timeout %s: a request must be able to end before its event goes out again", ack, request)
+	return fmt.Errorf("ack_timeout %s must be longer than the webhook timeout %s: a request must be able to end before it may be sent again", ack, request)
 }
 
 func hasControl(s string) bool {
