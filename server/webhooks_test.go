@@ -242,6 +242,8 @@ func TestSubscriptionWebhooksRefused(t *testing.T) {
 		{"bad secret", `{"url": "https://example.com/x", "secret": "whsec_short"}`, "secret"},
 		{"negative timeout", `{"url": "https://example.com/x", "timeout_ms": -1}`, "timeout_ms"},
 		{"unknown field", `{"url": "https://example.com/x", "headers": {}}`, "headers"},
+		{"ack timeout within the default request timeout", `{"url": "https://93.184.215.14/x"}, "settings": {"ack_timeout_ms": 5000}`, "ack_timeout"},
+		{"ack timeout equal to the request timeout", `{"url": "https://93.184.215.14/x", "timeout_ms": 2000}, "settings": {"ack_timeout_ms": 2000}`, "ack_timeout"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e.with(t).post("/v1/subscriptions", `{"name": "hooks", "webhook": `+c.webhook+`}`).wantProblem(t, http.StatusBadRequest, c.detail)

@@ -3,7 +3,6 @@ package subscriptions
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 	"unicode/utf8"
 
@@ -249,10 +248,7 @@ func (s *Service) release(ctx context.Context, name, consumer string, events ...
 		for i, m := range held {
 			ids[i] = m.ID
 		}
-		_, err := s.messages().UpdateMany(sc, idIn(ids), bson.D{
-			{Key: "$set", Value: bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "visible_at", Value: s.now()}}},
-			{Key: "$inc", Value: bson.D{{Key: "attempts", Value: -1}}},
-		})
+		_, err := s.messages().UpdateMany(sc, idIn(ids), releaseUpdate(s.now()))
 		return err
 	})
 }
@@ -332,13 +328,14 @@ func validConsumer(consumer string) error {
 	return nil
 }
 
-// jitter spreads retries: half the backoff plus a random part of the other
-// half, so that events refused together are not retried together.
-func jitter(d time.Duration) time.Duration {
+// jitter spreads retries: half the backoff d plus a random part of the
+// other half, drawn by n (n(x) is in [0, x); rand.N in production), so
+// that events refused together are not retried together.
+func jitter(d time.Duration, n func(time.Duration) time.Duration) time.Duration {
 	if d <= 1 {
 		return d
 	}
-	return d/2 + rand.N(d/2)
+	return d/2 + n(d/2)
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

@@ -49,7 +49,9 @@
 // its URL as a signed JSON POST (Standard Webhooks: webhook-id,
 // webhook-timestamp, webhook-signature), a stream's events in order,
 // retrying with exponential backoff and jitter until MaxAttempts, then
-// parking. Every attempt is in WebhookLog. URLs must be http(s) and may not
+// parking. A request ends by its event's ack deadline, so the
+// subscription's ack timeout must be longer than the webhook's request
+// timeout. Every attempt is in WebhookLog. URLs must be http(s) and may not
 // reach loopback, link-local or private addresses unless the Service
 // allows them (checked at Create and when connecting).
 //
@@ -66,5 +68,7 @@
 // messages at least once to the handler (or webhook) registered for their
 // topic, with the message id as the idempotency key, and retries and
 // parks as subscriptions do; a message whose delivery a crash cut off
-// goes out again after its ack timeout.
+// goes out again after its ack timeout. A delivery ends by its message's
+// deadline (a handler must return when its ctx ends), so that no two
+// dispatchers deliver a message at once.
 package subscriptions

@@ -3,18 +3,12 @@ package subscriptions
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"sync"
 	"time"
 
-	"github.com/256dpi/lungo"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
-	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/annalsdb/annals/mongostore"
@@ -105,244 +99,10 @@ func (d Delivered) Decode(v any) error { return bson.Unmarshal(d.Payload, v) }
 
 // OutboxHandler carries out a message. It may run more than once for the
 // same message (after a crash, or a timeout): use the message id as the
-// idempotency key. An error retries it after a backoff.
+// idempotency key. An error retries it after a backoff. It must return
+// when ctx ends, at the message's deadline: another dispatcher may take
+// the message then.
 type OutboxHandler func(ctx context.Context, m Delivered) error
-
-// Dispatcher delivers outbox messages, at least once, to the handler or
-// webhook registered for their topic, retrying with backoff and jitter and
-// parking a message after MaxAttempts. Messages of topics it has nothing
-// for wait in the queue. Several dispatchers (processes) may run at once;
-// each message goes to one at a time.
-type Dispatcher struct {
-	// Logger receives delivery failures; nil discards them.
-	Logger *slog.Logger
-	// Settings: AckTimeout bounds one delivery (after it the message goes
-	// out again), MaxAttempts, MinBackoff and MaxBackoff as for
-	// subscriptions; BatchSize is how many messages one pass takes.
-	Settings Settings
-	// Poll is how often an idle dispatcher looks for messages.
-	Poll time.Duration
-	// AllowPrivateWebhooks is as for Service.
-	AllowPrivateWebhooks bool
-
-	store    *mongostore.Store
-	clock    func() time.Time
-	consumer string
-
-	mu       sync.Mutex
-	handlers map[string]OutboxHandler
-	webhooks map[string]Webhook
-}
-
-// NewDispatcher returns a Dispatcher over store's outbox.
-func NewDispatcher(store *mongostore.Store) *Dispatcher {
-	return &Dispatcher{store: store, clock: time.Now, consumer: consumerID(),
-		handlers: map[string]OutboxHandler{}, webhooks: map[string]Webhook{}}
-}
-
-// Handle delivers topic's messages to h.
-func (d *Dispatcher) Handle(topic string, h OutboxHandler) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.handlers[topic] = h
-}
-
-// Webhook delivers topic's messages to w, signed as subscriptions'
-// webhooks are (webhook-id is the message id). Errors: ErrInvalid.
-func (d *Dispatcher) Webhook(ctx context.Context, topic string, w Webhook) error {
-	if errs := validateWebhook(ctx, &w, d.AllowPrivateWebhooks); len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
-	}
-	if w.Secret == "" {
-		return fmt.Errorf("%w: an outbox webhook needs its secret", ErrInvalid)
-	}
-	if w.Timeout == 0 {
-		w.Timeout = DefaultWebhookTimeout
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.webhooks[topic] = w
-	return nil
-}
-
-func (d *Dispatcher) outbox() lungo.ICollection {
-	return d.store.Database().Collection(CollectionOutbox)
-}
-
-func (d *Dispatcher) now() time.Time { return d.clock().UTC().Truncate(time.Millisecond) }
-
-func (d *Dispatcher) topics() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]string, 0, len(d.handlers)+len(d.webhooks))
-	for t := range d.handlers {
-		out = append(out, t)
-	}
-	for t := range d.webhooks {
-		out = append(out, t)
-	}
-	return out
-}
-
-// Run delivers messages until ctx ends, then returns nil.
-func (d *Dispatcher) Run(ctx context.Context) error {
-	if err := d.store.EnsureCollection(ctx, CollectionOutbox); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	_, err := d.outbox().Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "topic", Value: 1}, {Key: "state", Value: 1}, {Key: "visible_at", Value: 1}}})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("subscriptions: outbox index: %w", err)
-	}
-	poll := d.Poll
-	if poll <= 0 {
-		poll = DefaultPoll
-	}
-	for {
-		n, err := d.dispatch(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			d.logger().Warn("subscriptions: outbox", "error", err)
-		}
-		if n > 0 && err == nil {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(poll):
-		}
-	}
-}
-
-func (d *Dispatcher) logger() *slog.Logger {
-	if d.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return d.Logger
-}
-
-// dispatch takes one batch of due messages and delivers them; it returns
-// how many it took.
-func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
-	st := d.Settings.withDefaults()
-	topics := d.topics()
-	if len(topics) == 0 {
-		return 0, nil
-	}
-	var taken []outboxDoc
-	err := d.store.Transaction(ctx, func(sc context.Context) error {
-		taken = taken[:0]
-		now := d.now()
-		due := bson.D{
-			{Key: "topic", Value: bson.D{{Key: "$in", Value: topics}}},
-			{Key: "$or", Value: bson.A{
-				bson.D{{Key: "state", Value: stateReady}, {Key: "visible_at", Value: bson.D{{Key: "$lte", Value: now}}}},
-				bson.D{{Key: "state", Value: stateInFlight}, {Key: "deadline", Value: bson.D{{Key: "$lte", Value: now}}}},
-			}},
-		}
-		cur, err := d.outbox().Find(sc, due, options.Find().SetLimit(int64(st.BatchSize)))
-		if err != nil {
-			return err
-		}
-		if err := cur.All(sc, &taken); err != nil {
-			return err
-		}
-		var take, park bson.A
-		deadline := now.Add(st.AckTimeout)
-		kept := taken[:0]
-		for _, m := range taken {
-			if m.Attempts >= st.MaxAttempts {
-				park = append(park, m.ID)
-				continue
-			}
-			m.Attempts++
-			m.Deadline = deadline
-			take = append(take, m.ID)
-			kept = append(kept, m)
-		}
-		taken = kept
-		if len(park) > 0 {
-			if _, err := d.outbox().UpdateMany(sc, idIn(park), parkUpdate(fmt.Sprintf("not delivered after %d attempts", st.MaxAttempts))); err != nil {
-				return err
-			}
-		}
-		if len(take) == 0 {
-			return nil
-		}
-		_, err = d.outbox().UpdateMany(sc, idIn(take), takeUpdate(d.consumer, deadline))
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("take outbox messages: %w", err)
-	}
-	for _, m := range taken {
-		derr := d.deliver(ctx, st, m)
-		if ctx.Err() != nil {
-			// Stopping: what is in flight goes out again after its
-			// deadline.
-			return len(taken), nil
-		}
-		if err := d.settle(context.WithoutCancel(ctx), st, m, derr); err != nil {
-			return len(taken), err
-		}
-	}
-	return len(taken), nil
-}
-
-// deliver hands one message to its handler or webhook.
-func (d *Dispatcher) deliver(ctx context.Context, st Settings, m outboxDoc) error {
-	dl := Delivered{ID: m.id(), Topic: m.Topic, Payload: m.Payload, Attempt: m.Attempts, CreatedAt: m.CreatedAt.UTC()}
-	d.mu.Lock()
-	h, w := d.handlers[m.Topic], d.webhooks[m.Topic]
-	d.mu.Unlock()
-	dctx, cancel := context.WithTimeout(ctx, st.AckTimeout)
-	defer cancel()
-	if h != nil {
-		return safeCall(dctx, h, dl)
-	}
-	body, err := outboxBody(dl)
-	if err != nil {
-		return err
-	}
-	_, err = send(dctx, d.client(w), w, dl.ID.String(), body, d.now())
-	return err
-}
-
-func (d *Dispatcher) client(w Webhook) *http.Client {
-	return webhookClient(w.Timeout, d.AllowPrivateWebhooks)
-}
-
-// safeCall runs a handler, turning a panic into an error.
-func safeCall(ctx context.Context, h OutboxHandler, m Delivered) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("outbox handler panicked: %v", r)
-		}
-	}()
-	return h(ctx, m)
-}
-
-// settle removes a delivered message, or schedules its retry (or parks
-// it) after a failure. A message no longer in this dispatcher's hands (its
-// deadline passed and another took it) is left alone.
-func (d *Dispatcher) settle(ctx context.Context, st Settings, m outboxDoc, derr error) error {
-	held := bson.D{{Key: "_id", Value: m.ID}, {Key: "state", Value: stateInFlight}, {Key: "consumer", Value: d.consumer}, {Key: "attempts", Value: m.Attempts}}
-	if derr == nil {
-		_, err := d.outbox().DeleteOne(ctx, held)
-		return err
-	}
-	d.logger().Warn("subscriptions: outbox delivery failed", "topic", m.Topic, "id", m.id(), "attempt", m.Attempts, "error", derr)
-	_, err := d.outbox().UpdateOne(ctx, held, refuseUpdate(st, m.Attempts, true, truncate(derr.Error(), 1000), d.now()))
-	return err
-}
 
 // ParkedMessage is an outbox message set aside after MaxAttempts.
 type ParkedMessage struct {
@@ -353,16 +113,12 @@ type ParkedMessage struct {
 }
 
 // Parked lists up to limit parked messages (0: 1000) of topic, or of
-// every topic when topic is empty.
+// every topic when topic is empty, by topic and then id.
 func (d *Dispatcher) Parked(ctx context.Context, topic string, limit int) ([]ParkedMessage, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	f := bson.D{{Key: "state", Value: stateParked}}
-	if topic != "" {
-		f = append(f, bson.E{Key: "topic", Value: topic})
-	}
-	cur, err := d.outbox().Find(ctx, f, options.Find().SetLimit(int64(limit)).SetSort(bson.D{{Key: "_id", Value: 1}}))
+	cur, err := d.outbox().Find(ctx, parkedFilter(topic), options.Find().SetLimit(int64(limit)).SetSort(parkedOrder))
 	if err != nil {
 		return nil, fmt.Errorf("subscriptions: parked outbox messages: %w", err)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,7 +196,8 @@ func TestOutboxRetriesParksAndRedelivers(t *testing.T) {
 }
 
 // TestOutboxWebhook: a topic routed to a webhook is POSTed, signed, with
-// the message id as webhook-id.
+// the message id as webhook-id; a webhook that is private, or whose
+// request timeout is not shorter than the ack timeout, is refused.
 func TestOutboxWebhook(t *testing.T) {
 	ctx := context.Background()
 	store := outboxStore(t)
@@ -214,6 +217,11 @@ func TestOutboxWebhook(t *testing.T) {
 		t.Errorf("loopback webhook: got %v, want ErrInvalid", err)
 	}
 	d.AllowPrivateWebhooks = true
+	d.Settings.AckTimeout = 5 * time.Second
+	if err := d.Webhook(ctx, "notify", Webhook{URL: receiver.URL, Secret: secret}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "ack_timeout") {
+		t.Errorf("an ack timeout within the default request timeout: got %v, want ErrInvalid about ack_timeout", err)
+	}
+	d.Settings.AckTimeout = 0
 	if err := d.Webhook(ctx, "notify", Webhook{URL: receiver.URL, Secret: secret}); err != nil {
 		t.Fatal(err)
 	}
@@ -224,5 +232,159 @@ func TestOutboxWebhook(t *testing.T) {
 	drain(t, d)
 	if len(got) != 1 || got[0] != id.String() {
 		t.Errorf("webhook got %v, want [%s]", got, id)
+	}
+}
+
+// TestOutboxWebhookReusesItsConnections: a topic's webhook requests share
+// one client, so they reuse a connection rather than open one each, and
+// the dispatcher closes it when it stops.
+func TestOutboxWebhookReusesItsConnections(t *testing.T) {
+	ctx := context.Background()
+	store := outboxStore(t)
+	secret, err := newSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	opened := 0
+	closed := make(chan struct{}, 100)
+	receiver := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	receiver.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		switch state {
+		case http.StateNew:
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		case http.StateClosed:
+			closed <- struct{}{}
+		}
+	}
+	receiver.Start()
+	defer receiver.Close()
+	d := NewDispatcher(store)
+	d.AllowPrivateWebhooks = true
+	if err := d.Webhook(ctx, "notify", Webhook{URL: receiver.URL, Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for range n {
+		if err := Enqueue(ctx, store, OutboxMessage{Topic: "notify"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, d)
+	if left, _ := store.Database().Collection(CollectionOutbox).CountDocuments(ctx, bson.D{}); left != 0 {
+		t.Fatalf("%d of %d messages not delivered", left, n)
+	}
+	mu.Lock()
+	if opened != 1 {
+		t.Errorf("%d messages opened %d connections, want 1", n, opened)
+	}
+	mu.Unlock()
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	if err := d.Run(stopped); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Error("the dispatcher stopped with its webhook connection left open")
+	}
+}
+
+// TestOutboxMessageGoesToOneDispatcherAtATime: a pass's messages share a
+// deadline; one the pass reaches too late to deliver within it goes back
+// to the queue instead of being delivered while another dispatcher, for
+// which its deadline has passed, takes it too.
+func TestOutboxMessageGoesToOneDispatcherAtATime(t *testing.T) {
+	ctx := context.Background()
+	store := outboxStore(t)
+	clk := &clock{}
+	busy := map[uuid.UUID]string{} // message → the dispatcher delivering it
+	delivered := map[uuid.UUID][]int{}
+	var other *Dispatcher
+	dispatcher := func(name string, slow bool) *Dispatcher {
+		d := NewDispatcher(store)
+		d.clock = clk.now
+		d.Settings = Settings{AckTimeout: time.Minute}
+		d.Handle("pay", func(_ context.Context, m Delivered) error {
+			if holder, ok := busy[m.ID]; ok {
+				t.Errorf("%s got message %s while %s delivers it", name, m.ID, holder)
+			}
+			busy[m.ID] = name
+			defer delete(busy, m.ID)
+			delivered[m.ID] = append(delivered[m.ID], m.Attempt)
+			if slow {
+				// 40 s pass; meanwhile the other dispatcher looks for
+				// messages whose deadline has passed.
+				clk.advance(40 * time.Second)
+				if _, err := other.dispatch(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+			return nil
+		})
+		return d
+	}
+	slow := dispatcher("slow", true)
+	other = dispatcher("other", false)
+	var sent []uuid.UUID
+	for range 3 {
+		id := uuid.New()
+		sent = append(sent, id)
+		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := slow.dispatch(ctx); err != nil || n != 3 {
+		t.Fatalf("the slow dispatcher took %d messages (%v), want 3", n, err)
+	}
+	drain(t, other)
+	for _, id := range sent {
+		if got := delivered[id]; len(got) != 1 || got[0] != 1 {
+			t.Errorf("message %s delivered at attempts %v, want once, at attempt 1", id, got)
+		}
+	}
+}
+
+// TestOutboxQueriesUseIndexes asks the embedded engine how it runs the
+// outbox's queries: each walks an index bounded by all it filters on and
+// in the order asked for, never the whole outbox, so that a pass and the
+// parked listing cost the same however many messages wait.
+func TestOutboxQueriesUseIndexes(t *testing.T) {
+	ctx := context.Background()
+	d := NewDispatcher(outboxStore(t))
+	if err := d.ensureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	explainer, ok := d.outbox().(interface {
+		Explain(ctx context.Context, filter, sort any) (string, error)
+	})
+	if !ok {
+		t.Fatalf("the embedded outbox collection (%T) cannot explain its plans", d.outbox())
+	}
+	topics := []string{"email", "pay"}
+	now := time.Now()
+	cases := []struct {
+		name         string
+		filter, sort any
+		want         string
+	}{
+		{"due ready messages", dueFilter(topics, now), nil, "IXSCAN topic_1_state_1_visible_at_1"},
+		{"in-flight messages past their deadline", expiredFilter(topics, now), nil, "IXSCAN topic_1_state_1_deadline_1"},
+		{"parked messages", parkedFilter(""), parkedOrder, "IXSCAN state_1_topic_1__id_1"},
+		{"parked messages of a topic", parkedFilter("pay"), parkedOrder, "IXSCAN state_1_topic_1__id_1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := explainer.Explain(ctx, c.filter, c.sort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("plan %q, want %q", got, c.want)
+			}
+		})
 	}
 }

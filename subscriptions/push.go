@@ -88,6 +88,7 @@ func consumerID() string {
 func (s *Service) push(ctx context.Context, d definition) {
 	w := d.webhook()
 	client := webhookClient(w.Timeout, s.AllowPrivateWebhooks)
+	defer client.CloseIdleConnections()
 	consumer := consumerID()
 	log := s.logger().With("subscription", d.Name)
 	pause := time.Duration(0)
@@ -112,25 +113,31 @@ func (s *Service) push(ctx context.Context, d definition) {
 }
 
 // pushBatch sends a fetched batch one event at a time, then records the
-// attempts and acknowledges what was accepted, in one write each. Events
-// it has no time left to send before their ack timeout, and those behind
-// a failed event of their stream, go back to the queue uncounted.
+// attempts and acknowledges what was accepted, in one write each. Each
+// request ends by its event's deadline, so that no request outlives the
+// event's hold. Events behind a failed event of their stream, and, once a
+// request of the batch has been sent, those left with less time than a
+// request may take, go back to the queue uncounted: the batch's first
+// event is always sent, so that every batch moves delivery on, whatever
+// the ack and request timeouts.
 func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client *http.Client, consumer string, batch []Delivery) {
 	log := s.logger().With("subscription", d.Name)
 	var acked, released []uuid.UUID
 	var attempts []any
 	failed := map[uuid.UUID]bool{} // streams whose event failed
 	for _, dl := range batch {
-		// An event behind a failed one of its stream, or that there is no
-		// time left to send, goes back to the queue uncounted: it was
-		// never sent, so it must not use up its attempts.
-		if _, ok := failed[dl.Event.Stream]; ok || dl.Deadline.Sub(s.now()) < w.Timeout || ctx.Err() != nil {
+		// An event put back was never sent, so it must not use up its
+		// attempts.
+		left := dl.Deadline.Sub(s.now())
+		if failed[dl.Event.Stream] || ctx.Err() != nil || (len(attempts) > 0 && left < w.Timeout) {
 			released = append(released, dl.Event.ID)
 			continue
 		}
 		start := time.Now()
 		pctx, span := s.startWebhook(ctx, d.Name, w.URL, dl)
-		status, perr := post(pctx, client, w, d.Name, dl, s.now())
+		rctx, cancel := context.WithTimeout(pctx, min(w.Timeout, left))
+		status, perr := post(rctx, client, w, d.Name, dl, s.now())
+		cancel()
 		endWebhook(span, status, perr)
 		if ctx.Err() != nil {
 			// Stopping: what is in flight goes out again after its

@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -24,6 +25,15 @@ func takeUpdate(consumer string, deadline time.Time) bson.D {
 	}
 }
 
+// releaseUpdate puts messages held but never tried back in the queue,
+// due at now, their delivery not counted.
+func releaseUpdate(now time.Time) bson.D {
+	return bson.D{
+		{Key: "$set", Value: bson.D{{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "visible_at", Value: now}}},
+		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: -1}}},
+	}
+}
+
 // parkUpdate sets messages aside until replayed.
 func parkUpdate(reason string) bson.D {
 	return bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: stateParked}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason}}}}
@@ -38,6 +48,6 @@ func refuseUpdate(st Settings, attempts int, retry bool, reason string, now time
 	}
 	return bson.D{{Key: "$set", Value: bson.D{
 		{Key: "state", Value: stateReady}, {Key: "consumer", Value: ""}, {Key: "reason", Value: reason},
-		{Key: "visible_at", Value: now.Add(jitter(st.backoff(attempts)))},
+		{Key: "visible_at", Value: now.Add(jitter(st.backoff(attempts), rand.N[time.Duration]))},
 	}}}
 }

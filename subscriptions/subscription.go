@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -64,7 +65,9 @@ type Settings struct {
 	// BatchSize caps the events one Fetch returns. Default 100.
 	BatchSize int
 	// AckTimeout is how long a consumer holds an event before it is
-	// delivered again. Default 30 s.
+	// delivered again. Default 30 s. A webhook subscription's must be
+	// longer than its webhook's Timeout, so that a request can end before
+	// its event may go out again.
 	AckTimeout time.Duration
 	// MaxAttempts is how many deliveries an event gets before it is
 	// parked. Default 10.
@@ -140,10 +143,24 @@ func (sub Subscription) validate() error {
 	if st.MinBackoff < 0 || st.MaxBackoff < 0 || (st.MaxBackoff > 0 && st.MaxBackoff < st.MinBackoff) {
 		errs = append(errs, fmt.Errorf("backoff bounds %s..%s must be positive and increasing", st.MinBackoff, st.MaxBackoff))
 	}
+	if w := sub.Webhook; w != nil && st.AckTimeout >= 0 && w.Timeout >= 0 {
+		if err := ackOutlastsRequests(st.withDefaults().AckTimeout, cmp.Or(w.Timeout, DefaultWebhookTimeout)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// ackOutlastsRequests checks that a webhook request can end before its
+// event's (or message's) ack timeout lets it go out again.
+func ackOutlastsRequests(ack, request time.Duration) error {
+	if ack > request {
+		return nil
+	}
+	return fmt.Errorf("ack_timeout %s must be longer than the webhook timeout %s: a request must be able to end before it may be sent again", ack, request)
 }
 
 func hasControl(s string) bool {

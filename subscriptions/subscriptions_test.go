@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,18 +171,48 @@ func TestCompetingConsumers(t *testing.T) {
 	}
 }
 
-// TestCompetingConsumersDeliverEachEventOnce: consumers racing on one
-// subscription together acknowledge every event exactly once.
-func TestCompetingConsumersDeliverEachEventOnce(t *testing.T) {
+// TestCompetingConsumersDeliverEachEventOnceInOrder: consumers racing on
+// one subscription together acknowledge every event exactly once, each
+// stream's in version order: an event is handed out only after its
+// predecessor's ack has been sent, so no two consumers hold events of one
+// stream at once.
+func TestCompetingConsumersDeliverEachEventOnceInOrder(t *testing.T) {
 	ctx := context.Background()
 	svc, store, _ := newService(t, "memory:")
 	if _, err := svc.Create(ctx, Subscription{Name: "s", Settings: Settings{BatchSize: 7}}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[uuid.UUID]bool{}
+	var streams []uuid.UUID
 	for range 20 {
-		for _, id := range appendEvents(t, store, uuid.New(), "", "E1", "E2", "E3", "E4", "E5") {
+		stream := uuid.New()
+		streams = append(streams, stream)
+		for _, id := range appendEvents(t, store, stream, "", "E1", "E2", "E3", "E4", "E5") {
 			want[id] = true
+		}
+	}
+	var mu sync.Mutex
+	acking := map[uuid.UUID]int64{} // stream → the last version whose ack was sent
+	// inOrder checks a consumer's batch: each stream's events in version
+	// order, the first right after the last acknowledged, and notes them
+	// as acknowledged before the consumer sends the ack.
+	inOrder := func(consumer string, got []Delivery) {
+		mu.Lock()
+		defer mu.Unlock()
+		next := map[uuid.UUID]int64{}
+		for _, dl := range got {
+			s := dl.Event.Stream
+			want, ok := next[s]
+			if !ok {
+				want = acking[s] + 1
+			}
+			if dl.Event.Version != want {
+				t.Errorf("%s got version %d of stream %s, want version %d", consumer, dl.Event.Version, s, want)
+			}
+			next[s] = dl.Event.Version + 1
+		}
+		for s, v := range next {
+			acking[s] = v - 1
 		}
 	}
 	type result struct {
@@ -204,6 +235,7 @@ func TestCompetingConsumersDeliverEachEventOnce(t *testing.T) {
 				if len(got) == 0 {
 					continue
 				}
+				inOrder(consumer, got)
 				if err := svc.Ack(ctx, "s", consumer, ids(got)...); err != nil {
 					r.err = err
 					break
@@ -231,6 +263,11 @@ func TestCompetingConsumersDeliverEachEventOnce(t *testing.T) {
 	}
 	if len(seen) != len(want) {
 		t.Errorf("acknowledged %d distinct events, want %d", len(seen), len(want))
+	}
+	for _, s := range streams {
+		if acking[s] != 5 {
+			t.Errorf("stream %s acknowledged up to version %d, want 5", s, acking[s])
+		}
 	}
 }
 

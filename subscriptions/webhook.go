@@ -42,7 +42,9 @@ type Webhook struct {
 	// Secret signs the requests: "whsec_" and base64 of 24 to 64 random
 	// bytes. Empty makes Create generate one; Get and List mask it.
 	Secret string
-	// Timeout bounds one request. Default DefaultWebhookTimeout.
+	// Timeout bounds one request. Default DefaultWebhookTimeout. It must
+	// be shorter than the subscription's AckTimeout; a request also ends
+	// when its event's ack deadline passes.
 	Timeout time.Duration
 }
 

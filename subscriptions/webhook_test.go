@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -222,5 +223,145 @@ func TestWebhookEventsBehindAFailureKeepTheirAttempts(t *testing.T) {
 		if got := firstAttempt[id.String()]; got != 1 {
 			t.Errorf("E%d's first request: attempt %d, want 1", i+2, got)
 		}
+	}
+}
+
+// TestWebhookAckTimeoutMustOutlastRequests: Create refuses a webhook
+// subscription whose ack timeout would let an event go out again while
+// its request may still run.
+func TestWebhookAckTimeoutMustOutlastRequests(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _ := newService(t, "memory:")
+	cases := []struct {
+		name     string
+		settings Settings
+		timeout  time.Duration
+		ok       bool
+	}{
+		{"shorter than the default request timeout", Settings{AckTimeout: 5 * time.Second}, 0, false},
+		{"equal to the request timeout", Settings{AckTimeout: 2 * time.Second}, 2 * time.Second, false},
+		{"shorter than the request timeout", Settings{AckTimeout: time.Second}, 3 * time.Second, false},
+		{"the defaults", Settings{}, 0, true},
+		{"longer than the request timeout", Settings{AckTimeout: 2 * time.Second}, time.Second, true},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := svc.Create(ctx, Subscription{Name: fmt.Sprintf("hook%d", i), Settings: c.settings,
+				Webhook: &Webhook{URL: "http://93.184.215.14/hook", Timeout: c.timeout}})
+			switch {
+			case c.ok && err != nil:
+				t.Errorf("got %v, want it created", err)
+			case !c.ok && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "ack_timeout")):
+				t.Errorf("got %v, want ErrInvalid about ack_timeout", err)
+			}
+		})
+	}
+}
+
+// TestWebhookShortAckTimeoutStillDelivers: a subscription stored before
+// Create refused it, whose ack timeout is shorter than its webhook's
+// request timeout, still delivers its events: every batch sends its
+// first event, within what is left of the event's hold, rather than
+// putting the whole batch back again and again.
+func TestWebhookShortAckTimeoutStillDelivers(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t, "memory:")
+	svc.AllowPrivateWebhooks = true
+	got := make(chan string, 100)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("webhook-id")
+	}))
+	defer receiver.Close()
+	secret, err := newSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := Subscription{Name: "legacy", CreatedAt: svc.now(), Settings: Settings{AckTimeout: time.Second},
+		Webhook: &Webhook{URL: receiver.URL, Secret: secret, Timeout: 5 * time.Second}}
+	if _, err := svc.definitions().InsertOne(ctx, toDefinition(sub, feedPrefix+"legacy")); err != nil {
+		t.Fatal(err)
+	}
+	svc.signal(&svc.changed)
+	evs := appendEvents(t, store, uuid.New(), "", "E1", "E2", "E3")
+	timeout := time.After(10 * time.Second)
+	for i, id := range evs {
+		select {
+		case h := <-got:
+			if h != id.String() {
+				t.Fatalf("request %d: webhook-id %s, want E%d's %s", i+1, h, i+1, id)
+			}
+		case <-timeout:
+			t.Fatalf("%d of 3 events pushed", i)
+		}
+	}
+}
+
+// TestWebhookParksAnEventThatKeepsFailing: an event the receiver keeps
+// refusing is sent MaxAttempts times, then parked, and the log holds one
+// entry per attempt.
+func TestWebhookParksAnEventThatKeepsFailing(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t, "memory:")
+	svc.AllowPrivateWebhooks = true
+	requests := make(chan int, 100) // the attempt each request says it is
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev webhookEvent
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		requests <- ev.Attempt
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer receiver.Close()
+	const attempts = 3
+	if _, err := svc.Create(ctx, Subscription{Name: "hook", Webhook: &Webhook{URL: receiver.URL},
+		Settings: Settings{MaxAttempts: attempts, MinBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	id := appendEvents(t, store, uuid.New(), "", "E")[0]
+	timeout := time.After(20 * time.Second)
+	for want := 1; want <= attempts; want++ {
+		select {
+		case got := <-requests:
+			if got != want {
+				t.Fatalf("request %d says attempt %d", want, got)
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d attempts sent", want-1, attempts)
+		}
+	}
+	// Parked by the last attempt's nack; its log entry is written once
+	// its batch is done.
+	var log []WebhookAttempt
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		parked, err := svc.Parked(ctx, "hook", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if log, err = svc.WebhookLog(ctx, "hook", 100); err != nil {
+			t.Fatal(err)
+		}
+		if len(parked) == 1 && len(log) >= attempts {
+			if parked[0].Event != id || parked[0].Attempts != attempts || !strings.Contains(parked[0].Reason, "500") {
+				t.Errorf("parked %+v, want %s after %d attempts, for its 500", parked[0], id, attempts)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("parked %+v and %d log entries, want the event and %d", parked, len(log), attempts)
+		}
+	}
+	if len(log) != attempts {
+		t.Fatalf("%d log entries, want %d: %+v", len(log), attempts, log)
+	}
+	for i, a := range log { // newest first
+		if want := attempts - i; a.Event != id || a.Attempt != want || a.Status != http.StatusInternalServerError || a.Error == "" {
+			t.Errorf("log entry %d: %+v, want attempt %d of %s answered 500", i, a, want, id)
+		}
+	}
+	select {
+	case got := <-requests:
+		t.Errorf("a parked event was sent again (attempt %d)", got)
+	default:
 	}
 }

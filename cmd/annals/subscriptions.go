@@ -135,7 +135,7 @@ func createFlags(cmd *cobra.Command, fl *subscriptionsFlags) {
 	f.StringSliceVar(&fl.aggregateTypes, "aggregate-types", nil, "only events of streams of these aggregate types")
 	f.StringVar(&fl.start, "start", "beginning", "where delivery begins: beginning (every stored event) or now (only events stored from now on)")
 	f.IntVar(&fl.batchSize, "batch-size", 0, "the most events one fetch returns (0: the server's default, 100)")
-	f.DurationVar(&fl.ackTimeout, "ack-timeout", 0, "how long a consumer holds an event before it is delivered again (0: 30s)")
+	f.DurationVar(&fl.ackTimeout, "ack-timeout", 0, "how long a consumer holds an event before it is delivered again (0: 30s); with a webhook, longer than --webhook-timeout")
 	f.IntVar(&fl.maxAttempts, "max-attempts", 0, "deliveries before an event is parked (0: 10)")
 	f.DurationVar(&fl.minBack, "min-backoff", 0, "wait before a nacked event comes back, doubled per attempt (0: 1s)")
 	f.DurationVar(&fl.maxBack, "max-backoff", 0, "cap of that wait (0: 1m)")

@@ -125,6 +125,7 @@ func TestSubscriptionsWebhookCLIErrors(t *testing.T) {
 		{"sub-millisecond webhook timeout", []string{"subscriptions", "create", "x", "--webhook-url", "https://example.com/", "--webhook-timeout", "1500us"}, exitUsage, "--webhook-timeout"},
 		{"a loopback webhook", []string{"subscriptions", "create", "x", "--webhook-url", hookURL}, exitError, "private"},
 		{"a bad secret", []string{"subscriptions", "create", "x", "--webhook-url", "https://example.com/", "--webhook-secret", "nope"}, exitError, "whsec_"},
+		{"an ack timeout within the request timeout", []string{"subscriptions", "create", "x", "--webhook-url", "https://93.184.215.14/", "--webhook-timeout", "2s", "--ack-timeout", "2s"}, exitError, "ack_timeout 2s must be longer than the webhook timeout 2s"},
 		{"webhook-log needs a name", []string{"subscriptions", "webhook-log"}, exitUsage, "one argument"},
 		{"webhook-log of an unknown subscription", []string{"subscriptions", "webhook-log", "nope"}, exitError, "404"},
 		{"webhook-log with a negative limit", []string{"subscriptions", "webhook-log", "nope", "--limit", "-1"}, exitUsage, "--limit"},
