@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"math"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -39,6 +40,12 @@ func canonicalValue(v any) (any, bool) {
 		primitive.ObjectID, primitive.DateTime, primitive.Timestamp, primitive.Decimal128,
 		primitive.MinKey, primitive.MaxKey, primitive.Undefined, primitive.JavaScript, primitive.Symbol, primitive.Regex:
 		return v, true
+	case int:
+		// The driver's codec writes a Go int as an int32 when it fits.
+		if x >= math.MinInt32 && x <= math.MaxInt32 {
+			return int32(x), true
+		}
+		return int64(x), true
 	case primitive.Binary:
 		// Decoding gives subtype 0 for the old binary subtype 2's
 		// payload; only the others round-trip as they are.

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -49,7 +50,21 @@ func TestCanonicalDocMatchesTheRoundTrip(t *testing.T) {
 	if fast < 10_000 {
 		t.Errorf("only %d of 20,000 filters took the fast path", fast)
 	}
-	for _, d := range []bson.D{{{Key: "a", Value: int(1)}}, {{Key: "a\x00", Value: "x"}}, {{Key: "a", Value: primitive.Null{}}}, {{Key: "a", Value: map[string]any{"b": 1}}}} {
+	for _, n := range []int{0, 1, -1, math.MaxInt32, math.MinInt32, math.MaxInt32 + 1, math.MinInt32 - 1, math.MaxInt64, math.MinInt64} {
+		d := bson.D{{Key: "version", Value: n}, {Key: "in", Value: bson.A{n}}}
+		raw, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := canonicalDoc(d)
+		if !ok {
+			t.Fatalf("canonicalDoc(%v) stepped aside", d)
+		}
+		if gotRaw, err := bson.Marshal(got); err != nil || !bytes.Equal(gotRaw, raw) {
+			t.Fatalf("canonicalDoc(%v) = %v; the driver writes %x, this %x", d, got, raw, gotRaw)
+		}
+	}
+	for _, d := range []bson.D{{{Key: "a\x00", Value: "x"}}, {{Key: "a", Value: primitive.Null{}}}, {{Key: "a", Value: map[string]any{"b": 1}}}} {
 		if _, ok := canonicalDoc(d); ok {
 			t.Errorf("canonicalDoc(%v) took the fast path", d)
 		}
