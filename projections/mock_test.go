@@ -153,22 +153,31 @@ func mockStoreOn(t *testing.T, mongos bool) (*mockmongo.Mock, *mongostore.Store)
 
 // Through mongos the operation time of a majority read is not a majority
 // point on every shard, so the catch-up → change stream handoff starts the
-// stream CatchUpMargin before now, without asking the cluster.
+// stream CatchUpMargin before the cluster's time: the operation time of a
+// majority read through mongos. The runner's own clock plays no part, so
+// a runner whose clock is hours off still starts at the right place.
 func TestMajorityTimeOnShardedCluster(t *testing.T) {
 	m, store := mockStoreOn(t, true)
 	r := projections.NewRunner(store)
-	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	projections.SetClock(r, func() time.Time { return now })
+	// The runner's clock is a day ahead of the cluster's.
+	projections.SetClock(r, func() time.Time { return time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC) })
+	cluster := primitive.Timestamp{T: uint32(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC).Unix()), I: 9}
+	// mongos stamps its replies with the cluster's operation time.
+	m.Script(mockmongo.WithOperationTime(mockmongo.Found("annals.events"), cluster))
 	got, err := projections.MajorityTime(r, t.Context())
 	if err != nil {
 		t.Fatalf("majorityTime: %v", err)
 	}
-	want := primitive.Timestamp{T: uint32(now.Add(-r.CatchUpMargin).Unix())}
+	want := primitive.Timestamp{T: cluster.T - uint32(r.CatchUpMargin/time.Second)}
 	if got == nil || *got != want {
-		t.Fatalf("majorityTime = %v, want %v (now less CatchUpMargin)", got, want)
+		t.Fatalf("majorityTime = %v, want %v (mongos's operation time less CatchUpMargin)", got, want)
 	}
-	if n := len(m.Commands()); n != 0 {
-		t.Fatalf("sent %v, want nothing: mongos's operation time is not a safe start", m.Names())
+	finds := m.Named("find")
+	if len(finds) != 1 {
+		t.Fatalf("commands sent %v, want one find through mongos", m.Names())
+	}
+	if lvl := mockmongo.Field(finds[0], "readConcern").Document().Lookup("level").StringValue(); lvl != "majority" {
+		t.Errorf("find read concern %q, want majority", lvl)
 	}
 }
 
