@@ -29,7 +29,7 @@
 //	counts := projections.NewBatch("counts", []string{"Deposited"},
 //		func(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
 //			for _, ev := range events {
-//				w.Queue("", mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": ev.Stream.String()}).
+//				w.Queue(ev, "", mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": ev.Stream.String()}).
 //					SetUpdate(bson.M{"$inc": bson.M{"n": 1}}).SetUpsert(true))
 //			}
 //			return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -497,5 +498,72 @@ func TestMockProjectionBatchForm(t *testing.T) {
 	}
 	if o, err := bulk.LookupErr("ordered"); err != nil || !o.Boolean() {
 		t.Errorf("the bulk write is not ordered: %v", bulk.Lookup("ordered"))
+	}
+}
+
+// A batch handler may queue nothing for a collection (a filter that
+// matched no event): that is no write at all, not a bulk write of nothing,
+// which both engines refuse (mongo.ErrEmptySlice) and which failed the
+// batch.
+func TestMockBatchFormQueuesNothing(t *testing.T) {
+	m, _, store := mockStore(t)
+	p := projections.NewBatch("ledger", []string{"Deposited"}, func(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
+		for _, ev := range events {
+			w.Queue(ev, "totals", mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: ev.Stream.String()}}).
+				SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}}).SetUpsert(true))
+			w.Queue(ev, "large") // no deposit was large
+		}
+		return nil
+	})
+	p.Collections = []string{"totals", "large"}
+	r := projections.NewRunner(store, p)
+	m.Script(mockmongo.Found("annals.projection_positions"))
+	for range 3 {
+		m.Script(mockmongo.OK(bson.E{Key: "n", Value: 2}, bson.E{Key: "nModified", Value: 2}))
+	}
+	m.Script(mockmongo.OK())
+	n, err := projections.ApplyCatchUpBatch(t.Context(), r, p, mockEvents(2))
+	if err != nil || n != 2 {
+		t.Fatalf("apply: %d, %v (commands %v)", n, err, m.Names())
+	}
+	want := []string{"find", "update", "update", "update", "commitTransaction"}
+	if got := m.Names(); !slices.Equal(got, want) {
+		t.Fatalf("commands %v, want %v", got, want)
+	}
+	if c := m.Commands()[1].Command.Lookup("update").StringValue(); c != "totals" {
+		t.Errorf("the bulk write went to %s, want totals", c)
+	}
+}
+
+// A queued write that fails fails the projection naming the event it was
+// queued for, not the batch's first event: MongoDB reports the index of
+// the failing write in the bulk write, which maps back to its event.
+func TestMockBatchFormWriteErrorNamesItsEvent(t *testing.T) {
+	m, _, store := mockStore(t)
+	p := projections.NewBatch("owners", []string{"Deposited"}, func(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
+		for _, ev := range events {
+			w.Queue(ev, "", mongo.NewInsertOneModel().SetDocument(bson.D{{Key: "_id", Value: ev.ID.String()}}))
+		}
+		return nil
+	})
+	r := projections.NewRunner(store, p)
+	events := mockEvents(3)
+	m.Script(
+		mockmongo.Found("annals.projection_positions"),
+		// The second insert (index 1) meets a duplicate key; an ordered
+		// bulk write stops there.
+		mockmongo.WriteError(1, 11000, "E11000 duplicate key error"),
+		mockmongo.OK(), // abortTransaction
+	)
+	_, err := projections.ApplyCatchUpBatch(t.Context(), r, p, events)
+	var he *projections.HandlerError
+	if !errors.As(err, &he) {
+		t.Fatalf("apply: %v (commands %v), want a HandlerError", err, m.Names())
+	}
+	if he.EventID != events[1].ID || he.Version != 2 {
+		t.Fatalf("the failure names event %s version %d, want %s version 2 (whose write failed)", he.EventID, he.Version, events[1].ID)
+	}
+	if !mongostore.IsDuplicate(err) {
+		t.Errorf("err = %v, want the duplicate key error inside", err)
 	}
 }
