@@ -567,3 +567,41 @@ func TestMockBatchFormWriteErrorNamesItsEvent(t *testing.T) {
 		t.Errorf("err = %v, want the duplicate key error inside", err)
 	}
 }
+
+// A worker tearing down closes its change stream with a context of its
+// own, bounded so that a hung connection cannot hold up the teardown, and
+// alive even when the worker's has ended: the driver sends killCursors
+// for the stream's server cursor, which would otherwise stay open for 10
+// minutes. The mock's connection ignores contexts (the driver records
+// killCursors even on an ended one, which a real connection would refuse
+// to write), so the close's context is checked as well as the command.
+func TestMockStreamCloseKillsCursor(t *testing.T) {
+	m := mockmongo.New(t, nil)
+	m.Script(mockmongo.StoreSchema()...)
+	idle := mockmongo.NewIdleStreams(m)
+	store, err := mongostore.New(t.Context(), idle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Clear()
+	r := projections.NewRunner(store)
+	m.Script(
+		withToken(mockmongo.Cursor(42, "annals.events", true), "8200000001"), // the aggregate: an open cursor
+		mockmongo.OK(), // killCursors
+	)
+	ctx, cancel := context.WithCancel(t.Context())
+	err = projections.WatchAndClose(ctx, r, projections.EventCounts(), cancel) // the worker stops
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	if got := m.KilledCursors(); !slices.Equal(got, []int64{42}) {
+		t.Fatalf("killed cursors %v (commands %v), want [42]", got, m.Names())
+	}
+	c := <-idle.Closes
+	if !c.Deadline {
+		t.Error("the change stream was closed with a context without a deadline: a hung connection blocks the teardown")
+	}
+	if c.Err != nil {
+		t.Errorf("the change stream was closed with a context that had ended (%v)", c.Err)
+	}
+}
