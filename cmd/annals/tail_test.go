@@ -4,11 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/server"
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
 )
 
 // TestTailServer follows the live feed: events appended after tail
@@ -119,4 +127,51 @@ func TestTailErrors(t *testing.T) {
 	cli(t, nil, "tail", "--server", "http://127.0.0.1:1").expect(t, exitError, "reach the server")
 	cli(t, api.env(), "tail", "--count", "-1").expect(t, exitUsage, "--count")
 	cli(t, api.env(), "tail", "extra").expect(t, exitUsage, "no arguments")
+}
+
+// TestTailHistoryLost: when tail reconnects after a drop and the feed
+// answers 410 Gone (its place left the change log while tail was away),
+// tail stops with an error telling the user to read the streams, rather
+// than retrying the same id forever. The server here is a stand-in that
+// serves one event, drops the connection, and answers the resume with the
+// problem the real server sends.
+func TestTailHistoryLost(t *testing.T) {
+	emptyDoc, _ := bson.Marshal(bson.D{})
+	view, err := server.RenderEvent(mongostore.Event{ID: uuid.New(), Stream: uuid.New(), Version: 1, Name: "Opened",
+		SchemaVersion: 1, RecordedAt: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC), Data: emptyDoc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(view)
+	var mu sync.Mutex
+	var resumedFrom []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/events/live" {
+			http.NotFound(w, r)
+			return
+		}
+		last := r.Header.Get("Last-Event-ID")
+		if last == "" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, ": annals live feed\n\nid: token-1\nevent: Opened\ndata: %s\n\n", data)
+			return // the connection ends: tail reconnects
+		}
+		mu.Lock()
+		resumedFrom = append(resumedFrom, last)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusGone)
+		fmt.Fprintf(w, `{"type":"https://annals.dev/problems/history-lost","title":"History no longer available","status":410,"detail":"the feed no longer holds events after %s"}`, last)
+	}))
+	t.Cleanup(hs.Close)
+	r := cli(t, map[string]string{"ANNALS_SERVER": hs.URL}, "tail")
+	r.expect(t, exitError, "lost its place", "read the streams")
+	if !strings.Contains(r.stdout, "v1  Opened") {
+		t.Errorf("the event before the drop was not printed:\n%s", r.stdout)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(resumedFrom, []string{"token-1"}) {
+		t.Errorf("tail resumed from %q, want once from token-1", resumedFrom)
+	}
 }
