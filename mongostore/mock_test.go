@@ -300,3 +300,51 @@ func TestMockLoadCommand(t *testing.T) {
 		t.Errorf("filter %s, want the stream's UUID", find.Lookup("filter"))
 	}
 }
+
+// The position scans that status and readiness run (ScanPositions) ask
+// MongoDB for the position fields only: an inclusion projection without
+// data or metadata, so their cost does not grow with the events' size.
+// They page like Scan: the recorded_at index, hinted, limited.
+func TestMockScanPositionsLeavesOutData(t *testing.T) {
+	m, store := mockStore(t, nil)
+	stream := uuid.New()
+	after := mongostore.Position{RecordedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Stream: stream, Version: 3}
+	// What the server answers that projection with: the fields asked for
+	// and _id, which an inclusion projection keeps.
+	doc := storedDoc(stream, 4, "Deposited")
+	m.Script(mockmongo.Found(eventsNS, bson.D{doc[0], doc[1], doc[3], doc[8]}))
+	var got []mongostore.Position
+	for p, err := range store.ScanPositions(t.Context(), mongostore.ScanQuery{After: after, Names: []string{"Deposited"}, Limit: 50}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+	}
+	if len(got) != 1 || got[0].Stream != stream || got[0].Version != 4 {
+		t.Fatalf("scanned %v, want the one scripted position", got)
+	}
+	wantNames(t, m, "find")
+	cmd := m.Commands()[0].Command
+	proj, err := cmd.LookupErr("projection")
+	if err != nil {
+		t.Fatalf("the position scan has no projection: %s", cmd)
+	}
+	fields, _ := proj.Document().Elements()
+	var keys []string
+	for _, f := range fields {
+		keys = append(keys, f.Key())
+		if v, ok := f.Value().AsInt64OK(); !ok || v != 1 {
+			t.Errorf("projection %s: %s is not included (1), so data may come back", proj, f.Key())
+		}
+	}
+	slices.Sort(keys)
+	if want := []string{"aggregate_uuid", "recorded_at", "version"}; !slices.Equal(keys, want) {
+		t.Errorf("projection fields %v, want %v", keys, want)
+	}
+	if h, err := cmd.LookupErr("hint"); err != nil || h.StringValue() != mongostore.IndexRecordedAt {
+		t.Errorf("hint %v, want %s", cmd.Lookup("hint"), mongostore.IndexRecordedAt)
+	}
+	if l, err := cmd.LookupErr("limit"); err != nil || l.AsInt64() != 50 {
+		t.Errorf("limit %v, want 50", cmd.Lookup("limit"))
+	}
+}

@@ -27,7 +27,8 @@ import (
 // such reads only. A returned error fails the projection, naming the event
 // given to FailedOn, or else the batch's first event; a transient database
 // error is retried. The queued writes are checked the same way: a write
-// error fails the projection naming the batch's first event.
+// error fails the projection naming the event the failing write was
+// queued for.
 type BatchHandlerFunc func(ctx context.Context, w *Writes, events []mongostore.Event) error
 
 // NewBatch returns a projection named name handling the given events with
@@ -37,27 +38,36 @@ func NewBatch(name string, events []string, handler BatchHandlerFunc) *Projectio
 }
 
 // Writes collects a batch handler's writes, per query collection, in the
-// order they are queued.
+// order they are queued, each with the event it was queued for.
 type Writes struct {
 	tx     *Tx
 	models map[string][]mongo.WriteModel // logical collection → its writes
+	events map[string][]mongostore.Event // logical collection → the event of each write
 	order  []string                      // logical collections, first write first
 }
 
-// Queue adds writes to the query collection with the given logical name
-// ("" for the projection's first collection). It panics on a name the
-// projection did not declare in Collections, like Tx.Collection.
-func (w *Writes) Queue(collection string, models ...mongo.WriteModel) {
+// Queue adds writes for ev to the query collection with the given logical
+// name ("" for the projection's first collection); a write that fails
+// fails the projection naming ev. Queueing no writes does nothing. It
+// panics on a name the projection did not declare in Collections, like
+// Tx.Collection.
+func (w *Writes) Queue(ev mongostore.Event, collection string, models ...mongo.WriteModel) {
 	if collection == "" {
 		collection = w.tx.projection.collections()[0]
 	}
 	if !slices.Contains(w.tx.projection.collections(), collection) {
 		panic(fmt.Sprintf("projections: projection %s did not declare collection %q", w.tx.projection.Name, collection))
 	}
+	if len(models) == 0 {
+		return // a bulk write of nothing is an error on both engines
+	}
 	if _, ok := w.models[collection]; !ok {
 		w.order = append(w.order, collection)
 	}
 	w.models[collection] = append(w.models[collection], models...)
+	for range models {
+		w.events[collection] = append(w.events[collection], ev)
+	}
 }
 
 // Collection returns a query collection for reads in the batch's
@@ -77,17 +87,24 @@ func (w *Writes) Len() int {
 }
 
 // flush sends the queued writes, one ordered bulk write per collection.
-// It returns the bulk write results by logical collection.
-func (w *Writes) flush(ctx context.Context) (map[string]*mongo.BulkWriteResult, error) {
-	out := make(map[string]*mongo.BulkWriteResult, len(w.order))
+// A write error comes back as the eventError of the event its write was
+// queued for.
+func (w *Writes) flush(ctx context.Context) error {
 	for _, c := range w.order {
-		res, err := w.tx.Collection(c).BulkWrite(ctx, w.models[c], options.BulkWrite().SetOrdered(true))
-		if err != nil {
-			return nil, fmt.Errorf("write %d changes to %s: %w", len(w.models[c]), c, err)
+		_, err := w.tx.Collection(c).BulkWrite(ctx, w.models[c], options.BulkWrite().SetOrdered(true))
+		if err == nil {
+			continue
 		}
-		out[c] = res
+		err = fmt.Errorf("write %d changes to %s: %w", len(w.models[c]), c, err)
+		var bwe mongo.BulkWriteException
+		if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
+			if i := bwe.WriteErrors[0].Index; i >= 0 && i < len(w.events[c]) {
+				return FailedOn(w.events[c][i], err)
+			}
+		}
+		return err
 	}
-	return out, nil
+	return nil
 }
 
 // FailedOn makes a batch handler's error name the event it failed on.
@@ -130,18 +147,18 @@ func (w *worker) applyBatchHandler(sc context.Context, tx *Tx, runs []*streamRun
 	if len(events) == 0 {
 		return 0, nil, nil
 	}
-	writes := &Writes{tx: tx, models: map[string][]mongo.WriteModel{}}
+	writes := &Writes{tx: tx, models: map[string][]mongo.WriteModel{}, events: map[string][]mongostore.Event{}}
 	hc, span := w.startHandleBatch(sc, events)
 	err := p.BatchHandler(hc, writes, events)
 	endSpan(span, err)
+	if err == nil {
+		err = writes.flush(sc)
+	}
 	if err != nil {
 		var ee *eventError
 		if errors.As(err, &ee) {
 			return 0, nil, handlerError(p, ee.ev, ee.err)
 		}
-		return 0, nil, handlerError(p, events[0], err)
-	}
-	if _, err := writes.flush(sc); err != nil {
 		return 0, nil, handlerError(p, events[0], err)
 	}
 	return len(events), last, nil

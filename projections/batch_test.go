@@ -34,7 +34,7 @@ func TestBatchHandlerFailure(t *testing.T) {
 			if ev.Name == "Poison" {
 				return projections.FailedOn(ev, errors.New("cannot note poison"))
 			}
-			w.Queue("", mongo.NewInsertOneModel().SetDocument(bson.D{{Key: "_id", Value: ev.ID.String()}}))
+			w.Queue(ev, "", mongo.NewInsertOneModel().SetDocument(bson.D{{Key: "_id", Value: ev.ID.String()}}))
 		}
 		return nil
 	})

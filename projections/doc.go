@@ -29,7 +29,7 @@
 //	counts := projections.NewBatch("counts", []string{"Deposited"},
 //		func(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
 //			for _, ev := range events {
-//				w.Queue("", mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": ev.Stream.String()}).
+//				w.Queue(ev, "", mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": ev.Stream.String()}).
 //					SetUpdate(bson.M{"$inc": bson.M{"n": 1}}).SetUpsert(true))
 //			}
 //			return nil
@@ -66,11 +66,14 @@
 // later one is in the stream. Through mongos (a sharded cluster, detected
 // by hello's msg "isdbgrid") no single read gives a time that is a
 // majority point on every shard, so the stream starts CatchUpMargin before
-// now instead and re-delivers that margin's events, which the per-aggregate
-// versions skip. That start is safe as long as every shard replicates an
-// append to a majority within CatchUpMargin (5 minutes by default) and
-// keeps at least CatchUpMargin of oplog; a shard lagging longer can make
-// the handoff miss an event, as it would any majority reader.
+// the operation time of a majority read through mongos (the cluster's
+// time, not the runner's clock, so a runner with a skewed clock starts at
+// the same place) and re-delivers that margin's events, which the
+// per-aggregate versions skip. The one assumption left is that every shard
+// replicates an append to a majority within CatchUpMargin (5 minutes by
+// default) and keeps at least CatchUpMargin of oplog; a shard lagging
+// longer can make the handoff miss an event, as it would any majority
+// reader.
 //
 // Within a stream, a handler sees events in exact version order, each
 // once. Across streams there is no order to rely on: events of different

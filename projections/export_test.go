@@ -78,3 +78,16 @@ func ApplyCatchUpBatch(ctx context.Context, r *Runner, p *Projection, events []m
 	cp := &checkpoint{ID: p.Name, Projection: p.Name, Generation: 1, Owner: r.owner, State: StateCatchingUp}
 	return w.applyBatch(ctx, cp, batch{events: events, state: StateCatchingUp})
 }
+
+// WatchAndClose opens the runner's change stream for p with ctx, runs
+// between (the worker's life), and closes the stream, as a worker
+// tearing down does.
+func WatchAndClose(ctx context.Context, r *Runner, p *Projection, between func()) error {
+	s, err := r.watch(ctx, p, nil, nil)
+	if err != nil {
+		return err
+	}
+	between()
+	s.close()
+	return nil
+}

@@ -286,7 +286,7 @@ func handleAccountsBatch(ctx context.Context, w *projections.Writes, events []mo
 			if err := ev.Decode(&d); err != nil {
 				return projections.FailedOn(ev, err)
 			}
-			w.Queue("", mongo.NewInsertOneModel().SetDocument(bson.D{id[0], {Key: "owner", Value: d.Owner}, {Key: "balance", Value: int64(0)}, {Key: "applied", Value: bson.A{ev.Version}}}))
+			w.Queue(ev, "", mongo.NewInsertOneModel().SetDocument(bson.D{id[0], {Key: "owner", Value: d.Owner}, {Key: "balance", Value: int64(0)}, {Key: "applied", Value: bson.A{ev.Version}}}))
 		case "Deposited", "Withdrawn":
 			var d amount
 			if err := ev.Decode(&d); err != nil {
@@ -295,7 +295,7 @@ func handleAccountsBatch(ctx context.Context, w *projections.Writes, events []mo
 			if ev.Name == "Withdrawn" {
 				d.Amount = -d.Amount
 			}
-			w.Queue("", mongo.NewUpdateOneModel().SetFilter(id).SetUpdate(bson.D{
+			w.Queue(ev, "", mongo.NewUpdateOneModel().SetFilter(id).SetUpdate(bson.D{
 				{Key: "$inc", Value: bson.D{{Key: "balance", Value: d.Amount}}},
 				{Key: "$push", Value: bson.D{{Key: "applied", Value: ev.Version}}},
 			}))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/mongostore/mongotest"
 	"github.com/annalsdb/annals/projections"
 	"github.com/google/uuid"
 )
@@ -81,9 +82,23 @@ func TestSkippedEventsAdvanceTheResumeToken(t *testing.T) {
 // the catch-up's first pass ended (a writer's clock behind, or a slow
 // transaction), committed after that pass and before the change stream
 // opens, is in neither. The second pass, from CatchUpMargin before the
-// position, must find it.
+// position, must find it. It runs on the embedded engine and, whenever
+// one answers, on MongoDB (see mongotest), where the stream's start is a
+// majority read's operation time rather than the engine's change log.
 func TestLateCommitAtHandoff(t *testing.T) {
-	s := openEmbedded(t)
+	engines := []struct {
+		name string
+		open func(testing.TB) *mongostore.Store
+	}{
+		{"embedded", func(t testing.TB) *mongostore.Store { return openEmbedded(t) }},
+		{"mongodb", func(t testing.TB) *mongostore.Store { return mongotest.OpenMongo(t) }},
+	}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { lateCommitAtHandoff(t, e.open(t)) })
+	}
+}
+
+func lateCommitAtHandoff(t *testing.T, s *mongostore.Store) {
 	b := &bank{t: t, s: s}
 	b.open(3)
 	b.activity(30)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -153,22 +154,31 @@ func mockStoreOn(t *testing.T, mongos bool) (*mockmongo.Mock, *mongostore.Store)
 
 // Through mongos the operation time of a majority read is not a majority
 // point on every shard, so the catch-up → change stream handoff starts the
-// stream CatchUpMargin before now, without asking the cluster.
+// stream CatchUpMargin before the cluster's time: the operation time of a
+// majority read through mongos. The runner's own clock plays no part, so
+// a runner whose clock is hours off still starts at the right place.
 func TestMajorityTimeOnShardedCluster(t *testing.T) {
 	m, store := mockStoreOn(t, true)
 	r := projections.NewRunner(store)
-	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	projections.SetClock(r, func() time.Time { return now })
+	// The runner's clock is a day ahead of the cluster's.
+	projections.SetClock(r, func() time.Time { return time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC) })
+	cluster := primitive.Timestamp{T: uint32(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC).Unix()), I: 9}
+	// mongos stamps its replies with the cluster's operation time.
+	m.Script(mockmongo.WithOperationTime(mockmongo.Found("annals.events"), cluster))
 	got, err := projections.MajorityTime(r, t.Context())
 	if err != nil {
 		t.Fatalf("majorityTime: %v", err)
 	}
-	want := primitive.Timestamp{T: uint32(now.Add(-r.CatchUpMargin).Unix())}
+	want := primitive.Timestamp{T: cluster.T - uint32(r.CatchUpMargin/time.Second)}
 	if got == nil || *got != want {
-		t.Fatalf("majorityTime = %v, want %v (now less CatchUpMargin)", got, want)
+		t.Fatalf("majorityTime = %v, want %v (mongos's operation time less CatchUpMargin)", got, want)
 	}
-	if n := len(m.Commands()); n != 0 {
-		t.Fatalf("sent %v, want nothing: mongos's operation time is not a safe start", m.Names())
+	finds := m.Named("find")
+	if len(finds) != 1 {
+		t.Fatalf("commands sent %v, want one find through mongos", m.Names())
+	}
+	if lvl := mockmongo.Field(finds[0], "readConcern").Document().Lookup("level").StringValue(); lvl != "majority" {
+		t.Errorf("find read concern %q, want majority", lvl)
 	}
 }
 
@@ -488,5 +498,110 @@ func TestMockProjectionBatchForm(t *testing.T) {
 	}
 	if o, err := bulk.LookupErr("ordered"); err != nil || !o.Boolean() {
 		t.Errorf("the bulk write is not ordered: %v", bulk.Lookup("ordered"))
+	}
+}
+
+// A batch handler may queue nothing for a collection (a filter that
+// matched no event): that is no write at all, not a bulk write of nothing,
+// which both engines refuse (mongo.ErrEmptySlice) and which failed the
+// batch.
+func TestMockBatchFormQueuesNothing(t *testing.T) {
+	m, _, store := mockStore(t)
+	p := projections.NewBatch("ledger", []string{"Deposited"}, func(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
+		for _, ev := range events {
+			w.Queue(ev, "totals", mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: ev.Stream.String()}}).
+				SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}}).SetUpsert(true))
+			w.Queue(ev, "large") // no deposit was large
+		}
+		return nil
+	})
+	p.Collections = []string{"totals", "large"}
+	r := projections.NewRunner(store, p)
+	m.Script(mockmongo.Found("annals.projection_positions"))
+	for range 3 {
+		m.Script(mockmongo.OK(bson.E{Key: "n", Value: 2}, bson.E{Key: "nModified", Value: 2}))
+	}
+	m.Script(mockmongo.OK())
+	n, err := projections.ApplyCatchUpBatch(t.Context(), r, p, mockEvents(2))
+	if err != nil || n != 2 {
+		t.Fatalf("apply: %d, %v (commands %v)", n, err, m.Names())
+	}
+	want := []string{"find", "update", "update", "update", "commitTransaction"}
+	if got := m.Names(); !slices.Equal(got, want) {
+		t.Fatalf("commands %v, want %v", got, want)
+	}
+	if c := m.Commands()[1].Command.Lookup("update").StringValue(); c != "totals" {
+		t.Errorf("the bulk write went to %s, want totals", c)
+	}
+}
+
+// A queued write that fails fails the projection naming the event it was
+// queued for, not the batch's first event: MongoDB reports the index of
+// the failing write in the bulk write, which maps back to its event.
+func TestMockBatchFormWriteErrorNamesItsEvent(t *testing.T) {
+	m, _, store := mockStore(t)
+	p := projections.NewBatch("owners", []string{"Deposited"}, func(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
+		for _, ev := range events {
+			w.Queue(ev, "", mongo.NewInsertOneModel().SetDocument(bson.D{{Key: "_id", Value: ev.ID.String()}}))
+		}
+		return nil
+	})
+	r := projections.NewRunner(store, p)
+	events := mockEvents(3)
+	m.Script(
+		mockmongo.Found("annals.projection_positions"),
+		// The second insert (index 1) meets a duplicate key; an ordered
+		// bulk write stops there.
+		mockmongo.WriteError(1, 11000, "E11000 duplicate key error"),
+		mockmongo.OK(), // abortTransaction
+	)
+	_, err := projections.ApplyCatchUpBatch(t.Context(), r, p, events)
+	var he *projections.HandlerError
+	if !errors.As(err, &he) {
+		t.Fatalf("apply: %v (commands %v), want a HandlerError", err, m.Names())
+	}
+	if he.EventID != events[1].ID || he.Version != 2 {
+		t.Fatalf("the failure names event %s version %d, want %s version 2 (whose write failed)", he.EventID, he.Version, events[1].ID)
+	}
+	if !mongostore.IsDuplicate(err) {
+		t.Errorf("err = %v, want the duplicate key error inside", err)
+	}
+}
+
+// A worker tearing down closes its change stream with a context of its
+// own, bounded so that a hung connection cannot hold up the teardown, and
+// alive even when the worker's has ended: the driver sends killCursors
+// for the stream's server cursor, which would otherwise stay open for 10
+// minutes. The mock's connection ignores contexts (the driver records
+// killCursors even on an ended one, which a real connection would refuse
+// to write), so the close's context is checked as well as the command.
+func TestMockStreamCloseKillsCursor(t *testing.T) {
+	m := mockmongo.New(t, nil)
+	m.Script(mockmongo.StoreSchema()...)
+	idle := mockmongo.NewIdleStreams(m)
+	store, err := mongostore.New(t.Context(), idle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Clear()
+	r := projections.NewRunner(store)
+	m.Script(
+		withToken(mockmongo.Cursor(42, "annals.events", true), "8200000001"), // the aggregate: an open cursor
+		mockmongo.OK(), // killCursors
+	)
+	ctx, cancel := context.WithCancel(t.Context())
+	err = projections.WatchAndClose(ctx, r, projections.EventCounts(), cancel) // the worker stops
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	if got := m.KilledCursors(); !slices.Equal(got, []int64{42}) {
+		t.Fatalf("killed cursors %v (commands %v), want [42]", got, m.Names())
+	}
+	c := <-idle.Closes
+	if !c.Deadline {
+		t.Error("the change stream was closed with a context without a deadline: a hung connection blocks the teardown")
+	}
+	if c.Err != nil {
+		t.Errorf("the change stream was closed with a context that had ended (%v)", c.Err)
 	}
 }

@@ -27,7 +27,7 @@ func depositCounts(batch bool) *projections.Projection {
 		return projections.NewBatch("deposits", []string{"Deposited"}, func(ctx context.Context, w *projections.Writes, events []mongostore.Event) error {
 			for _, ev := range events {
 				f, u := upsert(ev)
-				w.Queue("", mongo.NewUpdateOneModel().SetFilter(f).SetUpdate(u).SetUpsert(true))
+				w.Queue(ev, "", mongo.NewUpdateOneModel().SetFilter(f).SetUpdate(u).SetUpsert(true))
 			}
 			return nil
 		})

@@ -348,17 +348,16 @@ func (b *backoff) reset() { b.cur = 0 }
 // Through mongos the operation time of a read is not a majority point on
 // every shard: an append committed on another shard just before it may not
 // be majority-committed there, so a majority read misses it and a stream
-// started at that time skips it. There it returns the cluster time
-// CatchUpMargin before now (cluster times count seconds of wall-clock
-// time): the stream re-delivers the margin's events, which the positions
-// skip, and an append committed earlier has had CatchUpMargin to reach a
-// majority (see the package documentation).
+// started at that time skips it. There it returns that operation time less
+// CatchUpMargin (cluster times count seconds): the stream re-delivers the
+// margin's events, which the positions skip, and an append committed
+// earlier has had CatchUpMargin to reach a majority (see the package
+// documentation). The cluster's time is used, not this runner's clock, so
+// a runner whose clock is skewed still starts the stream at the right
+// place.
 func (r *Runner) majorityTime(ctx context.Context) (*primitive.Timestamp, error) {
 	if r.store.Engine() != mongostore.EngineMongoDB {
 		return nil, nil
-	}
-	if r.store.Sharded() {
-		return &primitive.Timestamp{T: uint32(r.clock().Add(-r.CatchUpMargin).Unix())}, nil
 	}
 	// UseSessionWithOptions, not lungo.WithSession: the latter only
 	// accepts lungo's own session types and refuses the sessions of a
@@ -374,6 +373,16 @@ func (r *Runner) majorityTime(ctx context.Context) (*primitive.Timestamp, error)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the majority time: %w", err)
+	}
+	if r.store.Sharded() {
+		if at == nil {
+			return nil, errors.New("read the majority time: mongos's reply carried no operation time")
+		}
+		margin := uint32(r.CatchUpMargin.Round(time.Second) / time.Second)
+		if margin >= at.T {
+			return nil, fmt.Errorf("read the majority time: operation time %v is not after CatchUpMargin %s", *at, r.CatchUpMargin)
+		}
+		return &primitive.Timestamp{T: at.T - margin}, nil
 	}
 	return at, nil
 }

@@ -148,12 +148,21 @@ func (s *changeStream) read(ctx context.Context, polling bool) {
 	s.done <- err
 }
 
-// close stops the reader and waits for it.
+// closeTimeout bounds closing a change stream (one killCursors on
+// MongoDB), so that a hung connection cannot hold up a worker's teardown.
+const closeTimeout = 5 * time.Second
+
+// close stops the reader and waits for it, then closes the stream with a
+// context of its own: the worker's may have ended, and the driver sends
+// killCursors only on a live context, without which the server keeps the
+// cursor until its idle timeout (10 minutes).
 func (s *changeStream) close() {
 	s.once.Do(func() {
 		s.cancel()
 		s.wg.Wait()
-		_ = s.cs.Close(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		_ = s.cs.Close(ctx)
 	})
 }
 

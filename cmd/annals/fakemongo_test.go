@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,13 @@ type fakeMongo struct {
 	writeConcernFails bool
 	// lastWriteConcern is the write concern of the last update, as JSON.
 	lastWriteConcern string
+	// changes scripts change streams: the i-th aggregate is answered with
+	// changes[i] as its first batch and an open cursor, and every getMore
+	// gets its connection closed, as a network failure or a primary going
+	// away would, so that the driver must resume.
+	changes [][]bson.D
+	// aggregates are the aggregate commands received, in order.
+	aggregates []bson.Raw
 }
 
 // startFakeMongo listens on loopback; setName "" is a standalone mongod.
@@ -110,7 +118,11 @@ func (f *fakeMongo) serve(c net.Conn) {
 		default:
 			return
 		}
-		reply, err := bson.Marshal(f.answer(cmd))
+		answer := f.answer(cmd)
+		if answer == nil {
+			return // drop the connection
+		}
+		reply, err := bson.Marshal(answer)
 		if err != nil {
 			f.t.Errorf("fake mongo: %v", err)
 			return
@@ -136,7 +148,7 @@ func (f *fakeMongo) serve(c net.Conn) {
 	}
 }
 
-// answer replies to one command.
+// answer replies to one command, or returns nil to drop the connection.
 func (f *fakeMongo) answer(cmd bson.Raw) bson.D {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -236,6 +248,27 @@ func (f *fakeMongo) answer(cmd bson.Raw) bson.D {
 			ts = f.oplog[len(f.oplog)-1]
 		}
 		return cursor("local.oplog.rs", bson.A{bson.D{{Key: "ts", Value: ts}}})
+	case "aggregate":
+		f.aggregates = append(f.aggregates, slices.Clone(cmd))
+		i := len(f.aggregates) - 1
+		if i >= len(f.changes) {
+			return bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "no change stream scripted"}, {Key: "code", Value: int32(2)}, {Key: "codeName", Value: "BadValue"}}
+		}
+		batch := bson.A{}
+		var token any
+		for _, d := range f.changes[i] {
+			batch = append(batch, d)
+			token = d.Map()["_id"]
+		}
+		c := bson.D{{Key: "id", Value: int64(100 + i)}, {Key: "ns", Value: db + "." + arg}, {Key: "firstBatch", Value: batch}}
+		if token != nil {
+			c = append(c, bson.E{Key: "postBatchResumeToken", Value: token})
+		}
+		return bson.D{{Key: "cursor", Value: c}, {Key: "ok", Value: 1.0}}
+	case "getmore":
+		return nil
+	case "killcursors":
+		return ok
 	case "collstats":
 		size := 500.0
 		if f.oplogFull {

@@ -4,11 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/annalsdb/annals/mongostore"
+	"github.com/annalsdb/annals/server"
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 )
 
 // TestTailServer follows the live feed: events appended after tail
@@ -119,4 +128,112 @@ func TestTailErrors(t *testing.T) {
 	cli(t, nil, "tail", "--server", "http://127.0.0.1:1").expect(t, exitError, "reach the server")
 	cli(t, api.env(), "tail", "--count", "-1").expect(t, exitUsage, "--count")
 	cli(t, api.env(), "tail", "extra").expect(t, exitUsage, "no arguments")
+}
+
+// TestTailHistoryLost: when tail reconnects after a drop and the feed
+// answers 410 Gone (its place left the change log while tail was away),
+// tail stops with an error telling the user to read the streams, rather
+// than retrying the same id forever. The server here is a stand-in that
+// serves one event, drops the connection, and answers the resume with the
+// problem the real server sends.
+func TestTailHistoryLost(t *testing.T) {
+	emptyDoc, _ := bson.Marshal(bson.D{})
+	view, err := server.RenderEvent(mongostore.Event{ID: uuid.New(), Stream: uuid.New(), Version: 1, Name: "Opened",
+		SchemaVersion: 1, RecordedAt: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC), Data: emptyDoc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(view)
+	var mu sync.Mutex
+	var resumedFrom []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/events/live" {
+			http.NotFound(w, r)
+			return
+		}
+		last := r.Header.Get("Last-Event-ID")
+		if last == "" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, ": annals live feed\n\nid: token-1\nevent: Opened\ndata: %s\n\n", data)
+			return // the connection ends: tail reconnects
+		}
+		mu.Lock()
+		resumedFrom = append(resumedFrom, last)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusGone)
+		fmt.Fprintf(w, `{"type":"https://annals.dev/problems/history-lost","title":"History no longer available","status":410,"detail":"the feed no longer holds events after %s"}`, last)
+	}))
+	t.Cleanup(hs.Close)
+	r := cli(t, map[string]string{"ANNALS_SERVER": hs.URL}, "tail")
+	r.expect(t, exitError, "lost its place", "read the streams")
+	if !strings.Contains(r.stdout, "v1  Opened") {
+		t.Errorf("the event before the drop was not printed:\n%s", r.stdout)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(resumedFrom, []string{"token-1"}) {
+		t.Errorf("tail resumed from %q, want once from token-1", resumedFrom)
+	}
+}
+
+// changeOf is the change event MongoDB sends for the insert of event
+// version v of stream, with resume token data.
+func changeOf(stream uuid.UUID, v int64, data string) bson.D {
+	id := mongostore.UUIDValue(uuid.New())
+	return bson.D{
+		{Key: "_id", Value: bson.D{{Key: "_data", Value: data}}},
+		{Key: "operationType", Value: "insert"},
+		{Key: "ns", Value: bson.D{{Key: "db", Value: "annals"}, {Key: "coll", Value: "events"}}},
+		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: id}}},
+		{Key: "fullDocument", Value: bson.D{
+			{Key: "_id", Value: id},
+			{Key: "aggregate_uuid", Value: mongostore.UUIDValue(stream)},
+			{Key: "aggregate_type", Value: "Account"},
+			{Key: "version", Value: v},
+			{Key: "name", Value: "Ticked"},
+			{Key: "schema_version", Value: int32(1)},
+			{Key: "data", Value: bson.D{}},
+			{Key: "metadata", Value: bson.D{}},
+			{Key: "recorded_at", Value: primitive.NewDateTimeFromTime(time.Date(2026, 12, 2, 8, 0, 0, int(v), time.UTC))},
+		}},
+	}
+}
+
+// TestTailStoreResumesAfterNetworkError: tail --store on MongoDB follows
+// the change stream through a dropped connection. The wire fake answers
+// the first aggregate with one event and closes the connection on the
+// getMore that follows; the driver must open the stream again with
+// resumeAfter the last token it saw, so the next event comes out and
+// none is missed or printed twice. What the fake cannot show: that a real
+// server resumes at that token (the second aggregate's reply is scripted).
+func TestTailStoreResumesAfterNetworkError(t *testing.T) {
+	f := startFakeMongo(t, "rs0")
+	stream := uuid.New()
+	f.mu.Lock()
+	f.changes = [][]bson.D{
+		{changeOf(stream, 1, "82000001")},
+		{changeOf(stream, 2, "82000002")},
+	}
+	f.mu.Unlock()
+	r := cli(t, nil, "tail", "--store", f.uri(), "--count", "2")
+	r.expect(t, exitOK, "following the store")
+	for _, v := range []string{"v1  Ticked", "v2  Ticked"} {
+		if n := strings.Count(r.stdout, v); n != 1 {
+			t.Errorf("%q printed %d times, want once:\n%s", v, n, r.stdout)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.aggregates) != 2 {
+		t.Fatalf("%d change stream aggregates, want 2 (the open and the resume)", len(f.aggregates))
+	}
+	open, resume := f.aggregates[0], f.aggregates[1]
+	if _, err := open.LookupErr("pipeline", "0", "$changeStream", "resumeAfter"); err == nil {
+		t.Errorf("the first aggregate resumes already: %s", open.Lookup("pipeline"))
+	}
+	token, err := resume.LookupErr("pipeline", "0", "$changeStream", "resumeAfter", "_data")
+	if err != nil || token.StringValue() != "82000001" {
+		t.Errorf("the resume's $changeStream %s, want resumeAfter the last token, 82000001", resume.Lookup("pipeline"))
+	}
 }
