@@ -3,10 +3,12 @@ package engine
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
 // indexMeta describes one secondary index. The _id index is implicit: the
@@ -100,6 +102,21 @@ type engineState struct {
 	// trimmed: a change stream that resumes before it has lost history.
 	TrimmedTS uint64 `bson:"trimmed_ts"`
 	TrimmedOp uint32 `bson:"trimmed_op"`
+}
+
+// marshal encodes the state as bson.Marshal does (every field an int64),
+// without reflection: every commit writes it.
+func (s *engineState) marshal() ([]byte, error) {
+	if s.LastTS > math.MaxInt64 || s.TrimmedTS > math.MaxInt64 {
+		return nil, fmt.Errorf("engine: state out of range: last_ts %d, trimmed_ts %d", s.LastTS, s.TrimmedTS)
+	}
+	start, dst := bsoncore.AppendDocumentStart(make([]byte, 0, 96))
+	dst = bsoncore.AppendInt64Element(dst, "next_coll", int64(s.NextColl))
+	dst = bsoncore.AppendInt64Element(dst, "last_ts", int64(s.LastTS))
+	dst = bsoncore.AppendInt64Element(dst, "oplog_count", s.OplogCount)
+	dst = bsoncore.AppendInt64Element(dst, "trimmed_ts", int64(s.TrimmedTS))
+	dst = bsoncore.AppendInt64Element(dst, "trimmed_op", int64(s.TrimmedOp))
+	return bsoncore.AppendDocumentEnd(dst, start)
 }
 
 func validateNames(db, coll string) error {

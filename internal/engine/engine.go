@@ -442,7 +442,7 @@ func (e *Engine) load(existing bool) error {
 		b := e.db.NewBatch()
 		_ = b.Set(metaFormat, []byte(e.format), nil)
 		e.state = engineState{NextColl: 1}
-		raw, _ := bson.Marshal(&e.state)
+		raw, _ := e.state.marshal()
 		_ = b.Set(metaState, raw, nil)
 		if err := b.Commit(e.writeOptions()); err != nil {
 			return fmt.Errorf("engine: initialise: %w", err)

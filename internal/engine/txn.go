@@ -87,7 +87,7 @@ func (t *txn) commit(ctx context.Context) error {
 		e.unlock()
 		return err
 	}
-	raw, err := bson.Marshal(&t.state)
+	raw, err := t.state.marshal()
 	if err == nil {
 		err = t.b.Set(metaState, raw, nil)
 	}
