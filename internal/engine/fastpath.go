@@ -2,10 +2,12 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"go.mongodb.org/mongo-driver/bson/primitive"
 )
@@ -108,25 +110,29 @@ func projectionFlag(v any) (on, ok bool) {
 // selects: _id first, then the fields in the projection's order, as
 // lungo's mongokit (and MongoDB's SBE engine) return them.
 func projectRaw(raw bson.Raw, proj bson.D) (bson.Raw, error) {
-	elems, err := raw.Elements()
-	if err != nil {
-		return nil, err
-	}
+	doc := bsoncore.Document(raw)
 	out := make([]byte, 4, len(raw))
-	emit := func(k string) {
-		for _, el := range elems {
-			if el.Key() == k {
-				out = append(out, el...)
-				return
-			}
+	emit := func(k string) error {
+		v, err := doc.LookupErr(k)
+		switch {
+		case errors.Is(err, bsoncore.ErrElementNotFound):
+			return nil
+		case err != nil:
+			return err
 		}
+		out = bsoncore.AppendValueElement(out, k, v)
+		return nil
 	}
 	if included(proj, "_id") {
-		emit("_id")
+		if err := emit("_id"); err != nil {
+			return nil, err
+		}
 	}
 	for _, e := range proj {
 		if e.Key != "_id" {
-			emit(e.Key)
+			if err := emit(e.Key); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out = append(out, 0)
