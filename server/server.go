@@ -127,6 +127,9 @@ type Server struct {
 	// by the next append that succeeds: readiness reports it even where
 	// the store still answers reads (MongoDB).
 	diskFull atomic.Bool
+	// draining is set by Drain: readiness is 503 and every response
+	// closes its connection.
+	draining atomic.Bool
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -210,7 +213,10 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 }
 
 // ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.closeWhileDraining(w)
+	s.echo.ServeHTTP(w, r)
+}
 
 // CloseLiveFeeds ends every live feed and refuses new ones with 503, and
 // ends the wait of every subscription fetch (it answers what it has, an
@@ -249,11 +255,15 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz is 200 when the engine answers and no projection has failed.
+// readyz is 200 when the engine answers and no projection has failed,
+// and 503 from the moment Drain is called.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
 	body := map[string]any{"status": "ok"}
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "shutting down", "draining": true})
+	}
 	diskFull := map[string]any{"status": "unavailable", "reason": "the store's disk is full: appends and projections cannot commit", "disk_full": true}
 	if err := s.store.Client().Ping(ctx, nil); err != nil {
 		s.log.Warn("readiness: engine unreachable", logKeyError, err)
