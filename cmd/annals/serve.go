@@ -30,6 +30,7 @@ type serveConfig struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	drainDelay      time.Duration
+	leaseTTL        time.Duration
 	privateWebhooks bool
 	ui              bool
 	// tracing is what the OTEL_* variables ask for; traceOut receives
@@ -90,6 +91,7 @@ OTEL_TRACES_SAMPLER; OTEL_SDK_DISABLED=true turns it off.`,
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown before they are cancelled")
 	f.DurationVar(&cfg.drainDelay, "drain-delay", 5*time.Second, "on shutdown, how long to keep serving with /readyz at 503 before refusing connections (time for a load balancer to notice; 0 for none)")
+	f.DurationVar(&cfg.leaseTTL, "lease-ttl", projections.DefaultLeaseTTL, "how long a server owns a projection without renewing; another server takes over a crashed one's projections after it (on file: and memory: stores at once)")
 	f.BoolVar(&cfg.ui, "ui", true, "serve the web console at /ui/ (--ui=false turns it off)")
 	f.BoolVar(&cfg.privateWebhooks, "allow-private-webhooks", false, "let webhook subscriptions reach loopback, link-local and private addresses (refused by default: SSRF)")
 	return cmd
@@ -145,6 +147,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err := checkBind(cfg.addr, len(tokens), cfg.insecure); err != nil {
 		return err
 	}
+	if cfg.leaseTTL < 100*time.Millisecond {
+		return fmt.Errorf("%w: --lease-ttl %s must be at least 100ms", errUsage, cfg.leaseTTL)
+	}
 	stopTracing, err := installTracing(ctx, cfg.tracing, cfg.traceOut, log)
 	if err != nil {
 		return err
@@ -185,6 +190,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}()
 	runner := projections.NewRunner(store, servedProjections()...)
 	runner.Logger = log
+	runner.LeaseTTL = cfg.leaseTTL
 	subs := subscriptions.New(store)
 	subs.Logger = log
 	subs.AllowPrivateWebhooks = cfg.privateWebhooks
