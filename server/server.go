@@ -267,7 +267,7 @@ func (s *Server) readyz(c echo.Context) error {
 	diskFull := map[string]any{"status": "unavailable", "reason": "the store's disk is full: appends and projections cannot commit", "disk_full": true}
 	if err := s.store.Client().Ping(ctx, nil); err != nil {
 		s.log.Warn("readiness: engine unreachable", logKeyError, err)
-		if isDiskFull(err) {
+		if mongostore.IsDiskFull(err) {
 			return c.JSON(http.StatusServiceUnavailable, diskFull)
 		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "the store does not answer"})
@@ -280,7 +280,7 @@ func (s *Server) readyz(c echo.Context) error {
 	failed, err := s.runner.Failed(ctx)
 	if err != nil {
 		s.log.Warn("readiness: projection status", logKeyError, err)
-		if isDiskFull(err) {
+		if mongostore.IsDiskFull(err) {
 			return c.JSON(http.StatusServiceUnavailable, diskFull)
 		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "projection status unavailable"})
