@@ -71,6 +71,11 @@ type Options struct {
 	// MaxFetchWait bounds wait_ms of a subscription fetch (default
 	// DefaultMaxFetchWait).
 	MaxFetchWait time.Duration
+	// DiskFullProbeInterval: once a request has met a full disk,
+	// /readyz is 503 until a write succeeds again; it makes a small
+	// probe write at most this often to find out (default
+	// DefaultDiskFullProbeInterval).
+	DiskFullProbeInterval time.Duration
 	// TracerProvider makes the server's request spans (see Tracing in
 	// the package documentation); nil means the global provider.
 	TracerProvider trace.TracerProvider
@@ -102,6 +107,9 @@ func (o *Options) defaults() {
 	if o.MaxFetchWait <= 0 {
 		o.MaxFetchWait = DefaultMaxFetchWait
 	}
+	if o.DiskFullProbeInterval <= 0 {
+		o.DiskFullProbeInterval = DefaultDiskFullProbeInterval
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -124,9 +132,12 @@ type Server struct {
 	feeds      context.Context
 	closeFeeds context.CancelFunc
 	// diskFull is set when a request failed for a full disk and cleared
-	// by the next append that succeeds: readiness reports it even where
-	// the store still answers reads (MongoDB).
+	// by the next append that succeeds, or by readiness once a probe
+	// write succeeds (diskFreed): readiness reports it even where the
+	// store still answers reads (MongoDB).
 	diskFull atomic.Bool
+	// lastProbe is when readiness last made a probe write (UnixNano).
+	lastProbe atomic.Int64
 	// draining is set by Drain: readiness is 503 and every response
 	// closes its connection.
 	draining atomic.Bool
@@ -272,7 +283,7 @@ func (s *Server) readyz(c echo.Context) error {
 		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "the store does not answer"})
 	}
-	if s.diskFull.Load() {
+	if s.diskFull.Load() && !s.diskFreed(ctx) {
 		return c.JSON(http.StatusServiceUnavailable, diskFull)
 	}
 	// Only the projections' states: readiness must stay cheap however
