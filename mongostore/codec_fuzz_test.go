@@ -37,11 +37,15 @@ func FuzzEventRoundTrip(f *testing.F) {
 		}
 		p := batch[0]
 		at := time.UnixMilli(1_700_000_000_123).UTC()
-		raw, err := encodeEvent(p.ids[0], stream, typ, 5, p.names[0], p.schemas[0], p.data[0], p.meta[0], at)
+		raw, err := encodeEvent(p.ids[0], stream, typ, 5, p.names[0], p.schemas[0], p.data[0], p.meta[0], p.escaped[0], at)
 		if err != nil {
 			t.Fatalf("validated event does not encode: %v", err)
 		}
-		if want := docOverhead + len(typ) + len(name) + len(p.data[0]) + len(p.meta[0]); len(raw) != want {
+		want := docOverhead + len(typ) + len(name) + len(p.data[0]) + len(p.meta[0])
+		if p.escaped[0] {
+			want += escapedMarkerBytes
+		}
+		if len(raw) != want {
 			t.Fatalf("encoded %d bytes, size check predicted %d", len(raw), want)
 		}
 		got, err := DecodeEvent(raw)
