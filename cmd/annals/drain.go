@@ -23,7 +23,11 @@ const newConnGrace = 5 * time.Second
 // request on it. Serve's drain therefore stops accepting itself, waits
 // here until every connection is idle or closed (responses close their
 // connection while the server drains, see server.Server.Drain), and only
-// then calls Shutdown, which has nothing left to cut.
+// then calls Shutdown, which has nothing left to cut. What remains is
+// HTTP/1.1's own race: a keep-alive connection left idle through the
+// whole drain delay is closed, and a request its client sends at that
+// very moment gets no answer (nothing of it was processed; Go's client
+// retries such a request when it is idempotent).
 type connTracker struct {
 	mu    sync.Mutex
 	conns map[net.Conn]connState
