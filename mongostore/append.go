@@ -199,7 +199,7 @@ func (p *prepared) documents(h head, at time.Time, docs []any) ([]any, AppendRes
 		typ = h.typ
 	}
 	for i := range p.ids {
-		doc, err := encodeEvent(p.ids[i], p.stream, typ, h.version+1+int64(i), p.names[i], p.schemas[i], p.data[i], p.meta[i], at)
+		doc, err := encodeEvent(p.ids[i], p.stream, typ, h.version+1+int64(i), p.names[i], p.schemas[i], p.data[i], p.meta[i], p.escaped[i], at)
 		if err != nil {
 			return nil, AppendResult{}, err
 		}

@@ -28,6 +28,9 @@ const (
 	fieldData          = "data"
 	fieldMetadata      = "metadata"
 	fieldRecordedAt    = "recorded_at"
+	// fieldMetadataEscaped (true) marks an event whose metadata keys are
+	// escaped; see EscapeMetadataKey.
+	fieldMetadataEscaped = "metadata_escaped"
 
 	metaCorrelationID = "correlation_id"
 	metaCausationID   = "causation_id"
@@ -138,8 +141,9 @@ func orRoot(path string) string {
 // encodeMetadata renders m as a document with the named fields first and
 // Extra's keys sorted, so equal metadata encodes to equal bytes. tf's
 // trace context is added under MetaTraceparent and MetaTracestate unless
-// Extra has either key itself.
-func encodeMetadata(m Metadata, tf traceFields) (bson.Raw, error) {
+// Extra has either key itself. escaped reports whether a key was stored
+// escaped: the event must then carry fieldMetadataEscaped.
+func encodeMetadata(m Metadata, tf traceFields) (_ bson.Raw, escaped bool, _ error) {
 	n := len(m.Extra)
 	if tf.parent != "" {
 		n += 2
@@ -180,22 +184,24 @@ func encodeMetadata(m Metadata, tf traceFields) (bson.Raw, error) {
 		}
 		switch {
 		case k == "":
-			return nil, fmt.Errorf("extra key %q: keys must be non-empty", k)
+			return nil, false, fmt.Errorf("extra key %q: keys must be non-empty", k)
 		case strings.IndexByte(k, 0) >= 0:
-			return nil, fmt.Errorf("extra key %q holds a NUL byte, which BSON field names cannot", k)
+			return nil, false, fmt.Errorf("extra key %q holds a NUL byte, which BSON field names cannot", k)
 		case k == metaCorrelationID || k == metaCausationID || k == metaActor:
-			return nil, fmt.Errorf("extra key %q repeats a named metadata field", k)
+			return nil, false, fmt.Errorf("extra key %q repeats a named metadata field", k)
 		}
-		doc = append(doc, bson.E{Key: EscapeMetadataKey(k), Value: normalizeValue(m.Extra[k])})
+		stored := EscapeMetadataKey(k)
+		escaped = escaped || stored != k
+		doc = append(doc, bson.E{Key: stored, Value: normalizeValue(m.Extra[k])})
 	}
 	raw, err := bson.Marshal(doc)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := checkKeys(raw, ""); err != nil { // nested operator-like keys too
-		return nil, err
+		return nil, false, err
 	}
-	return raw, nil
+	return raw, escaped, nil
 }
 
 // normalizeValue stores a Go int as int64 so that it round-trips as int64
@@ -239,7 +245,10 @@ var extraDecoder = func() bsoncodec.ValueDecoder {
 	return dec
 }()
 
-func decodeMetadata(raw bson.Raw) (Metadata, error) {
+// decodeMetadata decodes a stored metadata document; escaped says its
+// keys are escaped (the event carries fieldMetadataEscaped), else they
+// are taken as stored.
+func decodeMetadata(raw bson.Raw, escaped bool) (Metadata, error) {
 	var m Metadata
 	if len(raw) <= len(emptyDocument) {
 		return m, nil // absent or {}: the common case, no allocation
@@ -274,7 +283,10 @@ func decodeMetadata(raw bson.Raw) (Metadata, error) {
 			if m.Extra == nil {
 				m.Extra = map[string]any{}
 			}
-			m.Extra[UnescapeMetadataKey(key)] = v
+			if escaped {
+				key = UnescapeMetadataKey(key)
+			}
+			m.Extra[key] = v
 		}
 	}
 	return m, nil
@@ -282,15 +294,18 @@ func decodeMetadata(raw bson.Raw) (Metadata, error) {
 
 // storedEvent is an event document as read back.
 type storedEvent struct {
-	ID            primitive.Binary   `bson:"_id"`
-	Stream        primitive.Binary   `bson:"aggregate_uuid"`
-	StreamType    string             `bson:"aggregate_type"`
-	Version       int64              `bson:"version"`
-	Name          string             `bson:"name"`
-	SchemaVersion int32              `bson:"schema_version"`
-	Data          bson.Raw           `bson:"data"`
-	Metadata      bson.Raw           `bson:"metadata"`
-	RecordedAt    primitive.DateTime `bson:"recorded_at"`
+	ID            primitive.Binary `bson:"_id"`
+	Stream        primitive.Binary `bson:"aggregate_uuid"`
+	StreamType    string           `bson:"aggregate_type"`
+	Version       int64            `bson:"version"`
+	Name          string           `bson:"name"`
+	SchemaVersion int32            `bson:"schema_version"`
+	Data          bson.Raw         `bson:"data"`
+	Metadata      bson.Raw         `bson:"metadata"`
+	// MetadataEscaped is fieldMetadataEscaped, absent (false) on events
+	// whose metadata needs no escape and on those stored before escaping.
+	MetadataEscaped bool               `bson:"metadata_escaped"`
+	RecordedAt      primitive.DateTime `bson:"recorded_at"`
 }
 
 func (d *storedEvent) event() (Event, error) {
@@ -302,7 +317,7 @@ func (d *storedEvent) event() (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("decode event %s aggregate_uuid: %w", id, err)
 	}
-	meta, err := decodeMetadata(d.Metadata)
+	meta, err := decodeMetadata(d.Metadata, d.MetadataEscaped)
 	if err != nil {
 		return Event{}, fmt.Errorf("decode event %s metadata: %w", id, err)
 	}
@@ -386,11 +401,15 @@ func decodeCurrent(cur interface{ Decode(any) error }) (Event, error) {
 	return Event{}, decodeError(raw, err)
 }
 
-// encodeEvent renders one event document in the stored field order. It
-// is built with bsoncore rather than marshalled by reflection: it runs for
-// every event appended. data and meta are documents (empty when nil).
+// escapedMarkerBytes is the encoded size of fieldMetadataEscaped: true.
+const escapedMarkerBytes = 1 + len(fieldMetadataEscaped) + 1 + 1
+
+// encodeEvent renders one event document in the stored field order;
+// escaped adds fieldMetadataEscaped after the metadata. It is built with
+// bsoncore rather than marshalled by reflection: it runs for every event
+// appended. data and meta are documents (empty when nil).
 func encodeEvent(id, stream uuid.UUID, streamType string, version int64, name string,
-	schema int32, data, meta bson.Raw, at time.Time) (bson.Raw, error) {
+	schema int32, data, meta bson.Raw, escaped bool, at time.Time) (bson.Raw, error) {
 	data, meta = orEmpty(data), orEmpty(meta)
 	size := 128 + len(streamType) + len(name) + len(data) + len(meta)
 	start, dst := bsoncore.AppendDocumentStart(make([]byte, 0, size))
@@ -402,6 +421,9 @@ func encodeEvent(id, stream uuid.UUID, streamType string, version int64, name st
 	dst = bsoncore.AppendInt32Element(dst, fieldSchemaVersion, schema)
 	dst = bsoncore.AppendDocumentElement(dst, fieldData, data)
 	dst = bsoncore.AppendDocumentElement(dst, fieldMetadata, meta)
+	if escaped {
+		dst = bsoncore.AppendBooleanElement(dst, fieldMetadataEscaped, true)
+	}
 	dst = bsoncore.AppendDateTimeElement(dst, fieldRecordedAt, int64(primitive.NewDateTimeFromTime(at)))
 	dst, err := bsoncore.AppendDocumentEnd(dst, start)
 	if err != nil {

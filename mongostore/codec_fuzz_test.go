@@ -38,20 +38,28 @@ func FuzzEventRoundTrip(f *testing.F) {
 		}
 		p := batch[0]
 		at := time.UnixMilli(1_700_000_000_123).UTC()
-		raw, err := encodeEvent(p.ids[0], stream, typ, 5, p.names[0], p.schemas[0], p.data[0], p.meta[0], at)
+		raw, err := encodeEvent(p.ids[0], stream, typ, 5, p.names[0], p.schemas[0], p.data[0], p.meta[0], p.escaped[0], at)
 		if err != nil {
 			t.Fatalf("validated event does not encode: %v", err)
 		}
-		ref, err := bson.Marshal(bson.D{
+		ref := bson.D{
 			{Key: fieldID, Value: UUIDValue(p.ids[0])}, {Key: fieldStream, Value: UUIDValue(stream)},
 			{Key: fieldStreamType, Value: typ}, {Key: fieldVersion, Value: int64(5)}, {Key: fieldName, Value: p.names[0]},
 			{Key: fieldSchemaVersion, Value: p.schemas[0]}, {Key: fieldData, Value: p.data[0]},
-			{Key: fieldMetadata, Value: p.meta[0]}, {Key: fieldRecordedAt, Value: primitive.NewDateTimeFromTime(at)},
-		})
-		if err != nil || !bytes.Equal(raw, ref) {
-			t.Fatalf("encoded\n%x\nthe driver marshals (%v)\n%x", []byte(raw), err, ref)
+			{Key: fieldMetadata, Value: p.meta[0]},
 		}
-		if want := docOverhead + len(typ) + len(name) + len(p.data[0]) + len(p.meta[0]); len(raw) != want {
+		if p.escaped[0] {
+			ref = append(ref, bson.E{Key: fieldMetadataEscaped, Value: true})
+		}
+		refRaw, err := bson.Marshal(append(ref, bson.E{Key: fieldRecordedAt, Value: primitive.NewDateTimeFromTime(at)}))
+		if err != nil || !bytes.Equal(raw, refRaw) {
+			t.Fatalf("encoded\n%x\nthe driver marshals (%v)\n%x", []byte(raw), err, refRaw)
+		}
+		want := docOverhead + len(typ) + len(name) + len(p.data[0]) + len(p.meta[0])
+		if p.escaped[0] {
+			want += escapedMarkerBytes
+		}
+		if len(raw) != want {
 			t.Fatalf("encoded %d bytes, size check predicted %d", len(raw), want)
 		}
 		got, err := DecodeEvent(raw)

@@ -31,8 +31,10 @@
 //
 // One document per event in the events collection: _id (the event id),
 // aggregate_uuid (the stream), aggregate_type, version (int64, 1-based,
-// contiguous), name, schema_version (int32), data, metadata and
-// recorded_at. UUIDs are BSON binary subtype 4. A unique index on
+// contiguous), name, schema_version (int32), data, metadata,
+// metadata_escaped (true, only when a metadata key is stored escaped: see
+// EscapeMetadataKey) and recorded_at. UUIDs are BSON binary subtype 4.
+// A unique index on
 // {aggregate_uuid: 1, version: 1} is the final arbiter of concurrent
 // appends.
 //

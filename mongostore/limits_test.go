@@ -54,7 +54,7 @@ func blobOfSize(t *testing.T, size int) map[string]string {
 	n := size - docOverhead - len("A") - len(emptyDocument) - len(empty)
 	data := map[string]string{"b": strings.Repeat("x", n)}
 	raw, _ := bson.Marshal(data)
-	doc, err := encodeEvent(uuid.New(), uuid.New(), "", 1, "A", 1, raw, emptyDocument, time.Unix(0, 0))
+	doc, err := encodeEvent(uuid.New(), uuid.New(), "", 1, "A", 1, raw, emptyDocument, false, time.Unix(0, 0))
 	if err != nil || len(doc) != size {
 		t.Fatalf("built a %d-byte event (%v), want %d", len(doc), err, size)
 	}

@@ -11,13 +11,18 @@ import "strings"
 //	leading '$' is stored as "%24"
 //
 // Every other byte is stored as it is, so keys without '%', '.' or a
-// leading '$' — all the keys stores written before escaping hold — are
-// stored and read unchanged. The escape is injective: '%' is escaped
-// too, so two keys never share a stored name.
+// leading '$' are stored and read unchanged. The escape is injective: '%'
+// is escaped too, so two keys never share a stored name.
 //
-// On load, a stored key is unescaped only when each of its '%' starts one
-// of the three escapes; any other stored key (say "100%", written before
-// escaping) loads as it is.
+// Stores written before escaping existed (released file: stores and
+// MongoDB databases) refused only keys with a '.' or a leading '$': their
+// keys may hold '%', and so may literally be "100%25", "a%2Eb" or
+// "%24x". Unescaping those would change them. So an event whose metadata
+// has at least one key that escaping changed is marked with
+// metadata_escaped: true, and only the keys of marked events are
+// unescaped on load; every other event's keys load as stored, whatever
+// they hold. (UnescapeMetadataKey itself leaves a stored name that is
+// not a canonical escape, such as "100%", as it is.)
 
 // EscapeMetadataKey returns the field name metadata key k is stored
 // under in the events collection (in metadata.<name>): what a query
@@ -44,7 +49,8 @@ func EscapeMetadataKey(k string) string {
 }
 
 // UnescapeMetadataKey returns the metadata key stored under the field
-// name stored: the inverse of EscapeMetadataKey.
+// name stored by an event marked metadata_escaped: the inverse of
+// EscapeMetadataKey. The keys of unmarked events are not escaped.
 func UnescapeMetadataKey(stored string) string {
 	if !strings.Contains(stored, "%") || !canonicalEscapes(stored) {
 		return stored

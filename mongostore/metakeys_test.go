@@ -35,8 +35,7 @@ func TestMetadataKeyEscape(t *testing.T) {
 			t.Errorf("UnescapeMetadataKey(%q) = %q, want %q", c.stored, got, c.key)
 		}
 	}
-	// Stored names written before escaping, with a '%' that starts no
-	// escape, load unchanged.
+	// Stored names that are not canonical escapes are left as they are.
 	for _, old := range []string{"100%", "50%off", "a%2eb", "x%24", "%", "%2"} {
 		if got := mongostore.UnescapeMetadataKey(old); got != old {
 			t.Errorf("UnescapeMetadataKey(%q) = %q, want it unchanged", old, got)
@@ -62,8 +61,10 @@ func FuzzMetadataKeyEscape(f *testing.F) {
 }
 
 // TestMetadataWrittenBeforeEscapingLoads: an event stored before metadata
-// keys were escaped (keys with no '.', no leading '$', maybe a '%') loads
-// with its keys unchanged.
+// keys were escaped (keys with no '.', no leading '$', maybe a '%', even
+// one that reads as an escape: "x%2Ey", "%24where", "100%25") loads with
+// its keys unchanged, and an event appended now with the very keys those
+// would unescape to round-trips too.
 func TestMetadataWrittenBeforeEscapingLoads(t *testing.T) {
 	ctx := context.Background()
 	s, err := mongostore.Open(ctx, "memory:")
@@ -76,7 +77,8 @@ func TestMetadataWrittenBeforeEscapingLoads(t *testing.T) {
 		{Key: "_id", Value: mongostore.UUIDValue(id)}, {Key: "aggregate_uuid", Value: mongostore.UUIDValue(stream)},
 		{Key: "aggregate_type", Value: "Order"}, {Key: "version", Value: int64(1)}, {Key: "name", Value: "Old"},
 		{Key: "schema_version", Value: int32(1)}, {Key: "data", Value: bson.D{}},
-		{Key: "metadata", Value: bson.D{{Key: "actor", Value: "ana"}, {Key: "100%", Value: "a"}, {Key: "plain", Value: "b"}, {Key: "x%2e", Value: "c"}}},
+		{Key: "metadata", Value: bson.D{{Key: "actor", Value: "ana"}, {Key: "100%", Value: "a"}, {Key: "plain", Value: "b"}, {Key: "x%2e", Value: "c"},
+			{Key: "x%2Ey", Value: "d"}, {Key: "%24where", Value: "e"}, {Key: "100%25", Value: "f"}}},
 		{Key: "recorded_at", Value: primitive.NewDateTimeFromTime(time.Now())},
 	}
 	if _, err := s.EventsCollection().InsertOne(ctx, doc); err != nil {
@@ -86,8 +88,18 @@ func TestMetadataWrittenBeforeEscapingLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"100%": "a", "plain": "b", "x%2e": "c"}
+	want := map[string]any{"100%": "a", "plain": "b", "x%2e": "c", "x%2Ey": "d", "%24where": "e", "100%25": "f"}
 	if got := st.Events[0].Metadata.Extra; !reflect.DeepEqual(got, want) {
-		t.Errorf("got %#v, want %#v", got, want)
+		t.Errorf("old event: got %#v, want %#v", got, want)
+	}
+	now := map[string]any{"x.y": "d", "$where": "e", "100%": "f", "x%2Ey": "g"}
+	if _, err := s.Append(ctx, stream, mongostore.Exact(1), mongostore.EventData{Name: "New", Metadata: mongostore.Metadata{Extra: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = s.Load(ctx, stream); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Events[1].Metadata.Extra; !reflect.DeepEqual(got, now) {
+		t.Errorf("new event: got %#v, want %#v", got, now)
 	}
 }

@@ -30,6 +30,9 @@ type prepared struct {
 	schemas     []int32
 	data        []bson.Raw
 	meta        []bson.Raw
+	// escaped is true for the events whose metadata has an escaped key
+	// (see EscapeMetadataKey).
+	escaped []bool
 }
 
 func (p *prepared) len() int { return len(p.ids) }
@@ -76,6 +79,7 @@ func (s *Store) prepare(appends []StreamAppend, tf traceFields) ([]*prepared, er
 			schemas:  make([]int32, len(a.Events)),
 			data:     make([]bson.Raw, len(a.Events)),
 			meta:     make([]bson.Raw, len(a.Events)),
+			escaped:  make([]bool, len(a.Events)),
 		}
 		for i, e := range a.Events {
 			if reason := checkName(e.Name); reason != "" {
@@ -108,11 +112,14 @@ func (s *Store) prepare(appends []StreamAppend, tf traceFields) ([]*prepared, er
 			if err := checkKeys(data, ""); err != nil {
 				return nil, invalid(a.Stream, i, "data", "%v", err)
 			}
-			meta, err := encodeMetadata(e.Metadata, tf)
+			meta, escaped, err := encodeMetadata(e.Metadata, tf)
 			if err != nil {
 				return nil, invalid(a.Stream, i, "metadata", "%v", err)
 			}
 			size := docOverhead + len(a.Type) + len(e.Name) + len(data) + len(meta)
+			if escaped {
+				size += escapedMarkerBytes
+			}
 			if size > MaxEventBytes {
 				return nil, tooLarge(a.Stream, i, "data", "the event document would be %d bytes; the limit is %d, MongoDB's limit of %d less room for change events", size, MaxEventBytes, MaxDocumentBytes)
 			}
@@ -120,7 +127,7 @@ func (s *Store) prepare(appends []StreamAppend, tf traceFields) ([]*prepared, er
 			if total > s.cfg.maxBatchBytes {
 				return nil, tooLarge(a.Stream, i, "events", "the append exceeds %d bytes; split it into several appends", s.cfg.maxBatchBytes)
 			}
-			p.ids[i], p.names[i], p.schemas[i], p.data[i], p.meta[i] = id, e.Name, schema, data, meta
+			p.ids[i], p.names[i], p.schemas[i], p.data[i], p.meta[i], p.escaped[i] = id, e.Name, schema, data, meta, escaped
 		}
 		out = append(out, p)
 	}

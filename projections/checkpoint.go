@@ -214,6 +214,7 @@ func (r *Runner) update(ctx context.Context, cp *checkpoint, set bson.D, inc bso
 	if res.MatchedCount == 0 {
 		return errLeaseLost
 	}
+	r.clearStalled(cp.ID) // a write of the worker committed
 	return nil
 }
 

@@ -84,7 +84,9 @@
 //
 // A handler error stops that projection in StateFailed, naming the event
 // and the error (Status.Failure); other projections keep running.
-// Transient database errors are retried with exponential backoff. Retry
+// Transient database errors are retried with exponential backoff; while
+// the attempts keep failing, Status.Stalled says so and why (a full disk
+// is StallDiskFull), since the recorded state does not change. Retry
 // resumes a failed projection from the failed event; Reset drops and
 // replays it; Rebuild replays it blue/green, building new collections while
 // the current ones keep serving, and switching when the build has caught

@@ -110,6 +110,9 @@ type Runner struct {
 	// waiting holds, per checkpoint id, the lease of another owner a
 	// worker of this runner is waiting for.
 	waiting map[string]LeaseWait
+	// stalled holds, per checkpoint id, the failures in a row of this
+	// runner's worker.
+	stalled map[string]Stall
 }
 
 // wake makes idle workers look at their checkpoints now.
@@ -150,6 +153,7 @@ func NewRunner(store *mongostore.Store, projections ...*Projection) *Runner {
 		batchClock:       time.Now,
 		woken:            make(chan struct{}),
 		waiting:          map[string]LeaseWait{},
+		stalled:          map[string]Stall{},
 	}
 	for _, p := range projections {
 		if p != nil {

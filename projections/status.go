@@ -38,6 +38,10 @@ type Status struct {
 	// when. State is then the state that owner last recorded; if the
 	// owner has crashed, nothing is applied until its lease expires.
 	WaitingForLease *LeaseWait `json:"waiting_for_lease,omitempty"`
+	// Stalled is set while this runner's worker for the projection
+	// keeps failing and retries with backoff: why (a full disk, say),
+	// since when and how often. State is then the last state recorded.
+	Stalled *Stall `json:"stalled,omitempty"`
 	// Checkpoint is where the projection resumes.
 	Checkpoint Checkpoint `json:"checkpoint"`
 	// LastEvent is the last event applied, if any.
@@ -233,6 +237,13 @@ func (r *Runner) status(ctx context.Context, p *Projection, cp *checkpoint) (Sta
 			st.Failure = &Failure{EventID: uuidOf(f.EventID.Data), EventName: f.EventName, Stream: uuidOf(f.Stream.Data),
 				Version: f.Version, Error: f.Error, At: f.At.UTC()}
 		}
+	}
+	id := p.Name // the serving generation's worker, before its checkpoint exists
+	if cp != nil {
+		id = cp.ID
+	}
+	if s, ok := r.stalledFor(id); ok {
+		st.Stalled = &s
 	}
 	if st.Behind, err = r.store.CountAfterAtMost(ctx, pos, p.names(), StatusCountLimit); err != nil {
 		return st, err

@@ -41,11 +41,14 @@ func (w *worker) run(ctx context.Context) {
 		case ctx.Err() != nil:
 		case err == nil, errors.Is(err, errReload), errors.Is(err, errLeaseLost):
 			bo.reset()
+			w.r.clearStalled(w.id)
 		case errors.Is(err, errIdle):
 			bo.reset()
+			w.r.clearStalled(w.id)
 			wait = w.r.pollInterval()
 		default:
 			wait = bo.next()
+			w.r.setStalled(w.id, err)
 			w.log.Warn("projection interrupted; retrying", logKeyError, err, logKeyBackoff, wait)
 		}
 		if wait > 0 {
@@ -57,6 +60,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 	}
 	w.r.clearWaiting(w.id)
+	w.r.clearStalled(w.id)
 	release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	w.r.release(release, w.id)
@@ -238,6 +242,9 @@ func (w *worker) corrupt(ctx context.Context, cp *checkpoint, err error) error {
 // apply applies a batch and turns a handler error into the failed state.
 func (w *worker) apply(ctx context.Context, cp *checkpoint, b batch) error {
 	_, err := w.applyBatch(ctx, cp, b)
+	if err == nil {
+		w.r.clearStalled(w.id)
+	}
 	if errors.Is(err, mongostore.ErrCorruptEvent) {
 		return w.corrupt(ctx, cp, err)
 	}

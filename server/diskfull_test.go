@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/256dpi/lungo"
 
@@ -86,12 +87,14 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
-// TestDiskFullOnMongoDB shapes the failure as MongoDB reports it: writes
-// to the events collection fail with OutOfDiskSpace (14031) while the
-// deployment still answers pings and reads. An append is 507, /readyz
-// turns 503 naming the disk, and both recover once an append succeeds
-// again. (It runs on the embedded engine through a client wrapper that
-// fails those writes: no MongoDB here.)
+// TestDiskFullOnMongoDB shapes the failure as MongoDB reports it: every
+// write fails with OutOfDiskSpace (14031) while the deployment still
+// answers pings and reads. An append is 507; /readyz turns 503 naming the
+// disk; the projections, which cannot renew their leases or commit, show
+// stalled with reason disk_full while their state stays live. Once space
+// is freed, /readyz recovers by itself (a probe write, no append needed),
+// the stall clears and appends succeed. (It runs on the embedded engine
+// through a client wrapper that fails the writes: no MongoDB here.)
 func TestDiskFullOnMongoDB(t *testing.T) {
 	ctx := context.Background()
 	inner, err := mongostore.Open(ctx, "memory:")
@@ -105,13 +108,19 @@ func TestDiskFullOnMongoDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	runner := projections.NewRunner(store, projections.EventCounts())
-	srv, err := server.New(store, runner, server.Options{})
+	runner.LeaseTTL = 300 * time.Millisecond // renewals, which meet the full disk, every 100 ms
+	srv, err := server.New(store, runner, server.Options{DiskFullProbeInterval: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	e := &env{t: t, store: store, runner: runner, srv: srv, http: newHTTPServer(t, srv)}
 	stream := uuid.New()
 	e.appendOK(stream, "no_stream", "", event{Name: "Made"})
+	e.waitLive()
 	e.get("/readyz").want(t, http.StatusOK)
 
 	full.Store(true)
@@ -128,16 +137,43 @@ func TestDiskFullOnMongoDB(t *testing.T) {
 	if !strings.Contains(string(r.body), `"disk_full":true`) {
 		t.Errorf("readyz does not name the full disk: %s", r.body)
 	}
+	stalled := e.waitProjection("event_counts", func(v server.ProjectionView) bool { return v.Stalled != nil })
+	t.Logf("event_counts on a full disk: state %s, stalled %+v", stalled.State, *stalled.Stalled)
+	if s := stalled.Stalled; s.Reason != projections.StallDiskFull || !strings.Contains(s.Detail, "disk is full") || s.Attempts < 1 {
+		t.Errorf("stalled = %+v, want reason disk_full", *s)
+	}
+	if stalled.State != projections.StateLive {
+		t.Errorf("state %s, want live (the last state recorded)", stalled.State)
+	}
+
 	full.Store(false)
+	e.get("/readyz").want(t, http.StatusOK) // no append in between
+	e.waitProjection("event_counts", func(v server.ProjectionView) bool { return v.Stalled == nil })
 	e.appendOK(stream, nil, "", event{Name: "Changed"})
-	e.get("/readyz").want(t, http.StatusOK)
 	if n := e.eventCount(); n != 2 {
 		t.Errorf("%d events stored, want 2", n)
 	}
 }
 
-// fullClient fails inserts into the events collection with MongoDB's
-// OutOfDiskSpace while full is set.
+// waitProjection polls GET /v1/projections/{name} until ok holds of it.
+func (e *env) waitProjection(name string, ok func(server.ProjectionView) bool) server.ProjectionView {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var v server.ProjectionView
+		e.get("/v1/projections/"+name).want(e.t, http.StatusOK).decode(e.t, &v)
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("projection %s never reached the awaited status: %+v", name, v)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the API, not synchronising goroutines
+	}
+}
+
+// fullClient fails every write with MongoDB's OutOfDiskSpace while full
+// is set; reads go on.
 type fullClient struct {
 	lungo.IClient
 	full *atomic.Bool
@@ -155,11 +191,7 @@ type fullDatabase struct {
 }
 
 func (d fullDatabase) Collection(name string, opts ...*options.CollectionOptions) lungo.ICollection {
-	coll := d.IDatabase.Collection(name, opts...)
-	if name != mongostore.CollectionEvents {
-		return coll
-	}
-	return fullCollection{ICollection: coll, full: d.full}
+	return fullCollection{ICollection: d.IDatabase.Collection(name, opts...), full: d.full}
 }
 
 type fullCollection struct {
@@ -169,9 +201,17 @@ type fullCollection struct {
 
 var errOutOfDiskSpace = mongo.WriteError{Code: 14031, Message: "Both data and log files are too large: /data/db"}
 
-func (c fullCollection) InsertOne(ctx context.Context, doc any, opts ...*options.InsertOneOptions) (*mongo.InsertOneResult, error) {
+// failed is the error of a write while the disk is full.
+func (c fullCollection) failed() error {
 	if c.full.Load() {
-		return nil, mongo.WriteException{WriteErrors: []mongo.WriteError{errOutOfDiskSpace}}
+		return mongo.WriteException{WriteErrors: []mongo.WriteError{errOutOfDiskSpace}}
+	}
+	return nil
+}
+
+func (c fullCollection) InsertOne(ctx context.Context, doc any, opts ...*options.InsertOneOptions) (*mongo.InsertOneResult, error) {
+	if err := c.failed(); err != nil {
+		return nil, err
 	}
 	return c.ICollection.InsertOne(ctx, doc, opts...)
 }
@@ -181,4 +221,32 @@ func (c fullCollection) InsertMany(ctx context.Context, docs []any, opts ...*opt
 		return nil, mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: errOutOfDiskSpace}}}
 	}
 	return c.ICollection.InsertMany(ctx, docs, opts...)
+}
+
+func (c fullCollection) UpdateOne(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
+	if err := c.failed(); err != nil {
+		return nil, err
+	}
+	return c.ICollection.UpdateOne(ctx, filter, update, opts...)
+}
+
+func (c fullCollection) UpdateMany(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
+	if err := c.failed(); err != nil {
+		return nil, err
+	}
+	return c.ICollection.UpdateMany(ctx, filter, update, opts...)
+}
+
+func (c fullCollection) ReplaceOne(ctx context.Context, filter, doc any, opts ...*options.ReplaceOptions) (*mongo.UpdateResult, error) {
+	if err := c.failed(); err != nil {
+		return nil, err
+	}
+	return c.ICollection.ReplaceOne(ctx, filter, doc, opts...)
+}
+
+func (c fullCollection) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
+	if c.full.Load() {
+		return nil, mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: errOutOfDiskSpace}}}
+	}
+	return c.ICollection.BulkWrite(ctx, models, opts...)
 }

@@ -45,6 +45,13 @@
 // [Server.CloseLiveFeeds] as shutdown begins, which also ends the wait of
 // every subscription fetch.
 //
+// To shut down behind a load balancer without cutting a request, call
+// [Server.Drain] first: /readyz turns 503, each response closes its
+// connection and live feeds end, while requests are still served. Keep
+// serving for as long as the balancer takes to notice, then stop
+// accepting and call http.Server.Shutdown (annals serve does this; see
+// its --drain-delay).
+//
 // # The web console
 //
 // With [Options.Console] set, the server also serves a web console at

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,4 +32,28 @@ func TestCloseLiveFeeds(t *testing.T) {
 	stream := uuid.New()
 	e.appendOK(stream, "no_stream", "", event{Name: "Noted"})
 	e.get(streamPath(stream)).want(t, http.StatusOK)
+}
+
+// TestDrain: in the lame-duck phase readiness is 503 naming the drain,
+// requests are still served, and every response closes its connection
+// (so no keep-alive connection is left idle for the shutdown to cut).
+func TestDrain(t *testing.T) {
+	e := newEnv(t, server.Options{})
+	e.get("/readyz").want(t, http.StatusOK)
+	e.srv.Drain()
+	r := e.get("/readyz").want(t, http.StatusServiceUnavailable)
+	if !strings.Contains(string(r.body), `"draining":true`) {
+		t.Errorf("readyz while draining: %s", r.body)
+	}
+	stream := uuid.New()
+	res, err := e.http.Client().Post(e.http.URL+streamPath(stream), "application/json",
+		strings.NewReader(appendBody(t, nil, "no_stream", event{Name: "Noted"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated || !res.Close {
+		t.Errorf("append while draining: %d, connection closed %v; want 201 and Connection: close", res.StatusCode, res.Close)
+	}
+	e.get("/v1/events/live").wantProblem(t, http.StatusServiceUnavailable, "shutting down")
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -82,6 +83,16 @@ func oaOrdersProjection() *projections.Projection {
 }
 
 // oaFailingProjection fails on every event.
+// oaStalling is a projection whose every batch meets a transient error:
+// it never fails, it stalls.
+const oaStalling = "stalling"
+
+func oaStallingProjection() *projections.Projection {
+	return projections.New(oaStalling, []string{projections.AllEvents}, func(context.Context, *projections.Tx, mongostore.Event) error {
+		return mongo.CommandError{Code: 112, Name: "WriteConflict"}
+	})
+}
+
 func oaFailingProjection() *projections.Projection {
 	return projections.New(oaFailing, []string{projections.AllEvents}, func(context.Context, *projections.Tx, mongostore.Event) error {
 		return errors.New("this projection refuses every event")
@@ -1060,10 +1071,10 @@ func TestOpenAPIServiceEndpoints(t *testing.T) {
 }
 
 // TestOpenAPIFailuresAndShutdown covers a server without tokens, without
-// the streams projection, with a failed projection, and then with its
-// store closed.
+// the streams projection, with a failed projection and a stalled one,
+// then with its store closed, and then draining.
 func TestOpenAPIFailuresAndShutdown(t *testing.T) {
-	e := newOAEnv(t, server.Options{}, projections.EventCounts(), oaFailingProjection())
+	e := newOAEnv(t, server.Options{}, projections.EventCounts(), oaFailingProjection(), oaStallingProjection())
 	const anyToken = "ignored" // the spec always asks for one; this server takes any
 	stream := oaEventsPath(uuid.NewString())
 	e.call(t, oaCall{method: http.MethodPost, target: stream, token: anyToken, contentType: "application/json",
@@ -1094,6 +1105,24 @@ func TestOpenAPIFailuresAndShutdown(t *testing.T) {
 		if !slices.Equal(r.Failed, []string{oaFailing}) {
 			t.Errorf("readyz names %q as failed, want %q", r.Failed, oaFailing)
 		}
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			var s struct {
+				Stalled *struct {
+					Reason string `json:"reason"`
+				} `json:"stalled"`
+			}
+			e.call(t, get("", "/v1/projections/"+oaStalling, 200, "")).decode(t, &s)
+			if s.Stalled != nil {
+				if s.Stalled.Reason != projections.StallError {
+					t.Errorf("stalled reason %q, want %q", s.Stalled.Reason, projections.StallError)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never showed stalled", oaStalling)
+			}
+			time.Sleep(10 * time.Millisecond) // polling the API, not synchronising goroutines
+		}
 		e.runCalls(t, []oaCall{
 			get("all projections", "/v1/projections", 200, ""),
 			get("no streams projection", "/v1/streams", 404, "not-found"),
@@ -1110,5 +1139,15 @@ func TestOpenAPIFailuresAndShutdown(t *testing.T) {
 				body: []byte(`{"events": [{"name": "Happened"}]}`), want: 503, problem: "unavailable"},
 			{name: "readyz", method: http.MethodGet, target: "/readyz", want: 503},
 		})
+	})
+	t.Run("draining", func(t *testing.T) {
+		e.srv.Drain()
+		var r struct {
+			Draining bool `json:"draining"`
+		}
+		e.call(t, oaCall{method: http.MethodGet, target: "/readyz", want: 503}).decode(t, &r)
+		if !r.Draining {
+			t.Errorf("readyz while draining does not say so")
+		}
 	})
 }

@@ -66,7 +66,7 @@ var table = []struct {
 	is func(error) bool
 	kind
 }{
-	{nil, isDiskFull, kind{"insufficient-storage", "Insufficient storage", http.StatusInsufficientStorage}},
+	{nil, mongostore.IsDiskFull, kind{"insufficient-storage", "Insufficient storage", http.StatusInsufficientStorage}},
 	{mongostore.ErrConcurrency, nil, kind{"concurrency-conflict", "Concurrency conflict", http.StatusConflict}},
 	{mongostore.ErrEventIDConflict, nil, kind{"event-id-conflict", "Event id already used", http.StatusConflict}},
 	{mongostore.ErrTooLarge, nil, kind{"too-large", "Too large", http.StatusRequestEntityTooLarge}},

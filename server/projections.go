@@ -18,17 +18,20 @@ type ProjectionView struct {
 	LeaseUntil *time.Time `json:"lease_until,omitempty"`
 	// WaitingForLease is set while this server's runner waits for another
 	// owner's lease on the projection.
-	WaitingForLease *LeaseWaitView  `json:"waiting_for_lease,omitempty"`
-	Checkpoint      CheckpointView  `json:"checkpoint"`
-	LastEvent       *LastEventView  `json:"last_event,omitempty"`
-	Applied         int64           `json:"applied"`
-	Behind          int64           `json:"behind"`
-	LagSeconds      float64         `json:"lag_seconds"`
-	HistoryLost     int64           `json:"history_lost"`
-	Failure         *FailureView    `json:"failure,omitempty"`
-	Rebuild         *ProjectionView `json:"rebuild,omitempty"`
-	Collections     []string        `json:"collections"`
-	UpdatedAt       *time.Time      `json:"updated_at,omitempty"`
+	WaitingForLease *LeaseWaitView `json:"waiting_for_lease,omitempty"`
+	// Stalled is set while this server's runner keeps failing to make
+	// progress on the projection (a full disk, say).
+	Stalled     *StallView      `json:"stalled,omitempty"`
+	Checkpoint  CheckpointView  `json:"checkpoint"`
+	LastEvent   *LastEventView  `json:"last_event,omitempty"`
+	Applied     int64           `json:"applied"`
+	Behind      int64           `json:"behind"`
+	LagSeconds  float64         `json:"lag_seconds"`
+	HistoryLost int64           `json:"history_lost"`
+	Failure     *FailureView    `json:"failure,omitempty"`
+	Rebuild     *ProjectionView `json:"rebuild,omitempty"`
+	Collections []string        `json:"collections"`
+	UpdatedAt   *time.Time      `json:"updated_at,omitempty"`
 }
 
 // LeaseWaitView names the owner whose lease a runner waits for.
@@ -36,6 +39,21 @@ type LeaseWaitView struct {
 	Owner string    `json:"owner"`
 	Until time.Time `json:"until"`
 	Since time.Time `json:"since"`
+}
+
+// StallView says why a runner cannot make progress on a projection. The
+// error's text is logged, not shown: Detail is fixed per Reason.
+type StallView struct {
+	Reason   string    `json:"reason"`
+	Detail   string    `json:"detail"`
+	Since    time.Time `json:"since"`
+	Attempts int       `json:"attempts"`
+}
+
+// stallDetails is what a client is told of each stall reason.
+var stallDetails = map[string]string{
+	projections.StallDiskFull: "the store's disk is full: the projection cannot commit and retries with backoff until space is freed",
+	projections.StallError:    "the projection keeps failing to read or commit and retries with backoff; the server log has the errors",
 }
 
 // CheckpointView is where a projection resumes.
@@ -91,6 +109,9 @@ func RenderProjection(st projections.Status, collections []string) ProjectionVie
 	}
 	if w := st.WaitingForLease; w != nil {
 		out.WaitingForLease = &LeaseWaitView{Owner: w.Owner, Until: w.Until, Since: w.Since}
+	}
+	if s := st.Stalled; s != nil {
+		out.Stalled = &StallView{Reason: s.Reason, Detail: stallDetails[s.Reason], Since: s.Since, Attempts: s.Attempts}
 	}
 	cp := st.Checkpoint
 	out.Checkpoint = CheckpointView{HasResumeToken: cp.ResumeToken != nil, Version: cp.Position.Version}

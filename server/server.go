@@ -71,6 +71,11 @@ type Options struct {
 	// MaxFetchWait bounds wait_ms of a subscription fetch (default
 	// DefaultMaxFetchWait).
 	MaxFetchWait time.Duration
+	// DiskFullProbeInterval: once a request has met a full disk,
+	// /readyz is 503 until a write succeeds again; it makes a small
+	// probe write at most this often to find out (default
+	// DefaultDiskFullProbeInterval).
+	DiskFullProbeInterval time.Duration
 	// TracerProvider makes the server's request spans (see Tracing in
 	// the package documentation); nil means the global provider.
 	TracerProvider trace.TracerProvider
@@ -102,6 +107,9 @@ func (o *Options) defaults() {
 	if o.MaxFetchWait <= 0 {
 		o.MaxFetchWait = DefaultMaxFetchWait
 	}
+	if o.DiskFullProbeInterval <= 0 {
+		o.DiskFullProbeInterval = DefaultDiskFullProbeInterval
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -124,9 +132,15 @@ type Server struct {
 	feeds      context.Context
 	closeFeeds context.CancelFunc
 	// diskFull is set when a request failed for a full disk and cleared
-	// by the next append that succeeds: readiness reports it even where
-	// the store still answers reads (MongoDB).
+	// by the next append that succeeds, or by readiness once a probe
+	// write succeeds (diskFreed): readiness reports it even where the
+	// store still answers reads (MongoDB).
 	diskFull atomic.Bool
+	// lastProbe is when readiness last made a probe write (UnixNano).
+	lastProbe atomic.Int64
+	// draining is set by Drain: readiness is 503 and every response
+	// closes its connection.
+	draining atomic.Bool
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -210,7 +224,10 @@ func New(store *mongostore.Store, runner *projections.Runner, opts Options) (*Se
 }
 
 // ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.closeWhileDraining(w)
+	s.echo.ServeHTTP(w, r)
+}
 
 // CloseLiveFeeds ends every live feed and refuses new ones with 503, and
 // ends the wait of every subscription fetch (it answers what it has, an
@@ -249,20 +266,24 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz is 200 when the engine answers and no projection has failed.
+// readyz is 200 when the engine answers and no projection has failed,
+// and 503 from the moment Drain is called.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
 	body := map[string]any{"status": "ok"}
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "shutting down", "draining": true})
+	}
 	diskFull := map[string]any{"status": "unavailable", "reason": "the store's disk is full: appends and projections cannot commit", "disk_full": true}
 	if err := s.store.Client().Ping(ctx, nil); err != nil {
 		s.log.Warn("readiness: engine unreachable", logKeyError, err)
-		if isDiskFull(err) {
+		if mongostore.IsDiskFull(err) {
 			return c.JSON(http.StatusServiceUnavailable, diskFull)
 		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "the store does not answer"})
 	}
-	if s.diskFull.Load() {
+	if s.diskFull.Load() && !s.diskFreed(ctx) {
 		return c.JSON(http.StatusServiceUnavailable, diskFull)
 	}
 	// Only the projections' states: readiness must stay cheap however
@@ -270,7 +291,7 @@ func (s *Server) readyz(c echo.Context) error {
 	failed, err := s.runner.Failed(ctx)
 	if err != nil {
 		s.log.Warn("readiness: projection status", logKeyError, err)
-		if isDiskFull(err) {
+		if mongostore.IsDiskFull(err) {
 			return c.JSON(http.StatusServiceUnavailable, diskFull)
 		}
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "projection status unavailable"})

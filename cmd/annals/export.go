@@ -30,7 +30,10 @@ type record struct {
 	SchemaVersion int32           `json:"schema_version"`
 	Data          json.RawMessage `json:"data"`
 	Metadata      json.RawMessage `json:"metadata"`
-	RecordedAt    string          `json:"recorded_at"`
+	// MetadataEscaped says metadata's keys are stored escaped (see
+	// mongostore.EscapeMetadataKey); absent when they are not.
+	MetadataEscaped bool   `json:"metadata_escaped,omitempty"`
+	RecordedAt      string `json:"recorded_at"`
 }
 
 // The fields of a stored event document, in the order the store writes
@@ -45,7 +48,10 @@ const (
 	fieldSchemaVersion = "schema_version"
 	fieldData          = "data"
 	fieldMetadata      = "metadata"
-	fieldRecordedAt    = "recorded_at"
+	// fieldMetadataEscaped is written (true) only by events whose
+	// metadata has an escaped key.
+	fieldMetadataEscaped = "metadata_escaped"
+	fieldRecordedAt      = "recorded_at"
 )
 
 // scanOrder is mongostore.Scan's order: recorded_at, then stream, then
@@ -219,6 +225,9 @@ func recordOf(doc bson.Raw) (record, error) {
 					rec.Metadata = j
 				}
 			}
+		case fieldMetadataEscaped:
+			rec.MetadataEscaped, ok = v.BooleanOK()
+			ok = ok && rec.MetadataEscaped // the store writes true or nothing
 		case fieldRecordedAt:
 			var ms int64
 			if ms, ok = v.DateTimeOK(); ok {

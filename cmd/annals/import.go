@@ -220,7 +220,7 @@ func parseRecord(line []byte) (imported, error) {
 		return ev, fmt.Errorf("event %s: recorded_at %q is finer than milliseconds, which BSON dates cannot hold", ev.id, rec.RecordedAt)
 	}
 	ev.version = rec.Version
-	ev.doc, err = bson.Marshal(bson.D{
+	doc := bson.D{
 		{Key: fieldID, Value: mongostore.UUIDValue(ev.id)},
 		{Key: fieldStream, Value: mongostore.UUIDValue(ev.stream)},
 		{Key: fieldStreamType, Value: rec.AggregateType},
@@ -229,8 +229,11 @@ func parseRecord(line []byte) (imported, error) {
 		{Key: fieldSchemaVersion, Value: rec.SchemaVersion},
 		{Key: fieldData, Value: data},
 		{Key: fieldMetadata, Value: meta},
-		{Key: fieldRecordedAt, Value: primitive.DateTime(at.UnixMilli())},
-	})
+	}
+	if rec.MetadataEscaped {
+		doc = append(doc, bson.E{Key: fieldMetadataEscaped, Value: true})
+	}
+	ev.doc, err = bson.Marshal(append(doc, bson.E{Key: fieldRecordedAt, Value: primitive.DateTime(at.UnixMilli())}))
 	if err != nil {
 		return ev, fmt.Errorf("event %s: %w", ev.id, err)
 	}

@@ -313,6 +313,9 @@ func printProjections(w io.Writer, views []projectionView) error {
 		if v.WaitingForLease != nil {
 			state += " (waiting for another owner's lease)"
 		}
+		if s := v.Stalled; s != nil {
+			state += " (stalled: " + strings.ReplaceAll(s.Reason, "_", " ") + ")"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", v.Name, state, v.Generation, v.Applied, v.Behind, lag(v.LagSeconds), rebuild)
 	}
 	return tw.Flush()
@@ -340,6 +343,9 @@ func printStatus(w io.Writer, v projectionView) {
 	if w := v.WaitingForLease; w != nil {
 		fmt.Fprintf(tw, "waiting:\tfor the lease of %s (since %s; it expires at %s unless renewed)\n",
 			w.Owner, formatTime(w.Since), formatTime(w.Until))
+	}
+	if s := v.Stalled; s != nil {
+		fmt.Fprintf(tw, "stalled:\t%s since %s, %d attempts: %s\n", s.Reason, formatTime(s.Since), s.Attempts, s.Detail)
 	}
 	if l := v.LastEvent; l != nil {
 		fmt.Fprintf(tw, "last event:\t%s v%d %s at %s\n", l.AggregateUUID, l.Version, l.Name, formatTime(l.RecordedAt))

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
+	"github.com/annalsdb/annals/server"
 	"github.com/google/uuid"
 )
 
@@ -113,5 +115,24 @@ func TestProjectionsErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cli(t, c.environ, c.args...).expect(t, c.code, c.want)
 		})
+	}
+}
+
+// TestStatusShowsStall: `projections status` and `list` say when the
+// runner cannot make progress on a projection, and why.
+func TestStatusShowsStall(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	v := projectionView{Name: "streams", State: "live",
+		Stalled: &server.StallView{Reason: "disk_full", Detail: "the store's disk is full", Since: since, Attempts: 7}}
+	var status, list strings.Builder
+	printStatus(&status, v)
+	if err := printProjections(&list, []projectionView{v}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "disk_full since 2026-01-02T03:04:05"; !strings.Contains(status.String(), want) || !strings.Contains(status.String(), "7 attempts") {
+		t.Errorf("status lacks %q and the attempts:\n%s", want, status.String())
+	}
+	if want := "live (stalled: disk full)"; !strings.Contains(list.String(), want) {
+		t.Errorf("list lacks %q:\n%s", want, list.String())
 	}
 }

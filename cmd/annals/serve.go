@@ -29,6 +29,8 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	drainDelay      time.Duration
+	leaseTTL        time.Duration
 	privateWebhooks bool
 	ui              bool
 	// tracing is what the OTEL_* variables ask for; traceOut receives
@@ -53,8 +55,11 @@ ANNALS_UI=false). It uses the same API: with tokens configured it asks
 for one and keeps it in the browser tab's session storage; a read-only
 token can look but not retry or rebuild.
 
-SIGINT or SIGTERM drains: the server stops accepting connections, ends
-live feeds, lets in-flight requests finish (up to --shutdown-timeout,
+SIGINT or SIGTERM drains. First a lame-duck phase of --drain-delay:
+/readyz answers 503 at once so a load balancer takes the server out of
+rotation, live feeds end, and requests are still served, each response
+closing its connection. Then the server stops accepting connections,
+lets every request it has received finish (up to --shutdown-timeout,
 then cancels them), stops the projections and exits.
 
 Tracing (OpenTelemetry) is off unless the standard variables ask for it:
@@ -85,6 +90,8 @@ OTEL_TRACES_SAMPLER; OTEL_SDK_DISABLED=true turns it off.`,
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown before they are cancelled")
+	f.DurationVar(&cfg.drainDelay, "drain-delay", 5*time.Second, "on shutdown, how long to keep serving with /readyz at 503 before refusing connections (time for a load balancer to notice; 0 for none)")
+	f.DurationVar(&cfg.leaseTTL, "lease-ttl", projections.DefaultLeaseTTL, "how long a server owns a projection without renewing; another server takes over a crashed one's projections after it (on file: and memory: stores at once)")
 	f.BoolVar(&cfg.ui, "ui", true, "serve the web console at /ui/ (--ui=false turns it off)")
 	f.BoolVar(&cfg.privateWebhooks, "allow-private-webhooks", false, "let webhook subscriptions reach loopback, link-local and private addresses (refused by default: SSRF)")
 	return cmd
@@ -140,6 +147,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err := checkBind(cfg.addr, len(tokens), cfg.insecure); err != nil {
 		return err
 	}
+	if cfg.leaseTTL < 100*time.Millisecond {
+		return fmt.Errorf("%w: --lease-ttl %s must be at least 100ms", errUsage, cfg.leaseTTL)
+	}
 	stopTracing, err := installTracing(ctx, cfg.tracing, cfg.traceOut, log)
 	if err != nil {
 		return err
@@ -151,7 +161,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	defer ln.Close() // after Serve, a no-op
+	defer ln.Close() // if serve returns before shutting down
 	opts := []mongostore.Option{mongostore.WithLogger(log)}
 	if cfg.db != "" {
 		opts = append(opts, mongostore.WithDatabase(cfg.db))
@@ -180,6 +190,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}()
 	runner := projections.NewRunner(store, servedProjections()...)
 	runner.Logger = log
+	runner.LeaseTTL = cfg.leaseTTL
 	subs := subscriptions.New(store)
 	subs.Logger = log
 	subs.AllowPrivateWebhooks = cfg.privateWebhooks
@@ -194,8 +205,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	// if they have not when the shutdown timeout passes.
 	base, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
+	var conns connTracker
 	srv := &http.Server{
 		Handler:           api,
+		ConnState:         conns.Track,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
@@ -218,7 +231,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+		log.Info("shutting down: draining", "drain_delay", cfg.drainDelay, "timeout", cfg.shutdownTimeout)
+		api.Drain()
+		if cfg.drainDelay > 0 {
+			time.Sleep(cfg.drainDelay) // the lame-duck phase: still serving
+		}
 	case serveErr = <-serveDone:
 	case serveErr = <-runnerDone:
 		if serveErr == nil {
@@ -229,10 +246,17 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			serveErr = errors.New("the subscriptions service stopped")
 		}
 	}
+	_ = ln.Close() // stop accepting: Serve returns
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
-	srv.RegisterOnShutdown(api.CloseLiveFeeds)
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	api.CloseLiveFeeds() // they never end by themselves
+	// Every request received is answered before Shutdown, which would
+	// cut those it has not read yet (see connTracker).
+	err = conns.Quiesce(shutdownCtx)
+	if err == nil {
+		err = srv.Shutdown(shutdownCtx)
+	}
+	if err != nil {
 		log.Warn("requests did not drain in time; cancelling them", "error", err, "timeout", cfg.shutdownTimeout)
 		endRequests()
 		_ = srv.Close()

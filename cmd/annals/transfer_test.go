@@ -50,7 +50,8 @@ func everyType(i int) bson.D {
 }
 
 // fill appends a varied history to s: several streams and types, batches
-// and single events, metadata of every kind, explicit and assigned ids.
+// and single events, metadata of every kind (escaped keys too), explicit
+// and assigned ids.
 func fill(t *testing.T, s *mongostore.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -63,6 +64,9 @@ func fill(t *testing.T, s *mongostore.Store) {
 					Extra: map[string]any{"n": 3, "f": 1.0, "at": time.Date(2020, 1, 2, 3, 4, 5, 6e6, time.UTC),
 						"nested": map[string]any{"k": []any{"v", int32(1)}}}}},
 			{ID: uuid.New(), Name: "Noted"},
+		}
+		if i%2 == 0 { // escaped keys: the event is marked metadata_escaped
+			events[1].Metadata.Extra = map[string]any{"http.method": "GET", "$op": "x", "100%": 1}
 		}
 		if _, err := s.AppendStreams(ctx, mongostore.StreamAppend{Stream: id, Type: typ, Expected: mongostore.NoStream, Events: events}); err != nil {
 			t.Fatal(err)
