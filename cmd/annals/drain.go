@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -81,4 +85,21 @@ func (t *connTracker) Quiesce(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// lameDuck waits out the drain delay, or less when a second SIGINT or
+// SIGTERM arrives: the first one cancelled run's context, and an operator
+// pressing Ctrl-C again wants the server gone now, in-flight requests
+// still answered.
+func lameDuck(delay time.Duration, log *slog.Logger) {
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-again:
+		log.Info("second signal: ending the drain delay early")
+	}
 }

@@ -58,7 +58,7 @@ token can look but not retry or rebuild.
 SIGINT or SIGTERM drains. First a lame-duck phase of --drain-delay:
 /readyz answers 503 at once so a load balancer takes the server out of
 rotation, live feeds end, and requests are still served, each response
-closing its connection. Then the server stops accepting connections,
+closing its connection; a second signal (Ctrl-C again) ends it early. Then the server stops accepting connections,
 lets every request it has received finish (up to --shutdown-timeout,
 then cancels them), stops the projections and exits.
 
@@ -231,10 +231,12 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: draining", "drain_delay", cfg.drainDelay, "timeout", cfg.shutdownTimeout)
 		api.Drain()
 		if cfg.drainDelay > 0 {
-			time.Sleep(cfg.drainDelay) // the lame-duck phase: still serving
+			log.Info("shutting down: draining; a second SIGINT or SIGTERM skips the rest of the drain delay", "drain_delay", cfg.drainDelay, "timeout", cfg.shutdownTimeout)
+			lameDuck(cfg.drainDelay, log) // still serving
+		} else {
+			log.Info("shutting down: draining", "timeout", cfg.shutdownTimeout)
 		}
 	case serveErr = <-serveDone:
 	case serveErr = <-runnerDone:
