@@ -22,9 +22,19 @@ import (
 // every refused append is counted as invalid (item 10), and invented
 // methods do not grow /metrics (item 2). Requests that look alike but are
 // valid are accepted, so that the checks are not simply refusing
-// everything. Items 3 (drain), 4 (slow bodies) and 5 (disk full) need
-// servers of their own: TestServeDrainsOnSIGTERM (cmd/annals) and
-// TestCloseLiveFeeds, TestSlowBodyIsCutOff, TestDiskFull.
+// everything. The items that need servers or processes of their own are
+// tested beside it:
+//   - 3 (drain): TestServeDrainsOnSIGTERM (cmd/annals), TestDrain,
+//     TestCloseLiveFeeds, TestEveryProblemTypeIsDocumented;
+//   - 4 (slow bodies): TestSlowBodyIsCutOff;
+//   - 5 (disk full): TestDiskFull, TestDiskFullOnMongoDB;
+//   - 8 (names and dotted metadata keys): TestNamesAndMetadataKeysOverHTTP
+//     (cmd/annals), TestMetadataWrittenBeforeEscapingLoads (mongostore);
+//   - 9 (lag after a crash): TestProjectionLagAfterSIGKILL and
+//     TestStatusShowsLeaseWait (cmd/annals);
+//   - 11–15 (CLI and first hour): TestLockedAdvice,
+//     TestReadmeSaysHowToGetTheBinary, TestRun (examples/quickstart),
+//     TestPackageDoc and the tests of cmd/annals/polish_test.go.
 func TestHostileClient(t *testing.T) {
 	e := newEnv(t, server.Options{})
 	stream := uuid.New()
