@@ -19,6 +19,10 @@ var (
 	// ErrNotFailed means Retry was asked of a projection that has not
 	// failed.
 	ErrNotFailed = errors.New("projection has not failed")
+	// ErrBuildFailed means a blue/green Rebuild was asked while the
+	// projection's previous build has failed: Retry it, or Reset the
+	// projection.
+	ErrBuildFailed = errors.New("the projection's blue/green build has failed")
 	// ErrHandler matches every *HandlerError.
 	ErrHandler = errors.New("handler failed")
 	// errLeaseLost means another runner owns the projection now, or its

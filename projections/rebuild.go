@@ -24,8 +24,10 @@ const (
 
 // Rebuild replays a projection from the first event. It returns once the
 // rebuild is recorded; the runner that owns the projection carries it out,
-// and Status shows its progress. A failed projection can be rebuilt too.
-// Errors: ErrUnknownProjection.
+// and Status shows its progress. A failed projection can be rebuilt too;
+// asking for a blue/green build while one is under way changes nothing.
+// Errors: ErrUnknownProjection; ErrBuildFailed for a blue/green build while
+// the previous build has failed (Retry it, or rebuild with DropAndReplay).
 func (r *Runner) Rebuild(ctx context.Context, name string, mode RebuildMode) error {
 	p, ok := r.byName[name]
 	if !ok {
@@ -138,8 +140,13 @@ func (r *Runner) startBuild(ctx context.Context, p *Projection, _ *checkpoint) e
 		}
 		gen = cur.Generation + 1
 		next, err := r.loadCheckpoint(sc, p.Name+nextSuffix)
-		if err != nil || next != nil {
-			return err // a build is under way already
+		switch {
+		case err != nil:
+			return err
+		case next != nil && next.State == StateFailed:
+			return ErrBuildFailed
+		case next != nil:
+			return nil // a build is under way already
 		}
 		_, err = r.checkpoints().InsertOne(sc, checkpoint{
 			ID: p.Name + nextSuffix, Projection: p.Name, Generation: gen,
@@ -147,6 +154,9 @@ func (r *Runner) startBuild(ctx context.Context, p *Projection, _ *checkpoint) e
 		})
 		return err
 	})
+	if errors.Is(err, ErrBuildFailed) {
+		return fmt.Errorf("%w: %s: retry it, or reset the projection", ErrBuildFailed, p.Name)
+	}
 	if err != nil && !mongostore.IsDuplicate(err) {
 		return fmt.Errorf("projections: start a build of %s: %w", p.Name, err)
 	}

@@ -49,6 +49,9 @@ func TestRetryServingAndBuild(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if err := r.Rebuild(ctx, "audit", projections.BlueGreen); !errors.Is(err, projections.ErrBuildFailed) {
+		t.Fatalf("a blue/green rebuild over a failed build: %v, want ErrBuildFailed", err)
+	}
 	broken.Store(false)
 	if err := r.Retry(ctx, "audit"); err != nil {
 		t.Fatal(err)

@@ -74,6 +74,38 @@ func TestOpenAPIRetry(t *testing.T) {
 	e.call(t, post("again, once live", retry(oaFlaky), oaWriter, 409, "projection-not-failed"))
 }
 
+// TestOpenAPIRebuildOverFailedBuild: a blue/green rebuild while the
+// previous build has failed is 409 build-failed, not a 202 that does
+// nothing; a drop-and-replay rebuild is still accepted.
+func TestOpenAPIRebuildOverFailedBuild(t *testing.T) {
+	var failing atomic.Bool
+	e := newOAEnv(t, server.Options{Tokens: []server.Token{{Secret: oaWriter}}}, projections.Streams(), oaFlakyProjection(&failing))
+	e.waitLive(t, oaFlaky)
+	e.call(t, oaCall{method: http.MethodPost, target: oaEventsPath(uuid.NewString()), token: oaWriter, contentType: "application/json",
+		body: []byte(`{"events": [{"name": "Happened"}]}`), want: 201})
+	e.waitLive(t, oaFlaky)
+	failing.Store(true)
+	rebuild := "/v1/projections/" + oaFlaky + "/rebuild"
+	e.call(t, oaCall{method: http.MethodPost, target: rebuild, token: oaWriter, want: 202})
+	ctx := context.Background()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		st, err := e.runner.Status(ctx, oaFlaky)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Build != nil && st.Build.State == projections.StateFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the build did not fail: %+v", st.Build)
+		}
+	}
+	e.runCalls(t, []oaCall{
+		{name: "blue/green over a failed build", method: http.MethodPost, target: rebuild, token: oaWriter, want: 409, problem: "build-failed"},
+		{name: "drop and replay", method: http.MethodPost, target: rebuild + oaQuery("mode", "drop"), token: oaWriter, want: 202},
+	})
+}
+
 // TestOpenAPIInfo: GET /v1/info tells the caller's access, and never the
 // store's password.
 func TestOpenAPIInfo(t *testing.T) {

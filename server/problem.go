@@ -76,6 +76,7 @@ var table = []struct {
 	{mongostore.ErrStreamNotFound, nil, kind{"stream-not-found", "Stream not found", http.StatusNotFound}},
 	{projections.ErrUnknownProjection, nil, kind{"projection-not-found", "Projection not found", http.StatusNotFound}},
 	{projections.ErrNotFailed, nil, kind{"projection-not-failed", "Projection not failed", http.StatusConflict}},
+	{projections.ErrBuildFailed, nil, kind{"build-failed", "Build failed", http.StatusConflict}},
 	{projections.ErrUnknownCollection, nil, kind{"collection-not-found", "Collection not found", http.StatusNotFound}},
 	{subscriptions.ErrNotFound, nil, kind{"subscription-not-found", "Subscription not found", http.StatusNotFound}},
 	{subscriptions.ErrExists, nil, kind{"subscription-exists", "Subscription already exists", http.StatusConflict}},
