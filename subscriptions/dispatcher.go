@@ -129,6 +129,9 @@ func (d *Dispatcher) topics() []string {
 // idle connections closed.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.closeIdle()
+	if errs := d.Settings.problems(); len(errs) > 0 {
+		return fmt.Errorf("%w: outbox settings: %w", ErrInvalid, errors.Join(errs...))
+	}
 	if err := d.ensureSchema(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -388,3 +388,20 @@ func TestOutboxQueriesUseIndexes(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboxSettingsAreValidated: a Dispatcher refuses settings a
+// subscription would refuse, naming each problem, instead of running with
+// them.
+func TestOutboxSettingsAreValidated(t *testing.T) {
+	d := NewDispatcher(outboxStore(t))
+	d.Settings = Settings{BatchSize: -1, MaxAttempts: -2, MinBackoff: time.Minute, MaxBackoff: time.Second}
+	err := d.Run(context.Background())
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Run: %v, want ErrInvalid", err)
+	}
+	for _, want := range []string{"batch_size -1", "max_attempts -2", "backoff bounds"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Run: %v, want it to name %q", err, want)
+		}
+	}
+}

@@ -131,18 +131,7 @@ func (sub Subscription) validate() error {
 		errs = append(errs, errors.New("start: now and after a position are exclusive"))
 	}
 	st := sub.Settings
-	if st.BatchSize < 0 || st.BatchSize > 10000 {
-		errs = append(errs, fmt.Errorf("batch_size %d must be 1 to 10000", st.BatchSize))
-	}
-	if st.AckTimeout < 0 || (st.AckTimeout > 0 && st.AckTimeout < 100*time.Millisecond) {
-		errs = append(errs, fmt.Errorf("ack_timeout %s must be at least 100ms", st.AckTimeout))
-	}
-	if st.MaxAttempts < 0 {
-		errs = append(errs, fmt.Errorf("max_attempts %d must be positive", st.MaxAttempts))
-	}
-	if st.MinBackoff < 0 || st.MaxBackoff < 0 || (st.MaxBackoff > 0 && st.MaxBackoff < st.MinBackoff) {
-		errs = append(errs, fmt.Errorf("backoff bounds %s..%s must be positive and increasing", st.MinBackoff, st.MaxBackoff))
-	}
+	errs = append(errs, st.problems()...)
 	if w := sub.Webhook; w != nil && st.AckTimeout >= 0 && w.Timeout >= 0 {
 		if err := ackOutlastsRequests(st.withDefaults().AckTimeout, cmp.Or(w.Timeout, DefaultWebhookTimeout)); err != nil {
 			errs = append(errs, err)
@@ -152,6 +141,25 @@ func (sub Subscription) validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// problems lists what is wrong with the settings (zero fields take their
+// defaults).
+func (s Settings) problems() []error {
+	var errs []error
+	if s.BatchSize < 0 || s.BatchSize > 10000 {
+		errs = append(errs, fmt.Errorf("batch_size %d must be 1 to 10000", s.BatchSize))
+	}
+	if s.AckTimeout < 0 || (s.AckTimeout > 0 && s.AckTimeout < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("ack_timeout %s must be at least 100ms", s.AckTimeout))
+	}
+	if s.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("max_attempts %d must be positive", s.MaxAttempts))
+	}
+	if s.MinBackoff < 0 || s.MaxBackoff < 0 || (s.MaxBackoff > 0 && s.MaxBackoff < s.MinBackoff) {
+		errs = append(errs, fmt.Errorf("backoff bounds %s..%s must be positive and increasing", s.MinBackoff, s.MaxBackoff))
+	}
+	return errs
 }
 
 // ackOutlastsRequests checks that a webhook request can end before its
