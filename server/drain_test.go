@@ -57,3 +57,19 @@ func TestDrain(t *testing.T) {
 	}
 	e.get("/v1/events/live").wantProblem(t, http.StatusServiceUnavailable, "shutting down")
 }
+
+// TestFetchWhileDraining: a long-poll fetch with nothing to deliver is
+// sent away with 503 and Retry-After while the server drains, rather than
+// answered at once with an empty batch that has the consumer fetch again
+// in a loop for the whole drain delay.
+func TestFetchWhileDraining(t *testing.T) {
+	e, _ := newSubsEnv(t, server.Options{})
+	e.post("/v1/subscriptions", `{"name": "audit"}`).want(t, http.StatusCreated)
+	e.srv.Drain()
+	r := e.do(request{method: http.MethodPost, path: subPath("audit", "/fetch"),
+		body: jsonBody(t, map[string]any{"consumer": "c1", "wait_ms": 5000})})
+	r.wantProblem(t, http.StatusServiceUnavailable, "shutting down")
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1", got)
+	}
+}

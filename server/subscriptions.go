@@ -376,9 +376,14 @@ func (s *Server) fetchSubscription(c echo.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-s.feeds.Done(): // shutting down: answer now, empty
+		case <-s.feeds.Done():
+			// Draining or shutting down, nothing taken: an empty 200
+			// would have the consumer fetch again at once, in a loop,
+			// for the whole drain delay. A 503 with Retry-After sends it
+			// away for a second (to another server, behind a balancer).
 			t.Stop()
-			return s.renderBatch(c, nil)
+			c.Response().Header().Set("Retry-After", "1")
+			return wrapf(errShuttingDown, "the server is shutting down; fetch from another server or again later")
 		case <-queued:
 			// The subscription's feed here queued an event; its batch
 			// commits shortly: look again after a millisecond, then

@@ -408,7 +408,8 @@ func TestSubscriptionsBadInput(t *testing.T) {
 }
 
 // TestSubscriptionsShutdownEndsFetch: CloseLiveFeeds ends a waiting fetch
-// with an empty batch, and a server without subscriptions answers 404.
+// at once with 503 and Retry-After (it took nothing), and a server without
+// subscriptions answers 404.
 func TestSubscriptionsShutdownEndsFetch(t *testing.T) {
 	e, _ := newSubsEnv(t, server.Options{})
 	e.post("/v1/subscriptions", `{"name": "s"}`).want(t, http.StatusCreated)
@@ -430,12 +431,12 @@ func TestSubscriptionsShutdownEndsFetch(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		done <- result{status: resp.StatusCode, body: string(b), err: err}
+		done <- result{status: resp.StatusCode, body: string(b) + " Retry-After: " + resp.Header.Get("Retry-After"), err: err}
 	}()
 	e.srv.CloseLiveFeeds()
 	r := <-done
-	if r.err != nil || r.status != http.StatusOK || !strings.Contains(r.body, `"deliveries":[]`) {
-		t.Fatalf("a fetch waiting at shutdown: status %d, body %s, %v; want 200 and no deliveries before the client's 10 s timeout", r.status, r.body, r.err)
+	if r.err != nil || r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "Retry-After: 1") {
+		t.Fatalf("a fetch waiting at shutdown: status %d, body %s, %v; want 503 with Retry-After before the client's 10 s timeout", r.status, r.body, r.err)
 	}
 
 	plain := newEnv(t, server.Options{})
