@@ -5,10 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -87,19 +84,15 @@ func (t *connTracker) Quiesce(ctx context.Context) error {
 	return nil
 }
 
-// lameDuck waits out the drain delay, or less when a second SIGINT or
-// SIGTERM arrives: the first one cancelled run's context, and an operator
-// pressing Ctrl-C again wants the server gone now, in-flight requests
-// still answered.
-func lameDuck(delay time.Duration, log *slog.Logger) {
-	again := make(chan os.Signal, 1)
-	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(again)
+// lameDuck waits out the drain delay, or less when second closes (a
+// second SIGINT or SIGTERM: an operator pressing Ctrl-C again wants the
+// server gone now, in-flight requests still answered).
+func lameDuck(delay time.Duration, second <-chan struct{}, log *slog.Logger) {
 	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-again:
+	case <-second:
 		log.Info("second signal: ending the drain delay early")
 	}
 }

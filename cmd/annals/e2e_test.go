@@ -71,10 +71,11 @@ type process struct {
 }
 
 // startServe starts the binary on a free loopback port and waits until it
-// says where it listens.
+// says where it listens. It runs without a drain delay unless args set
+// one (the last --drain-delay wins).
 func startServe(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--drain-delay", "0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

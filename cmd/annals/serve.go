@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/annalsdb/annals/mongostore"
@@ -58,7 +59,8 @@ token can look but not retry or rebuild.
 SIGINT or SIGTERM drains. First a lame-duck phase of --drain-delay:
 /readyz answers 503 at once so a load balancer takes the server out of
 rotation, live feeds end, and requests are still served, each response
-closing its connection; a second signal (Ctrl-C again) ends it early. Then the server stops accepting connections,
+closing its connection; a second signal (Ctrl-C again) ends it early,
+and a third stops waiting for the requests in flight. Then the server stops accepting connections,
 lets every request it has received finish (up to --shutdown-timeout,
 then cancels them), stops the projections and exits.
 
@@ -228,15 +230,16 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		log.Info("web console", "url", "http://"+ln.Addr().String()+"/ui/")
 	}
 
+	sigs := signalsFrom(ctx)
 	var serveErr error
 	select {
 	case <-ctx.Done():
 		api.Drain()
 		if cfg.drainDelay > 0 {
-			log.Info("shutting down: draining; a second SIGINT or SIGTERM skips the rest of the drain delay", "drain_delay", cfg.drainDelay, "timeout", cfg.shutdownTimeout)
-			lameDuck(cfg.drainDelay, log) // still serving
+			log.Info("shutting down: draining; a second SIGINT or SIGTERM ends the drain delay, a third stops waiting for requests", "drain_delay", cfg.drainDelay, "timeout", cfg.shutdownTimeout)
+			lameDuck(cfg.drainDelay, sigs.second, log) // still serving
 		} else {
-			log.Info("shutting down: draining", "timeout", cfg.shutdownTimeout)
+			log.Info("shutting down: draining; a second SIGINT or SIGTERM stops waiting for requests", "timeout", cfg.shutdownTimeout)
 		}
 	case serveErr = <-serveDone:
 	case serveErr = <-runnerDone:
@@ -248,9 +251,27 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			serveErr = errors.New("the subscriptions service stopped")
 		}
 	}
+	// Stopping on its own (no signal): responses close their connections
+	// too, so that no keep-alive connection holds the shutdown up.
+	api.Drain()
 	_ = ln.Close() // stop accepting: Serve returns
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
+	hurry := sigs.third
+	if cfg.drainDelay <= 0 {
+		hurry = sigs.second
+	}
+	hurried := make(chan struct{})
+	var hurryWG sync.WaitGroup
+	hurryWG.Go(func() {
+		select {
+		case <-hurry:
+			log.Warn("another signal: no longer waiting for the requests in flight")
+			cancel()
+		case <-hurried:
+		}
+	})
+	defer func() { close(hurried); hurryWG.Wait() }()
 	api.CloseLiveFeeds() // they never end by themselves
 	// Every request received is answered before Shutdown, which would
 	// cut those it has not read yet (see connTracker).
@@ -259,7 +280,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		err = srv.Shutdown(shutdownCtx)
 	}
 	if err != nil {
-		log.Warn("requests did not drain in time; cancelling them", "error", err, "timeout", cfg.shutdownTimeout)
+		log.Warn("requests did not finish; cancelling them", "error", err, "timeout", cfg.shutdownTimeout)
 		endRequests()
 		_ = srv.Close()
 	}
