@@ -146,15 +146,25 @@ func (s *Store) readHeadFrom(ctx context.Context, coll lungo.ICollection, stream
 
 // headOf reads a head from the fields headOptions projects, looked up in
 // the raw document rather than decoded by reflection: every append reads
-// one. A missing aggregate type is "" and a missing time the epoch, as
-// decoding them into their Go types gives.
+// one. A missing or null aggregate type is "" and a missing time the
+// epoch, as decoding them into their Go types gives; a version that is not
+// an integer, or a type that is not a string, is an error.
 func headOf(raw bson.Raw) (head, error) {
-	v, ok := raw.Lookup(fieldVersion).AsInt64OK()
+	rv := raw.Lookup(fieldVersion)
+	v, ok := rv.Int64OK()
 	if !ok {
-		return head{}, fmt.Errorf("the last event's %s is not a number", fieldVersion)
+		v32, ok32 := rv.Int32OK()
+		if !ok32 {
+			return head{}, fmt.Errorf("the last event's %s is not an integer", fieldVersion)
+		}
+		v = int64(v32)
 	}
 	h := head{version: v}
-	h.typ, _ = raw.Lookup(fieldStreamType).StringValueOK()
+	if t := raw.Lookup(fieldStreamType); t.Type != 0 && t.Type != bson.TypeNull {
+		if h.typ, ok = t.StringValueOK(); !ok {
+			return head{}, fmt.Errorf("the last event's %s is not a string", fieldStreamType)
+		}
+	}
 	ms, _ := raw.Lookup(fieldRecordedAt).DateTimeOK()
 	h.at = primitive.DateTime(ms).Time()
 	return h, nil

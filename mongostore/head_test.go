@@ -26,6 +26,8 @@ func TestHeadOf(t *testing.T) {
 			head{version: 2, at: time.UnixMilli(0)}, false},
 		{"no version", bson.D{{Key: fieldStreamType, Value: "Order"}}, head{}, true},
 		{"string version", bson.D{{Key: fieldVersion, Value: "7"}}, head{}, true},
+		{"double version", bson.D{{Key: fieldVersion, Value: 7.5}}, head{}, true},
+		{"number type", bson.D{{Key: fieldVersion, Value: int64(7)}, {Key: fieldStreamType, Value: int32(3)}}, head{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
