@@ -180,6 +180,13 @@ func TestMajorityTimeOnShardedCluster(t *testing.T) {
 	if lvl := mockmongo.Field(finds[0], "readConcern").Document().Lookup("level").StringValue(); lvl != "majority" {
 		t.Errorf("find read concern %q, want majority", lvl)
 	}
+
+	// A margin under a second is a second, not none.
+	r.CatchUpMargin = 300 * time.Millisecond
+	m.Script(mockmongo.WithOperationTime(mockmongo.Found("annals.events"), cluster))
+	if got, err := projections.MajorityTime(r, t.Context()); err != nil || got == nil || got.T != cluster.T-1 {
+		t.Fatalf("majorityTime with a 300ms margin = %v (%v), want %d", got, err, cluster.T-1)
+	}
 }
 
 // The change stream a projection opens on MongoDB: an aggregate on the

@@ -382,7 +382,8 @@ func (r *Runner) majorityTime(ctx context.Context) (*primitive.Timestamp, error)
 		if at == nil {
 			return nil, errors.New("read the majority time: mongos's reply carried no operation time")
 		}
-		margin := uint32(r.CatchUpMargin.Round(time.Second) / time.Second)
+		// Whole seconds, rounded up: a sub-second margin is still one.
+		margin := uint32((r.CatchUpMargin + time.Second - 1) / time.Second)
 		if margin >= at.T {
 			return nil, fmt.Errorf("read the majority time: operation time %v is not after CatchUpMargin %s", *at, r.CatchUpMargin)
 		}
