@@ -16,8 +16,11 @@ const CollectionProbes = "write_probes"
 // document of CollectionProbes with the store's write concern, and
 // reports whether it committed: a readiness check uses it to learn
 // whether writes that failed (on a full disk, say) succeed again without
-// writing an event. Errors: ErrClosed, or the engine's error
-// (IsDiskFull tells a full disk).
+// writing an event. On a sharded cluster the probe lands on the
+// database's primary shard only: it can succeed while a shard holding
+// events is still full, so appends may fail a while after readiness
+// recovers. Errors: ErrClosed, or the engine's error (IsDiskFull tells a
+// full disk).
 func (s *Store) ProbeWrite(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err

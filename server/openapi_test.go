@@ -82,7 +82,6 @@ func oaOrdersProjection() *projections.Projection {
 	}
 }
 
-// oaFailingProjection fails on every event.
 // oaStalling is a projection whose every batch meets a transient error:
 // it never fails, it stalls.
 const oaStalling = "stalling"
@@ -93,6 +92,7 @@ func oaStallingProjection() *projections.Projection {
 	})
 }
 
+// oaFailingProjection fails on every event.
 func oaFailingProjection() *projections.Projection {
 	return projections.New(oaFailing, []string{projections.AllEvents}, func(context.Context, *projections.Tx, mongostore.Event) error {
 		return errors.New("this projection refuses every event")

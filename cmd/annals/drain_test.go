@@ -131,7 +131,7 @@ func drainRound(t *testing.T, bin string) bool {
 	// The lame-duck phase: readiness fails at once while appends are
 	// still served.
 	lameDuck := false
-	for !lameDuck {
+	for deadline := time.Now().Add(30 * time.Second); !lameDuck && time.Now().Before(deadline); {
 		resp, err := http.Get(p.base + "/readyz")
 		if err != nil {
 			break // the server stopped accepting before answering 503

@@ -227,7 +227,9 @@ func recordOf(doc bson.Raw) (record, error) {
 			}
 		case fieldMetadataEscaped:
 			rec.MetadataEscaped, ok = v.BooleanOK()
-			ok = ok && rec.MetadataEscaped // the store writes true or nothing
+			if ok && !rec.MetadataEscaped {
+				return rec, fmt.Errorf("event %s: field %s is false; annals writes it true or not at all", id, key)
+			}
 		case fieldRecordedAt:
 			var ms int64
 			if ms, ok = v.DateTimeOK(); ok {
