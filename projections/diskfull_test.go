@@ -14,6 +14,9 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
+// errOutOfDiskSpace is how MongoDB refuses a write on a full disk.
+var errOutOfDiskSpace = mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 14031, Message: "Both data and log files are too large: /data/db"}}}
+
 // failingCommits wraps a client so that, while fail is set, every
 // transaction fails at commit with OutOfDiskSpace, after its writes
 // succeeded: as MongoDB usually reports a full disk in a transaction.
@@ -90,5 +93,40 @@ func TestStallCountsFailedCommits(t *testing.T) {
 	fail.Store(false)
 	waitStatus(t, r, "audit", func(st projections.Status) bool {
 		return st.Stalled == nil && st.State == projections.StateLive && st.Behind == 0
+	})
+}
+
+// TestHandlerDiskFullStalls: a handler whose write fails because the disk
+// is full does not fail the projection: it stalls with reason disk_full
+// and catches up once the disk has room again.
+func TestHandlerDiskFullStalls(t *testing.T) {
+	ctx := context.Background()
+	s := openEmbedded(t)
+	full := &atomic.Bool{}
+	full.Store(true)
+	p := projections.New("audit", []string{"Audited"}, func(ctx context.Context, tx *projections.Tx, ev mongostore.Event) error {
+		if full.Load() {
+			return errOutOfDiskSpace
+		}
+		_, err := tx.Collection().InsertOne(ctx, bson.D{{Key: "_id", Value: ev.ID.String()}})
+		return err
+	})
+	r := fast(projections.NewRunner(s, p))
+	start(t, r)
+	if _, err := s.Append(ctx, uuid.New(), mongostore.NoStream, mongostore.EventData{Name: "Audited"}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitStatus(t, r, "audit", func(st projections.Status) bool {
+		return st.State == projections.StateFailed || (st.Stalled != nil && st.Stalled.Attempts >= 2)
+	})
+	if st.State == projections.StateFailed {
+		t.Fatalf("state failed (%+v), want stalled disk_full", st.Failure)
+	}
+	if got := st.Stalled.Reason; got != projections.StallDiskFull {
+		t.Errorf("reason %q, want %q", got, projections.StallDiskFull)
+	}
+	full.Store(false)
+	waitStatus(t, r, "audit", func(st projections.Status) bool {
+		return st.Stalled == nil && st.State == projections.StateLive && st.Behind == 0 && st.Applied == 1
 	})
 }
