@@ -232,16 +232,17 @@ func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	// The batch shares one deadline, after which another dispatcher may
-	// take its messages: each delivery ends by then, and once one has
-	// been tried, a message left with less time than a delivery needs
-	// goes back to the queue uncounted. The first is always tried, so
-	// that every pass moves on.
+	// take its messages: each delivery ends by then. A message whose
+	// deadline has passed, and, once one has been tried, a message left
+	// with less time than a delivery needs, go back to the queue
+	// uncounted. The first is tried while it has time left, so that every
+	// pass taken in time moves on.
 	var back bson.A
 	tried := false
 	for _, m := range taken {
 		r := d.route(m.Topic)
 		left := m.Deadline.Sub(d.now())
-		if tried && left < r.needs(st) {
+		if left <= 0 || (tried && left < r.needs(st)) {
 			back = append(back, m.ID)
 			continue
 		}
