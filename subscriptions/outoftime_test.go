@@ -2,14 +2,18 @@ package subscriptions
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/256dpi/lungo"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/annalsdb/annals/mongostore"
 )
@@ -115,5 +119,83 @@ func TestWebhookPutsBackAnEventOutOfTime(t *testing.T) {
 	}
 	if again := fetchN(t, svc, "pull", "next", 1); again[0].Attempt != 1 {
 		t.Errorf("fetched again at attempt %d, want 1 (the late batch not counted)", again[0].Attempt)
+	}
+}
+
+// failingDeletes wraps a client so that the next DeleteOne fails once
+// fail is set.
+type failingDeletes struct {
+	lungo.IClient
+	fail *atomic.Bool
+}
+
+func (c failingDeletes) Unwrap() lungo.IClient { return c.IClient }
+
+func (c failingDeletes) Database(name string, opts ...*options.DatabaseOptions) lungo.IDatabase {
+	return failingDeletesDB{IDatabase: c.IClient.Database(name, opts...), fail: c.fail}
+}
+
+type failingDeletesDB struct {
+	lungo.IDatabase
+	fail *atomic.Bool
+}
+
+func (d failingDeletesDB) Collection(name string, opts ...*options.CollectionOptions) lungo.ICollection {
+	return failingDeletesColl{ICollection: d.IDatabase.Collection(name, opts...), fail: d.fail}
+}
+
+type failingDeletesColl struct {
+	lungo.ICollection
+	fail *atomic.Bool
+}
+
+func (c failingDeletesColl) DeleteOne(ctx context.Context, filter any, opts ...*options.DeleteOptions) (*mongo.DeleteResult, error) {
+	if c.fail.CompareAndSwap(true, false) {
+		return nil, errors.New("simulated store failure")
+	}
+	return c.ICollection.DeleteOne(ctx, filter, opts...)
+}
+
+// TestOutboxPutsBackWhenSettleFails: when recording a delivery fails, the
+// pass still puts back the messages it set aside untried, uncounted,
+// instead of leaving them held until their deadline.
+func TestOutboxPutsBackWhenSettleFails(t *testing.T) {
+	ctx := context.Background()
+	inner := outboxStore(t)
+	fail := &atomic.Bool{}
+	store, err := mongostore.New(ctx, failingDeletes{IClient: inner.Client(), fail: fail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	d := NewDispatcher(store)
+	d.clock = clk.now
+	d.Settings = Settings{AckTimeout: time.Minute}
+	var delivered []uuid.UUID
+	d.Handle("pay", func(_ context.Context, m Delivered) error {
+		delivered = append(delivered, m.ID)
+		clk.advance(40 * time.Second) // the next message has 20 s left: less than it needs
+		return nil
+	})
+	sent := []uuid.UUID{uuid.New(), uuid.New()}
+	for _, id := range sent {
+		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail.Store(true) // removing the delivered message fails
+	if _, err := d.dispatch(ctx); err == nil {
+		t.Fatal("dispatch: no error, want the failed delete's")
+	}
+	if len(delivered) != 1 {
+		t.Fatalf("delivered %v, want one message", delivered)
+	}
+	for _, id := range sent {
+		if id == delivered[0] {
+			continue
+		}
+		if m := outboxMessage(t, store, id); m.State != stateReady || m.Attempts != 0 {
+			t.Errorf("message set aside: %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
+		}
 	}
 }
