@@ -199,3 +199,42 @@ func TestOutboxPutsBackWhenSettleFails(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxPutsBackWhenStopping: a pass stopped while delivering puts
+// back, uncounted, the messages it had not reached; the one in flight
+// goes out again after its deadline.
+func TestOutboxPutsBackWhenStopping(t *testing.T) {
+	ctx := context.Background()
+	store := outboxStore(t)
+	d := NewDispatcher(store)
+	d.Settings = Settings{AckTimeout: time.Minute}
+	dctx, stop := context.WithCancel(ctx)
+	var delivered []uuid.UUID
+	d.Handle("pay", func(ctx context.Context, m Delivered) error {
+		delivered = append(delivered, m.ID)
+		stop()
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	sent := []uuid.UUID{uuid.New(), uuid.New()}
+	for _, id := range sent {
+		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.dispatch(dctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(delivered) != 1 {
+		t.Fatalf("delivered %v, want one message", delivered)
+	}
+	for _, id := range sent {
+		m := outboxMessage(t, store, id)
+		switch {
+		case id == delivered[0] && (m.State != stateInFlight || m.Attempts != 1):
+			t.Errorf("message in flight: %s with %d attempts, want %s with 1", m.State, m.Attempts, stateInFlight)
+		case id != delivered[0] && (m.State != stateReady || m.Attempts != 0):
+			t.Errorf("message not reached: %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
+		}
+	}
+}
