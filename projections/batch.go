@@ -26,7 +26,7 @@ import (
 // snapshot, not the queued writes. ctx carries the transaction and is for
 // such reads only. A returned error fails the projection, naming the event
 // given to FailedOn, or else the batch's first event; a transient database
-// error is retried. The queued writes are checked the same way: a write
+// error or a full disk is retried. The queued writes are checked the same way: a write
 // error fails the projection naming the event the failing write was
 // queued for.
 type BatchHandlerFunc func(ctx context.Context, w *Writes, events []mongostore.Event) error

@@ -199,7 +199,9 @@ func (r *Runner) fence(cp *checkpoint) bson.D {
 }
 
 // update applies set (and inc) to a checkpoint this runner owns, renewing
-// the lease; errLeaseLost when it no longer owns it.
+// the lease; errLeaseLost when it no longer owns it. Inside a batch's
+// transaction the write may still fail at commit: it does not clear a
+// stall (see worker.renew).
 func (r *Runner) update(ctx context.Context, cp *checkpoint, set bson.D, inc bson.D) error {
 	now := r.now()
 	set = append(set, bson.E{Key: "lease_until", Value: now.Add(r.LeaseTTL)}, bson.E{Key: "updated_at", Value: now})
@@ -214,7 +216,6 @@ func (r *Runner) update(ctx context.Context, cp *checkpoint, set bson.D, inc bso
 	if res.MatchedCount == 0 {
 		return errLeaseLost
 	}
-	r.clearStalled(cp.ID) // a write of the worker committed
 	return nil
 }
 

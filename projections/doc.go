@@ -84,7 +84,8 @@
 //
 // A handler error stops that projection in StateFailed, naming the event
 // and the error (Status.Failure); other projections keep running.
-// Transient database errors are retried with exponential backoff; while
+// Transient database errors, and a full disk, are retried with
+// exponential backoff, whether the runner or a handler met them; while
 // the attempts keep failing, Status.Stalled says so and why (a full disk
 // is StallDiskFull), since the recorded state does not change. Retry
 // resumes a failed projection from the failed event; Reset drops and

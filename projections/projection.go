@@ -16,7 +16,7 @@ import (
 // projection's checkpoint, so effects happen exactly once. It is called in
 // version order within each stream. A returned error stops the projection
 // in the failed state naming the event, unless it is a transient database
-// error, which is retried.
+// error or a full disk (mongostore.IsDiskFull), which is retried.
 type HandlerFunc func(ctx context.Context, tx *Tx, ev mongostore.Event) error
 
 // Projection keeps query collections (read models) current from events.

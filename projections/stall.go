@@ -18,8 +18,11 @@ const (
 // progress: its last attempt failed (to read, apply, commit or renew its
 // lease) and it is retrying with backoff. The checkpoint's state does not
 // change meanwhile, so without it a projection that cannot commit would
-// show live with a growing lag. It clears once the worker applies a batch
-// or records its checkpoint again, or finds nothing to do.
+// show live with a growing lag. It clears once the worker commits a
+// batch, or finds nothing to do; a stall no batch caused (a lease
+// renewal, a read or the change stream failed) also clears once the
+// worker records its checkpoint again. A batch whose transaction keeps
+// failing, at commit as well, is one stall until a batch commits.
 type Stall struct {
 	// Reason classifies the last error: StallDiskFull or StallError.
 	Reason string `json:"reason"`

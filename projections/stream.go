@@ -167,9 +167,10 @@ func (s *changeStream) close() {
 }
 
 // isTransient reports database errors worth retrying rather than failing
-// the projection for.
+// the projection for. A full disk is one: once space is freed the same
+// write succeeds, and meanwhile Status.Stalled says StallDiskFull.
 func isTransient(err error) bool {
-	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || mongostore.IsDiskFull(err) {
 		return true
 	}
 	var se mongo.ServerError

@@ -21,6 +21,9 @@ type worker struct {
 	log   *slog.Logger
 	// setupDone is the generation Setup last ran for.
 	setupDone int64
+	// batchFailing is set while the last batch the worker tried failed:
+	// its stall lasts until a batch commits, whatever else succeeds.
+	batchFailing bool
 }
 
 var (
@@ -41,10 +44,10 @@ func (w *worker) run(ctx context.Context) {
 		case ctx.Err() != nil:
 		case err == nil, errors.Is(err, errReload), errors.Is(err, errLeaseLost):
 			bo.reset()
-			w.r.clearStalled(w.id)
+			w.unstall()
 		case errors.Is(err, errIdle):
 			bo.reset()
-			w.r.clearStalled(w.id)
+			w.unstall()
 			wait = w.r.pollInterval()
 		default:
 			wait = bo.next()
@@ -151,7 +154,7 @@ func (w *worker) wait(ctx context.Context, cp *checkpoint, changed func(*checkpo
 		case <-t.C:
 		case <-w.r.wakeup():
 		}
-		if err := w.r.update(ctx, cp, bson.D{}, nil); err != nil {
+		if err := w.renew(ctx, cp, bson.D{}, nil); err != nil {
 			return err
 		}
 		now, err := w.r.loadCheckpoint(ctx, w.id)
@@ -210,14 +213,14 @@ func (w *worker) historyLost(ctx context.Context, cp *checkpoint, cause error) e
 	w.log.Warn("change stream history lost; catching up from the events collection",
 		logKeyError, cause, logKeyPosition, cp.Position.position().RecordedAt)
 	cp.Token = nil
-	return w.r.update(ctx, cp, bson.D{{Key: "resume_token", Value: nil}, {Key: "state", Value: StateCatchingUp}},
+	return w.renew(ctx, cp, bson.D{{Key: "resume_token", Value: nil}, {Key: "state", Value: StateCatchingUp}},
 		bson.D{{Key: "history_lost", Value: 1}})
 }
 
 // failed puts the projection in the failed state naming the event.
 func (w *worker) failed(ctx context.Context, cp *checkpoint, he *HandlerError) error {
 	w.log.Error("projection failed", logKeyEvent, he.EventID, logKeyEventName, he.EventName, logKeyError, he.Err)
-	return w.r.update(ctx, cp, bson.D{
+	return w.renew(ctx, cp, bson.D{
 		{Key: "state", Value: StateFailed},
 		{Key: "failure", Value: storedFailure{
 			EventID: uuidValue(he.EventID), EventName: he.EventName, Stream: uuidValue(he.Stream),
@@ -240,10 +243,15 @@ func (w *worker) corrupt(ctx context.Context, cp *checkpoint, err error) error {
 }
 
 // apply applies a batch and turns a handler error into the failed state.
+// Only a batch that commits ends a stall: a batch's transaction can fail
+// at commit after every write in it succeeded (MongoDB reports a full
+// disk there), and retrying it is one stall, counted from its first
+// attempt.
 func (w *worker) apply(ctx context.Context, cp *checkpoint, b batch) error {
 	_, err := w.applyBatch(ctx, cp, b)
 	if err == nil {
-		w.r.clearStalled(w.id)
+		w.unstall()
+		return nil
 	}
 	if errors.Is(err, mongostore.ErrCorruptEvent) {
 		return w.corrupt(ctx, cp, err)
@@ -255,7 +263,29 @@ func (w *worker) apply(ctx context.Context, cp *checkpoint, b batch) error {
 		}
 		return errReload
 	}
+	w.batchFailing = true
 	return err
+}
+
+// renew writes set and inc to the checkpoint outside any batch, renewing
+// the lease. Once it succeeds, a stall no batch caused (a renewal, a read
+// or the change stream failed) is over; one a failing batch caused lasts
+// until a batch commits.
+func (w *worker) renew(ctx context.Context, cp *checkpoint, set, inc bson.D) error {
+	if err := w.r.update(ctx, cp, set, inc); err != nil {
+		return err
+	}
+	if !w.batchFailing {
+		w.r.clearStalled(w.id)
+	}
+	return nil
+}
+
+// unstall records that the worker made progress, or has none to make:
+// its stall, if any, is over.
+func (w *worker) unstall() {
+	w.batchFailing = false
+	w.r.clearStalled(w.id)
 }
 
 // catchUp reads history from the events collection, then opens the change
@@ -308,7 +338,7 @@ func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Posit
 		// Batches that apply nothing write nothing: renew the lease anyway,
 		// or a long catch-up would lose the projection to another runner.
 		if time.Since(renewed) > w.r.pollInterval() {
-			if err := w.r.update(ctx, cp, bson.D{}, nil); err != nil {
+			if err := w.renew(ctx, cp, bson.D{}, nil); err != nil {
 				return err
 			}
 			renewed = time.Now()
@@ -355,7 +385,7 @@ func (w *worker) scan(ctx context.Context, cp *checkpoint, from mongostore.Posit
 func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream) error {
 	defer stream.close()
 	if cp.State != StateLive {
-		if err := w.r.update(ctx, cp, bson.D{{Key: "state", Value: StateLive}}, nil); err != nil {
+		if err := w.renew(ctx, cp, bson.D{{Key: "state", Value: StateLive}}, nil); err != nil {
 			return err
 		}
 		cp.State = StateLive
@@ -381,7 +411,7 @@ func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream)
 		case <-w.r.wakeup():
 			// An operator call in this process (reset, rebuild): the fenced
 			// update below fails if the checkpoint moved on.
-			if err := w.r.update(ctx, cp, bson.D{}, nil); err != nil {
+			if err := w.renew(ctx, cp, bson.D{}, nil); err != nil {
 				return err
 			}
 		case <-tick.C:
@@ -389,7 +419,7 @@ func (w *worker) live(ctx context.Context, cp *checkpoint, stream *changeStream)
 			if pending != nil {
 				set = append(set, bson.E{Key: "resume_token", Value: pending})
 			}
-			if err := w.r.update(ctx, cp, set, nil); err != nil {
+			if err := w.renew(ctx, cp, set, nil); err != nil {
 				return err
 			}
 			if pending != nil {
@@ -440,7 +470,7 @@ func (w *worker) startBlueGreen(ctx context.Context, cp *checkpoint) error {
 		return err
 	}
 	if cp.State != StateWaiting {
-		if err := w.r.update(ctx, cp, bson.D{{Key: "state", Value: StateWaiting}}, nil); err != nil {
+		if err := w.renew(ctx, cp, bson.D{{Key: "state", Value: StateWaiting}}, nil); err != nil {
 			return err
 		}
 	}

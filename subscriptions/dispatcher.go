@@ -221,7 +221,7 @@ func (d *Dispatcher) logger() *slog.Logger {
 
 // dispatch takes one batch of due messages and delivers them; it returns
 // how many it took.
-func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
+func (d *Dispatcher) dispatch(ctx context.Context) (n int, err error) {
 	st := d.Settings.withDefaults()
 	topics := d.topics()
 	if len(topics) == 0 {
@@ -232,16 +232,23 @@ func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	// The batch shares one deadline, after which another dispatcher may
-	// take its messages: each delivery ends by then, and once one has
-	// been tried, a message left with less time than a delivery needs
-	// goes back to the queue uncounted. The first is always tried, so
-	// that every pass moves on.
+	// take its messages: each delivery ends by then. A message whose
+	// deadline has passed, and, once one has been tried, a message left
+	// with less time than a delivery needs, go back to the queue
+	// uncounted, as do those a pass stopping early (a failed store write,
+	// ctx ending) never reached. The first is tried while it has time
+	// left, so that every pass taken in time moves on.
 	var back bson.A
+	defer func() {
+		if perr := d.putBack(context.WithoutCancel(ctx), back); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}()
 	tried := false
-	for _, m := range taken {
+	for i, m := range taken {
 		r := d.route(m.Topic)
 		left := m.Deadline.Sub(d.now())
-		if tried && left < r.needs(st) {
+		if left <= 0 || (tried && left < r.needs(st)) {
 			back = append(back, m.ID)
 			continue
 		}
@@ -250,19 +257,37 @@ func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			// Stopping: what is in flight goes out again after its
 			// deadline.
+			back = append(back, outboxIDs(taken[i+1:])...)
 			return len(taken), nil
 		}
 		if err := d.settle(context.WithoutCancel(ctx), st, m, derr); err != nil {
+			back = append(back, outboxIDs(taken[i+1:])...)
 			return len(taken), err
 		}
 	}
-	if len(back) > 0 {
-		held := append(idIn(back), bson.E{Key: "state", Value: stateInFlight}, bson.E{Key: "consumer", Value: d.consumer})
-		if _, err := d.outbox().UpdateMany(context.WithoutCancel(ctx), held, releaseUpdate(d.now())); err != nil {
-			return len(taken), fmt.Errorf("put back outbox messages: %w", err)
-		}
-	}
 	return len(taken), nil
+}
+
+// putBack returns messages this dispatcher holds but never tried to the
+// queue, their delivery not counted.
+func (d *Dispatcher) putBack(ctx context.Context, ids bson.A) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	held := append(idIn(ids), bson.E{Key: "state", Value: stateInFlight}, bson.E{Key: "consumer", Value: d.consumer})
+	if _, err := d.outbox().UpdateMany(ctx, held, releaseUpdate(d.now())); err != nil {
+		return fmt.Errorf("put back outbox messages: %w", err)
+	}
+	return nil
+}
+
+// outboxIDs returns the ids of messages.
+func outboxIDs(ms []outboxDoc) bson.A {
+	out := make(bson.A, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
 }
 
 // take marks up to a batch of due messages in flight for this

@@ -115,11 +115,12 @@ func (s *Service) push(ctx context.Context, d definition) {
 // pushBatch sends a fetched batch one event at a time, then records the
 // attempts and acknowledges what was accepted, in one write each. Each
 // request ends by its event's deadline, so that no request outlives the
-// event's hold. Events behind a failed event of their stream, and, once a
+// event's hold. Events behind a failed event of their stream, those whose
+// deadline has passed (a request would end before it began), and, once a
 // request of the batch has been sent, those left with less time than a
 // request may take, go back to the queue uncounted: the batch's first
-// event is always sent, so that every batch moves delivery on, whatever
-// the ack and request timeouts.
+// event is sent while it has time left, so that every batch fetched in
+// time moves delivery on, whatever the ack and request timeouts.
 func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client *http.Client, consumer string, batch []Delivery) {
 	log := s.logger().With("subscription", d.Name)
 	var acked, released []uuid.UUID
@@ -129,7 +130,7 @@ func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client
 		// An event put back was never sent, so it must not use up its
 		// attempts.
 		left := dl.Deadline.Sub(s.now())
-		if failed[dl.Event.Stream] || ctx.Err() != nil || (len(attempts) > 0 && left < w.Timeout) {
+		if failed[dl.Event.Stream] || ctx.Err() != nil || left <= 0 || (len(attempts) > 0 && left < w.Timeout) {
 			released = append(released, dl.Event.ID)
 			continue
 		}

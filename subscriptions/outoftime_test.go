@@ -1,0 +1,240 @@
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/annalsdb/annals/mongostore"
+)
+
+// outboxMessage reads a message of the outbox.
+func outboxMessage(t *testing.T, store *mongostore.Store, id uuid.UUID) outboxDoc {
+	t.Helper()
+	var m outboxDoc
+	err := store.Database().Collection(CollectionOutbox).FindOne(context.Background(),
+		bson.D{{Key: "_id", Value: mongostore.UUIDValue(id)}}).Decode(&m)
+	if err != nil {
+		t.Fatalf("outbox message %s: %v", id, err)
+	}
+	return m
+}
+
+// TestOutboxPutsBackAMessageOutOfTime: a pass that reaches its first
+// message after the deadline its take set (the take ran late) does not
+// hand it to the handler with a context already over: it puts it back
+// uncounted, so that a message never delivered is not parked for it, and
+// the next pass in time delivers it.
+func TestOutboxPutsBackAMessageOutOfTime(t *testing.T) {
+	ctx := context.Background()
+	store := outboxStore(t)
+	clk := &clock{}
+	late := true
+	d := NewDispatcher(store)
+	// While late, each reading of the clock is two minutes after the one
+	// before: past the deadline of a take one reading earlier.
+	d.clock = func() time.Time {
+		now := clk.now()
+		if late {
+			clk.advance(2 * time.Minute)
+		}
+		return now
+	}
+	d.Settings = Settings{MaxAttempts: 1, AckTimeout: time.Minute}
+	var calls []int
+	d.Handle("pay", func(ctx context.Context, m Delivered) error {
+		calls = append(calls, m.Attempt)
+		return ctx.Err()
+	})
+	id := uuid.New()
+	if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.dispatch(ctx); err != nil || n != 1 {
+		t.Fatalf("dispatch took %d (%v), want 1", n, err)
+	}
+	if len(calls) != 0 {
+		t.Errorf("handler called at attempts %v past the deadline, want not called", calls)
+	}
+	if m := outboxMessage(t, store, id); m.State != stateReady || m.Attempts != 0 {
+		t.Errorf("message %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
+	}
+	late = false
+	drain(t, d)
+	if len(calls) != 1 || calls[0] != 1 {
+		t.Errorf("handler called at attempts %v, want [1]", calls)
+	}
+}
+
+// TestWebhookPutsBackAnEventOutOfTime: a webhook batch whose first
+// event's deadline has passed sends no request with a context already
+// over: the event goes back uncounted, with no attempt logged.
+func TestWebhookPutsBackAnEventOutOfTime(t *testing.T) {
+	ctx := context.Background()
+	svc, store, clk := newService(t, "memory:")
+	var requests atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+	if _, err := svc.Create(ctx, Subscription{Name: "pull",
+		Settings: Settings{AckTimeout: time.Minute, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, store, uuid.New(), "", "E1")
+	batch := fetchN(t, svc, "pull", "pusher", 1)
+	clk.advance(2 * time.Minute) // the batch was fetched, then its pusher stalled past its deadline
+	d, err := svc.definition(ctx, "pull")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := newSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Webhook{URL: receiver.URL, Secret: secret, Timeout: 5 * time.Second}
+	client := webhookClient(w.Timeout, true)
+	defer client.CloseIdleConnections()
+	svc.pushBatch(ctx, d, w, client, "pusher", batch)
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests sent past the deadline, want 0", n)
+	}
+	log, err := svc.WebhookLog(ctx, "pull", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 0 {
+		t.Errorf("attempts logged %+v, want none", log)
+	}
+	if again := fetchN(t, svc, "pull", "next", 1); again[0].Attempt != 1 {
+		t.Errorf("fetched again at attempt %d, want 1 (the late batch not counted)", again[0].Attempt)
+	}
+}
+
+// failingDeletes wraps a client so that the next DeleteOne fails once
+// fail is set.
+type failingDeletes struct {
+	lungo.IClient
+	fail *atomic.Bool
+}
+
+func (c failingDeletes) Unwrap() lungo.IClient { return c.IClient }
+
+func (c failingDeletes) Database(name string, opts ...*options.DatabaseOptions) lungo.IDatabase {
+	return failingDeletesDB{IDatabase: c.IClient.Database(name, opts...), fail: c.fail}
+}
+
+type failingDeletesDB struct {
+	lungo.IDatabase
+	fail *atomic.Bool
+}
+
+func (d failingDeletesDB) Collection(name string, opts ...*options.CollectionOptions) lungo.ICollection {
+	return failingDeletesColl{ICollection: d.IDatabase.Collection(name, opts...), fail: d.fail}
+}
+
+type failingDeletesColl struct {
+	lungo.ICollection
+	fail *atomic.Bool
+}
+
+func (c failingDeletesColl) DeleteOne(ctx context.Context, filter any, opts ...*options.DeleteOptions) (*mongo.DeleteResult, error) {
+	if c.fail.CompareAndSwap(true, false) {
+		return nil, errors.New("simulated store failure")
+	}
+	return c.ICollection.DeleteOne(ctx, filter, opts...)
+}
+
+// TestOutboxPutsBackWhenSettleFails: when recording a delivery fails, the
+// pass still puts back the messages it set aside untried, uncounted,
+// instead of leaving them held until their deadline.
+func TestOutboxPutsBackWhenSettleFails(t *testing.T) {
+	ctx := context.Background()
+	inner := outboxStore(t)
+	fail := &atomic.Bool{}
+	store, err := mongostore.New(ctx, failingDeletes{IClient: inner.Client(), fail: fail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	d := NewDispatcher(store)
+	d.clock = clk.now
+	d.Settings = Settings{AckTimeout: time.Minute}
+	var delivered []uuid.UUID
+	d.Handle("pay", func(_ context.Context, m Delivered) error {
+		delivered = append(delivered, m.ID)
+		clk.advance(40 * time.Second) // the next message has 20 s left: less than it needs
+		return nil
+	})
+	sent := []uuid.UUID{uuid.New(), uuid.New()}
+	for _, id := range sent {
+		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail.Store(true) // removing the delivered message fails
+	if _, err := d.dispatch(ctx); err == nil {
+		t.Fatal("dispatch: no error, want the failed delete's")
+	}
+	if len(delivered) != 1 {
+		t.Fatalf("delivered %v, want one message", delivered)
+	}
+	for _, id := range sent {
+		if id == delivered[0] {
+			continue
+		}
+		if m := outboxMessage(t, store, id); m.State != stateReady || m.Attempts != 0 {
+			t.Errorf("message set aside: %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
+		}
+	}
+}
+
+// TestOutboxPutsBackWhenStopping: a pass stopped while delivering puts
+// back, uncounted, the messages it had not reached; the one in flight
+// goes out again after its deadline.
+func TestOutboxPutsBackWhenStopping(t *testing.T) {
+	ctx := context.Background()
+	store := outboxStore(t)
+	d := NewDispatcher(store)
+	d.Settings = Settings{AckTimeout: time.Minute}
+	dctx, stop := context.WithCancel(ctx)
+	var delivered []uuid.UUID
+	d.Handle("pay", func(ctx context.Context, m Delivered) error {
+		delivered = append(delivered, m.ID)
+		stop()
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	sent := []uuid.UUID{uuid.New(), uuid.New()}
+	for _, id := range sent {
+		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.dispatch(dctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(delivered) != 1 {
+		t.Fatalf("delivered %v, want one message", delivered)
+	}
+	for _, id := range sent {
+		m := outboxMessage(t, store, id)
+		switch {
+		case id == delivered[0] && (m.State != stateInFlight || m.Attempts != 1):
+			t.Errorf("message in flight: %s with %d attempts, want %s with 1", m.State, m.Attempts, stateInFlight)
+		case id != delivered[0] && (m.State != stateReady || m.Attempts != 0):
+			t.Errorf("message not reached: %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
+		}
+	}
+}
