@@ -3,8 +3,10 @@ package subscriptions
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -236,5 +238,97 @@ func TestOutboxPutsBackWhenStopping(t *testing.T) {
 		case id != delivered[0] && (m.State != stateReady || m.Attempts != 0):
 			t.Errorf("message not reached: %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
 		}
+	}
+}
+
+// queuedMessage reads the queued message of a subscription's event; ok is
+// false once it is gone (acknowledged).
+func queuedMessage(t *testing.T, svc *Service, sub string, event uuid.UUID) (m message, ok bool) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := svc.definition(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = svc.messages().FindOne(ctx, bson.D{{Key: "_id", Value: messageID(d.Feed, event)}}).Decode(&m)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return m, false
+	}
+	if err != nil {
+		t.Fatalf("queued message of %s: %v", event, err)
+	}
+	return m, true
+}
+
+// TestWebhookBatchRecordsWhatItDidWhenStopping: a service stopped while
+// a webhook batch is under way still acknowledges and logs what the
+// batch sent, and puts back, uncounted, the events it never sent; the
+// event whose request the stop cut short goes out again after its ack
+// timeout.
+func TestWebhookBatchRecordsWhatItDidWhenStopping(t *testing.T) {
+	ctx := context.Background()
+	store, err := mongostore.Open(ctx, "memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := store.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	svc := New(store)
+	svc.Poll, svc.Refresh = 10*time.Millisecond, 50*time.Millisecond
+	svc.AllowPrivateWebhooks = true
+	stop := sync.OnceFunc(run(t, svc))
+	t.Cleanup(stop)
+	var requests atomic.Int32
+	cut := make(chan struct{})     // the second request arrived
+	stopped := make(chan struct{}) // the test stopped the service
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		close(cut)
+		<-stopped
+	}))
+	defer receiver.Close()
+	release := sync.OnceFunc(func() { close(stopped) })
+	defer release()
+	if _, err := svc.Create(ctx, Subscription{Name: "hook", Webhook: &Webhook{URL: receiver.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	// Queued together, so that one batch holds all three.
+	evs := appendEvents(t, store, uuid.New(), "", "E1", "E2", "E3")
+	select {
+	case <-cut:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%d requests reached the receiver, want 2", requests.Load())
+	}
+	stop()
+	release()
+	if n := requests.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+	if m, ok := queuedMessage(t, svc, "hook", evs[0]); ok {
+		t.Errorf("answered E1: %s with %d attempts, want acknowledged", m.State, m.Attempts)
+	}
+	if m, ok := queuedMessage(t, svc, "hook", evs[1]); !ok || m.State != stateInFlight || m.Attempts != 1 {
+		t.Errorf("E2, cut short: %s with %d attempts (queued: %v), want %s with 1", m.State, m.Attempts, ok, stateInFlight)
+	}
+	if m, ok := queuedMessage(t, svc, "hook", evs[2]); !ok || m.State != stateReady || m.Attempts != 0 {
+		t.Errorf("E3, never sent: %s with %d attempts (queued: %v), want %s with 0", m.State, m.Attempts, ok, stateReady)
+	}
+	log, err := svc.WebhookLog(ctx, "hook", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := map[uuid.UUID]int{} // event → status
+	for _, a := range log {
+		logged[a.Event] = a.Status
+	}
+	want := map[uuid.UUID]int{evs[0]: http.StatusNoContent, evs[1]: 0}
+	if !maps.Equal(logged, want) || len(log) != 2 {
+		t.Errorf("log %+v, want E1 answered %d and E2 unanswered", log, http.StatusNoContent)
 	}
 }

@@ -120,9 +120,10 @@ func (s *Service) push(ctx context.Context, d definition) {
 // request of the batch has been sent, those left with less time than a
 // request may take, go back to the queue uncounted: the batch's first
 // event is sent while it has time left, so that every batch fetched in
-// time moves delivery on, whatever the ack and request timeouts.
+// time moves delivery on, whatever the ack and request timeouts. When ctx
+// ends (the service stops), the batch sends nothing more: the events it
+// has not sent go back uncounted, and what it did is still recorded.
 func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client *http.Client, consumer string, batch []Delivery) {
-	log := s.logger().With("subscription", d.Name)
 	var acked, released []uuid.UUID
 	var attempts []any
 	failed := map[uuid.UUID]bool{} // streams whose event failed
@@ -140,39 +141,49 @@ func (s *Service) pushBatch(ctx context.Context, d definition, w Webhook, client
 		status, perr := post(rctx, client, w, d.Name, dl, s.now())
 		cancel()
 		endWebhook(span, status, perr)
-		if ctx.Err() != nil {
-			// Stopping: what is in flight goes out again after its
-			// ack timeout.
-			return
-		}
 		attempts = append(attempts, s.attempt(d, dl, start, status, perr))
-		if perr == nil {
+		switch {
+		case perr == nil:
 			acked = append(acked, dl.Event.ID)
-			continue
-		}
-		failed[dl.Event.Stream] = true
-		s.nackQuietly(ctx, d.Name, consumer, perr.Error(), dl.Event.ID)
-	}
-	bg := context.WithoutCancel(ctx)
-	if len(attempts) > 0 {
-		if _, err := s.store.Database().Collection(CollectionWebhookLog).InsertMany(bg, attempts); err != nil {
-			log.Warn("subscriptions: log webhook attempts", "error", err)
+		case ctx.Err() != nil:
+			// Stopping cut the request short: the event, held, goes
+			// out again after its ack timeout.
+		default:
+			failed[dl.Event.Stream] = true
+			s.nackQuietly(ctx, d.Name, consumer, perr.Error(), dl.Event.ID)
 		}
 	}
+	s.recordBatch(ctx, d, consumer, attempts, acked, released)
+}
+
+// recordBatch writes what a batch did, even once ctx has ended, within
+// bookkeepingTimeout: its acks, its releases and its attempts, each write
+// on its own, so that one failing loses none of the others.
+func (s *Service) recordBatch(ctx context.Context, d definition, consumer string, attempts []any, acked, released []uuid.UUID) {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	log := s.logger().With("subscription", d.Name)
 	if len(acked) > 0 {
-		if err := s.Ack(bg, d.Name, consumer, acked...); err != nil {
+		if err := s.Ack(ctx, d.Name, consumer, acked...); err != nil {
 			log.Warn("subscriptions: webhook ack", "error", err)
 		}
 	}
 	if len(released) > 0 {
-		if err := s.release(bg, d.Name, consumer, released...); err != nil {
+		if err := s.release(ctx, d.Name, consumer, released...); err != nil {
 			log.Warn("subscriptions: webhook release", "error", err)
+		}
+	}
+	if len(attempts) > 0 {
+		if _, err := s.store.Database().Collection(CollectionWebhookLog).InsertMany(ctx, attempts); err != nil {
+			log.Warn("subscriptions: log webhook attempts", "error", err)
 		}
 	}
 }
 
 func (s *Service) nackQuietly(ctx context.Context, name, consumer, reason string, id uuid.UUID) {
-	if err := s.Nack(context.WithoutCancel(ctx), name, consumer, Retry, reason, id); err != nil {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if err := s.Nack(ctx, name, consumer, Retry, reason, id); err != nil {
 		s.logger().Warn("subscriptions: webhook nack", "subscription", name, "error", err)
 	}
 }

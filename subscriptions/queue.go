@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 
@@ -10,6 +11,18 @@ import (
 // Both queues, subscription_messages and the outbox, keep a message in
 // one of three states (ready, in flight, parked) and move it between them
 // with the updates below.
+
+// bookkeepingTimeout bounds the store writes that record what a delivery
+// pass did (acks, refusals, put-backs, logs): they must not be lost when
+// the pass's ctx ends because the service stops, nor keep a stopping
+// service waiting on a store that does not answer.
+const bookkeepingTimeout = 5 * time.Second
+
+// bookkeeping returns the context of those writes: ctx's values without
+// its cancellation, ending after bookkeepingTimeout.
+func bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+}
 
 // idIn matches the messages with the given ids.
 func idIn(ids bson.A) bson.D {
