@@ -240,7 +240,9 @@ func (d *Dispatcher) dispatch(ctx context.Context) (n int, err error) {
 	// left, so that every pass taken in time moves on.
 	var back bson.A
 	defer func() {
-		if perr := d.putBack(context.WithoutCancel(ctx), back); perr != nil {
+		bctx, cancel := bookkeeping(ctx)
+		defer cancel()
+		if perr := d.putBack(bctx, back); perr != nil {
 			err = errors.Join(err, perr)
 		}
 	}()
@@ -260,7 +262,10 @@ func (d *Dispatcher) dispatch(ctx context.Context) (n int, err error) {
 			back = append(back, outboxIDs(taken[i+1:])...)
 			return len(taken), nil
 		}
-		if err := d.settle(context.WithoutCancel(ctx), st, m, derr); err != nil {
+		bctx, cancel := bookkeeping(ctx)
+		err := d.settle(bctx, st, m, derr)
+		cancel()
+		if err != nil {
 			back = append(back, outboxIDs(taken[i+1:])...)
 			return len(taken), err
 		}
