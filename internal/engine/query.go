@@ -257,6 +257,13 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 		if s.end != nil {
 			hi = append(bytes.Clone(prefix), s.end...)
 		}
+		if bytes.Compare(lo, hi) >= 0 {
+			continue // an empty span (a > 1 and a < 0)
+		}
+		// The iterator's bounds are the span's: past its last entry
+		// Pebble stops at the index separators instead of reading the
+		// next block to find the first key beyond it.
+		it.SetBounds(lo, hi)
 		if p.reverse {
 			for valid := it.SeekLT(hi); valid && bytes.Compare(it.Key(), lo) >= 0; valid = it.Prev() {
 				if err := step(); err != nil {
