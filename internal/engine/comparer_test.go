@@ -168,3 +168,42 @@ func TestFormat1Store(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexEntriesStayInPlace: a stream's index entries share a comparer
+// prefix, and Pebble would move the values after the first of each prefix
+// into value blocks, one more block read per table for a stream load. The
+// store keeps every value beside its key.
+func TestIndexEntriesStayInPlace(t *testing.T) {
+	ctx := context.Background()
+	e, err := Open(ctx, Options{noCompactions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := e.Client().Database("d").Collection("events")
+	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "s", Value: 1}, {Key: "v", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		t.Fatal(err)
+	}
+	var docs []any
+	for range 50 {
+		id := uuid.New()
+		for v := 1; v <= 10; v++ {
+			docs = append(docs, bson.D{{Key: "s", Value: primitive.Binary{Subtype: 4, Data: id[:]}}, {Key: "v", Value: v}})
+		}
+	}
+	if _, err := c.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	m := e.db.Metrics()
+	if m.Total().TablesCount == 0 {
+		t.Fatal("nothing flushed to a table")
+	}
+	for level, l := range m.Levels {
+		if l.Additional.ValueBlocksSize > 0 {
+			t.Errorf("level %d holds %d bytes of value blocks, want none", level, l.Additional.ValueBlocksSize)
+		}
+	}
+}

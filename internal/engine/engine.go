@@ -247,7 +247,7 @@ func (e *Engine) comparer() *pebble.Comparer {
 // pebbleOptions are the Pebble options of a store.
 func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnly bool) *pebble.Options {
 	logger := e.opts.Logger
-	return &pebble.Options{
+	o := &pebble.Options{
 		// Bloom filters let point reads (document fetches, unique checks)
 		// skip the tables that cannot hold the key.
 		Levels: func() (l [7]pebble.LevelOptions) {
@@ -280,6 +280,14 @@ func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnl
 			},
 		},
 	}
+	// Keys that share a comparer prefix (an index's entries for one value
+	// of its first field: a stream's events) are not versions of one key:
+	// Pebble's default would move every value after the first into value
+	// blocks, and each stream load would read one more block per table.
+	o.Experimental.SpanPolicyFunc = func([]byte) (pebble.SpanPolicy, []byte, error) {
+		return pebble.SpanPolicy{DisableValueSeparationBySuffix: true}, nil, nil
+	}
+	return o
 }
 
 // writeOptions are the options of every commit: synced to the log, except
