@@ -256,18 +256,23 @@ func (d *Dispatcher) dispatch(ctx context.Context) (n int, err error) {
 		}
 		tried = true
 		derr := d.deliver(ctx, r, m, left)
-		if ctx.Err() != nil {
-			// Stopping: what is in flight goes out again after its
-			// deadline.
+		stopping := ctx.Err() != nil
+		if !stopping || derr == nil {
+			// A delivery that succeeded is settled even as the pass
+			// stops, or it would go out again after its deadline.
+			bctx, cancel := bookkeeping(ctx)
+			err := d.settle(bctx, st, m, derr)
+			cancel()
+			if err != nil {
+				back = append(back, outboxIDs(taken[i+1:])...)
+				return len(taken), err
+			}
+		}
+		if stopping {
+			// What the stop cut short goes out again after its
+			// deadline; what it never reached goes back now.
 			back = append(back, outboxIDs(taken[i+1:])...)
 			return len(taken), nil
-		}
-		bctx, cancel := bookkeeping(ctx)
-		err := d.settle(bctx, st, m, derr)
-		cancel()
-		if err != nil {
-			back = append(back, outboxIDs(taken[i+1:])...)
-			return len(taken), err
 		}
 	}
 	return len(taken), nil

@@ -332,3 +332,44 @@ func TestWebhookBatchRecordsWhatItDidWhenStopping(t *testing.T) {
 		t.Errorf("log %+v, want E1 answered %d and E2 unanswered", log, http.StatusNoContent)
 	}
 }
+
+// TestOutboxSettlesADeliveryDoneAsItStops: a message its handler accepted
+// just as the dispatcher stops is settled, not delivered again after its
+// deadline; the message the pass never reached goes back unattempted.
+func TestOutboxSettlesADeliveryDoneAsItStops(t *testing.T) {
+	ctx := context.Background()
+	store := outboxStore(t)
+	d := NewDispatcher(store)
+	d.Settings = Settings{AckTimeout: time.Minute}
+	dctx, stop := context.WithCancel(ctx)
+	var delivered []uuid.UUID
+	d.Handle("pay", func(ctx context.Context, m Delivered) error {
+		delivered = append(delivered, m.ID)
+		stop()
+		return nil // accepted
+	})
+	sent := []uuid.UUID{uuid.New(), uuid.New()}
+	for _, id := range sent {
+		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.dispatch(dctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(delivered) != 1 {
+		t.Fatalf("delivered %v, want one message", delivered)
+	}
+	n, err := store.Database().Collection(CollectionOutbox).CountDocuments(ctx, bson.D{{Key: "_id", Value: mongostore.UUIDValue(delivered[0])}})
+	if err != nil || n != 0 {
+		t.Errorf("the accepted message is still queued (%d, %v), want it settled", n, err)
+	}
+	for _, id := range sent {
+		if id == delivered[0] {
+			continue
+		}
+		if m := outboxMessage(t, store, id); m.State != stateReady || m.Attempts != 0 {
+			t.Errorf("message not reached: %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
+		}
+	}
+}
