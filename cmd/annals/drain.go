@@ -86,13 +86,16 @@ func (t *connTracker) Quiesce(ctx context.Context) error {
 
 // lameDuck waits out the drain delay, or less when second closes (a
 // second SIGINT or SIGTERM: an operator pressing Ctrl-C again wants the
-// server gone now, in-flight requests still answered).
-func lameDuck(delay time.Duration, second <-chan struct{}, log *slog.Logger) {
+// server gone now, in-flight requests still answered). It reports whether
+// the signal ended it.
+func lameDuck(delay time.Duration, second <-chan struct{}, log *slog.Logger) (signalled bool) {
 	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return false
 	case <-second:
 		log.Info("second signal: ending the drain delay early")
+		return true
 	}
 }

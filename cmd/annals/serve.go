@@ -59,8 +59,8 @@ token can look but not retry or rebuild.
 SIGINT or SIGTERM drains. First a lame-duck phase of --drain-delay:
 /readyz answers 503 at once so a load balancer takes the server out of
 rotation, live feeds end, and requests are still served, each response
-closing its connection; a second signal (Ctrl-C again) ends it early,
-and a third stops waiting for the requests in flight. Then the server stops accepting connections,
+closing its connection; another signal (Ctrl-C again) ends it early, and
+one after the delay stops waiting for the requests in flight. Then the server stops accepting connections,
 lets every request it has received finish (up to --shutdown-timeout,
 then cancels them), stops the projections and exits.
 
@@ -231,13 +231,20 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 
 	sigs := signalsFrom(ctx)
+	// hurry is the signal that stops waiting for the requests in flight:
+	// the next one not yet used (the first when the server stops on its
+	// own, the second unless it ended the drain delay).
+	hurry := ctx.Done()
 	var serveErr error
 	select {
 	case <-ctx.Done():
 		api.Drain()
+		hurry = sigs.second
 		if cfg.drainDelay > 0 {
-			log.Info("shutting down: draining; a second SIGINT or SIGTERM ends the drain delay, a third stops waiting for requests", "drain_delay", cfg.drainDelay, "timeout", cfg.shutdownTimeout)
-			lameDuck(cfg.drainDelay, sigs.second, log) // still serving
+			log.Info("shutting down: draining; another SIGINT or SIGTERM ends the drain delay, and one after the delay stops waiting for requests", "drain_delay", cfg.drainDelay, "timeout", cfg.shutdownTimeout)
+			if lameDuck(cfg.drainDelay, sigs.second, log) { // still serving
+				hurry = sigs.third
+			}
 		} else {
 			log.Info("shutting down: draining; a second SIGINT or SIGTERM stops waiting for requests", "timeout", cfg.shutdownTimeout)
 		}
@@ -257,10 +264,6 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	_ = ln.Close() // stop accepting: Serve returns
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
-	hurry := sigs.third
-	if cfg.drainDelay <= 0 {
-		hurry = sigs.second
-	}
 	hurried := make(chan struct{})
 	var hurryWG sync.WaitGroup
 	hurryWG.Go(func() {

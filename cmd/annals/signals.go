@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"sync"
 )
 
 // signals tells serve of the signals after the first: the first cancels
@@ -25,8 +26,10 @@ func signalsFrom(ctx context.Context) signals {
 // notifyContext is signal.NotifyContext that goes on counting: the
 // context it returns is cancelled by the first of sig and carries the
 // later ones (signalsFrom). One channel receives them all, so none is
-// lost between the first and the next. stop unregisters and waits for the
-// goroutine that counts.
+// lost between the first and the next. After the third, the signals are
+// let go: a fourth has its default effect (it ends the process). stop
+// unregisters and waits for the goroutine that counts; it may be called
+// more than once.
 func notifyContext(parent context.Context, sig ...os.Signal) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(parent)
 	second, third := make(chan struct{}), make(chan struct{})
@@ -44,13 +47,17 @@ func notifyContext(parent context.Context, sig ...os.Signal) (ctx context.Contex
 				close(second)
 			case 3:
 				close(third)
+				signal.Stop(ch)
 			}
 		}
 	}()
+	var once sync.Once
 	return context.WithValue(ctx, signalsKey{}, signals{second: second, third: third}), func() {
-		signal.Stop(ch)
-		close(ch)
-		<-done
-		cancel()
+		once.Do(func() {
+			signal.Stop(ch)
+			close(ch)
+			<-done
+			cancel()
+		})
 	}
 }
