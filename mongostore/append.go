@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/256dpi/lungo"
@@ -146,18 +147,22 @@ func (s *Store) readHeadFrom(ctx context.Context, coll lungo.ICollection, stream
 
 // headOf reads a head from the fields headOptions projects, looked up in
 // the raw document rather than decoded by reflection: every append reads
-// one. A missing or null aggregate type is "" and a missing time the
-// epoch, as decoding them into their Go types gives; a version that is not
-// an integer, or a type that is not a string, is an error.
+// one. It accepts what decoding into storedEvent accepted: a missing or
+// null aggregate type is "" and a missing time the epoch; a version that
+// is not a whole number, or a type that is not a string, is an error.
 func headOf(raw bson.Raw) (head, error) {
 	rv := raw.Lookup(fieldVersion)
 	v, ok := rv.Int64OK()
 	if !ok {
-		v32, ok32 := rv.Int32OK()
-		if !ok32 {
+		// What decoding into an int64 accepts: an int32, or a double
+		// with nothing after the point.
+		if v32, ok32 := rv.Int32OK(); ok32 {
+			v = int64(v32)
+		} else if f, okf := rv.DoubleOK(); okf && f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+			v = int64(f)
+		} else {
 			return head{}, fmt.Errorf("the last event's %s is not an integer", fieldVersion)
 		}
-		v = int64(v32)
 	}
 	h := head{version: v}
 	if t := raw.Lookup(fieldStreamType); t.Type != 0 && t.Type != bson.TypeNull {

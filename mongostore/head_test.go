@@ -26,7 +26,8 @@ func TestHeadOf(t *testing.T) {
 			head{version: 2, at: time.UnixMilli(0)}, false},
 		{"no version", bson.D{{Key: fieldStreamType, Value: "Order"}}, head{}, true},
 		{"string version", bson.D{{Key: fieldVersion, Value: "7"}}, head{}, true},
-		{"double version", bson.D{{Key: fieldVersion, Value: 7.5}}, head{}, true},
+		{"fractional version", bson.D{{Key: fieldVersion, Value: 7.5}}, head{}, true},
+		{"whole double version", bson.D{{Key: fieldVersion, Value: 7.0}}, head{version: 7, at: time.UnixMilli(0)}, false},
 		{"number type", bson.D{{Key: fieldVersion, Value: int64(7)}, {Key: fieldStreamType, Value: int32(3)}}, head{}, true},
 	}
 	for _, tt := range tests {

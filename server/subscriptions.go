@@ -340,7 +340,8 @@ func (s *Server) deleteSubscription(c echo.Context) error {
 // fetchSubscription hands the consumer a batch, waiting up to wait_ms for
 // the first event. The wait polls without a wait of its own, so that
 // neither the client leaving nor the server shutting down can cut a
-// batch short once taken: a shutdown ends the wait with an empty batch.
+// batch short once taken: a drain or shutdown ends a wait that found
+// nothing with 503 and Retry-After.
 func (s *Server) fetchSubscription(c echo.Context) error {
 	var req FetchRequest
 	svc, name, err := s.subscriptionCall(c, &req)

@@ -73,9 +73,14 @@ func canonicalValue(v any) (any, bool) {
 // the stored bytes. Every other projection takes the general path.
 func plainInclusion(proj bson.D) bool {
 	fields := 0
-	for _, e := range proj {
+	for i, e := range proj {
 		if e.Key == "" || strings.ContainsAny(e.Key, ".$\x00") {
 			return false
+		}
+		for _, before := range proj[:i] {
+			if before.Key == e.Key {
+				return false // a repeated field: the general path decides
+			}
 		}
 		on, isFlag := projectionFlag(e.Value)
 		switch {

@@ -128,4 +128,7 @@ func TestProjectRawMatchesMongokit(t *testing.T) {
 	if plain < 2_000 {
 		t.Errorf("only %d plain inclusions checked", plain)
 	}
+	if dup := (bson.D{{Key: "a", Value: 1}, {Key: "a", Value: 1}}); plainInclusion(dup) {
+		t.Errorf("plainInclusion(%v): a repeated field took the fast path, which would copy it twice", dup)
+	}
 }
