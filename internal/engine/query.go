@@ -260,10 +260,17 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 		if bytes.Compare(lo, hi) >= 0 {
 			continue // an empty span (a > 1 and a < 0)
 		}
-		// The iterator's bounds are the span's: past its last entry
-		// Pebble stops at the index separators instead of reading the
-		// next block to find the first key beyond it.
-		it.SetBounds(lo, hi)
+		if len(spans) == 1 {
+			// The iterator's bounds are the span's: past its last entry
+			// Pebble stops at the index separators instead of reading
+			// the next block to find the first key beyond it. Only for
+			// one span (a stream load, a head read): new bounds close
+			// the table iterators outside them, which many spans (a
+			// long $in) would reopen again and again. (SetBounds also
+			// clears the iterator's error, so it is checked after each
+			// span, below, before the next one's bounds.)
+			it.SetBounds(lo, hi)
+		}
 		if p.reverse {
 			for valid := it.SeekLT(hi); valid && bytes.Compare(it.Key(), lo) >= 0; valid = it.Prev() {
 				if err := step(); err != nil {
