@@ -247,35 +247,26 @@ func (d *Dispatcher) dispatch(ctx context.Context) (n int, err error) {
 		}
 	}()
 	tried := false
-	for i, m := range taken {
+	for _, m := range taken {
 		r := d.route(m.Topic)
 		left := m.Deadline.Sub(d.now())
-		if left <= 0 || (tried && left < r.needs(st)) {
+		if err != nil || ctx.Err() != nil || left <= 0 || (tried && left < r.needs(st)) {
 			back = append(back, m.ID)
 			continue
 		}
 		tried = true
 		derr := d.deliver(ctx, r, m, left)
-		stopping := ctx.Err() != nil
-		if !stopping || derr == nil {
-			// A delivery that succeeded is settled even as the pass
-			// stops, or it would go out again after its deadline.
-			bctx, cancel := bookkeeping(ctx)
-			err := d.settle(bctx, st, m, derr)
-			cancel()
-			if err != nil {
-				back = append(back, outboxIDs(taken[i+1:])...)
-				return len(taken), err
-			}
+		if derr != nil && ctx.Err() != nil {
+			// The stop cut it short: it goes out again after its
+			// deadline. One that succeeded is settled even as the pass
+			// stops, or it would go out again too.
+			continue
 		}
-		if stopping {
-			// What the stop cut short goes out again after its
-			// deadline; what it never reached goes back now.
-			back = append(back, outboxIDs(taken[i+1:])...)
-			return len(taken), nil
-		}
+		bctx, cancel := bookkeeping(ctx)
+		err = d.settle(bctx, st, m, derr)
+		cancel()
 	}
-	return len(taken), nil
+	return len(taken), err
 }
 
 // putBack returns messages this dispatcher holds but never tried to the
@@ -289,15 +280,6 @@ func (d *Dispatcher) putBack(ctx context.Context, ids bson.A) error {
 		return fmt.Errorf("put back outbox messages: %w", err)
 	}
 	return nil
-}
-
-// outboxIDs returns the ids of messages.
-func outboxIDs(ms []outboxDoc) bson.A {
-	out := make(bson.A, len(ms))
-	for i, m := range ms {
-		out[i] = m.ID
-	}
-	return out
 }
 
 // take marks up to a batch of due messages in flight for this
