@@ -230,11 +230,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // CloseLiveFeeds ends every live feed and refuses new ones with 503, and
-// ends the wait of every subscription fetch (it answers what it has, an
-// empty batch), leaving every other request alone. Call it when shutting down, as
-// http.Server.Shutdown begins (RegisterOnShutdown): Shutdown waits for
-// requests to finish, and a live feed never does by itself. In-flight
-// appends then finish normally.
+// ends the wait of every subscription fetch (a fetch that found nothing
+// answers 503 with Retry-After), leaving every other request alone. Call
+// it when shutting down, as http.Server.Shutdown begins
+// (RegisterOnShutdown): Shutdown waits for requests to finish, and a live
+// feed never does by itself. In-flight appends then finish normally.
 func (s *Server) CloseLiveFeeds() { s.closeFeeds() }
 
 // Echo returns the Echo instance, to add routes or middleware.

@@ -59,10 +59,10 @@ token can look but not retry or rebuild.
 SIGINT or SIGTERM drains. First a lame-duck phase of --drain-delay:
 /readyz answers 503 at once so a load balancer takes the server out of
 rotation, live feeds end, and requests are still served, each response
-closing its connection; another signal (Ctrl-C again) ends it early, and
-one after the delay stops waiting for the requests in flight. Then the server stops accepting connections,
-lets every request it has received finish (up to --shutdown-timeout,
-then cancels them), stops the projections and exits.
+closing its connection; another signal (Ctrl-C again) ends it early.
+Then the server stops accepting connections, lets every request it has
+received finish (up to --shutdown-timeout, then cancels them; a signal
+after the delay cancels them at once), stops the projections and exits.
 
 Tracing (OpenTelemetry) is off unless the standard variables ask for it:
 OTEL_TRACES_EXPORTER=otlp or console (or OTEL_EXPORTER_OTLP_ENDPOINT /
