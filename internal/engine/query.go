@@ -133,6 +133,17 @@ func sortStored(all []stored, sort bson.D) ([]stored, error) {
 // before it switches to an iterator.
 const pointFetches = 32
 
+// spanKeys are the keys a span covers under prefix: from lo up to hi,
+// where a span without an end runs to upper, the prefix's end.
+func spanKeys(prefix, upper []byte, s span) (lo, hi []byte) {
+	lo = append(bytes.Clone(prefix), s.start...)
+	hi = upper
+	if s.end != nil {
+		hi = append(bytes.Clone(prefix), s.end...)
+	}
+	return lo, hi
+}
+
 // walk visits the documents of a plan's spans that match filter, telling
 // obs of each.
 func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *plan, filter bson.D, fn func(stored) bool) error {
@@ -150,7 +161,21 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 		return nil
 	}
 	upper := prefixEnd(prefix)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper})
+	bounds := &pebble.IterOptions{LowerBound: prefix, UpperBound: upper}
+	if len(spans) == 1 {
+		// One span (a stream load, a head read): the iterator's bounds
+		// are the span's, so that past its last entry Pebble stops at the
+		// index separators instead of reading the next block to find the
+		// first key beyond it. Many spans (a long $in) keep the whole
+		// prefix: bounds narrowed span by span would close and reopen the
+		// table iterators outside them again and again.
+		lo, hi := spanKeys(prefix, upper, spans[0])
+		if bytes.Compare(lo, hi) >= 0 {
+			return nil // an empty span (a > 1 and a < 0)
+		}
+		bounds = &pebble.IterOptions{LowerBound: lo, UpperBound: hi}
+	}
+	it, err := r.NewIter(bounds)
 	if err != nil {
 		return err
 	}
@@ -252,24 +277,9 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 		if p.reverse {
 			s = spans[len(spans)-1-i]
 		}
-		lo := append(bytes.Clone(prefix), s.start...)
-		hi := upper
-		if s.end != nil {
-			hi = append(bytes.Clone(prefix), s.end...)
-		}
+		lo, hi := spanKeys(prefix, upper, s)
 		if bytes.Compare(lo, hi) >= 0 {
 			continue // an empty span (a > 1 and a < 0)
-		}
-		if len(spans) == 1 {
-			// The iterator's bounds are the span's: past its last entry
-			// Pebble stops at the index separators instead of reading
-			// the next block to find the first key beyond it. Only for
-			// one span (a stream load, a head read): new bounds close
-			// the table iterators outside them, which many spans (a
-			// long $in) would reopen again and again. (SetBounds also
-			// clears the iterator's error, so it is checked after each
-			// span, below, before the next one's bounds.)
-			it.SetBounds(lo, hi)
 		}
 		if p.reverse {
 			for valid := it.SeekLT(hi); valid && bytes.Compare(it.Key(), lo) >= 0; valid = it.Prev() {
