@@ -206,17 +206,38 @@ func TestOutboxPutsBackWhenSettleFails(t *testing.T) {
 // back, uncounted, the messages it had not reached; the one in flight
 // goes out again after its deadline.
 func TestOutboxPutsBackWhenStopping(t *testing.T) {
+	store, sent, delivered := dispatchStopping(t, func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	for _, id := range sent {
+		m := outboxMessage(t, store, id)
+		switch {
+		case id == delivered && (m.State != stateInFlight || m.Attempts != 1):
+			t.Errorf("message in flight: %s with %d attempts, want %s with 1", m.State, m.Attempts, stateInFlight)
+		case id != delivered && (m.State != stateReady || m.Attempts != 0):
+			t.Errorf("message not reached: %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
+		}
+	}
+}
+
+// dispatchStopping enqueues two messages and runs one dispatch pass whose
+// handler stops the pass at the first message, then answers with
+// answer(its ctx). It returns the store, the messages, and the one
+// delivered.
+func dispatchStopping(t *testing.T, answer func(ctx context.Context) error) (*mongostore.Store, []uuid.UUID, uuid.UUID) {
+	t.Helper()
 	ctx := context.Background()
 	store := outboxStore(t)
 	d := NewDispatcher(store)
 	d.Settings = Settings{AckTimeout: time.Minute}
 	dctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var delivered []uuid.UUID
 	d.Handle("pay", func(ctx context.Context, m Delivered) error {
 		delivered = append(delivered, m.ID)
 		stop()
-		<-ctx.Done()
-		return ctx.Err()
+		return answer(ctx)
 	})
 	sent := []uuid.UUID{uuid.New(), uuid.New()}
 	for _, id := range sent {
@@ -230,15 +251,7 @@ func TestOutboxPutsBackWhenStopping(t *testing.T) {
 	if len(delivered) != 1 {
 		t.Fatalf("delivered %v, want one message", delivered)
 	}
-	for _, id := range sent {
-		m := outboxMessage(t, store, id)
-		switch {
-		case id == delivered[0] && (m.State != stateInFlight || m.Attempts != 1):
-			t.Errorf("message in flight: %s with %d attempts, want %s with 1", m.State, m.Attempts, stateInFlight)
-		case id != delivered[0] && (m.State != stateReady || m.Attempts != 0):
-			t.Errorf("message not reached: %s with %d attempts, want %s with 0", m.State, m.Attempts, stateReady)
-		}
-	}
+	return store, sent, delivered[0]
 }
 
 // queuedMessage reads the queued message of a subscription's event; ok is
@@ -337,35 +350,13 @@ func TestWebhookBatchRecordsWhatItDidWhenStopping(t *testing.T) {
 // just as the dispatcher stops is settled, not delivered again after its
 // deadline; the message the pass never reached goes back unattempted.
 func TestOutboxSettlesADeliveryDoneAsItStops(t *testing.T) {
-	ctx := context.Background()
-	store := outboxStore(t)
-	d := NewDispatcher(store)
-	d.Settings = Settings{AckTimeout: time.Minute}
-	dctx, stop := context.WithCancel(ctx)
-	var delivered []uuid.UUID
-	d.Handle("pay", func(ctx context.Context, m Delivered) error {
-		delivered = append(delivered, m.ID)
-		stop()
-		return nil // accepted
-	})
-	sent := []uuid.UUID{uuid.New(), uuid.New()}
-	for _, id := range sent {
-		if err := Enqueue(ctx, store, OutboxMessage{ID: id, Topic: "pay"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := d.dispatch(dctx); err != nil {
-		t.Fatal(err)
-	}
-	if len(delivered) != 1 {
-		t.Fatalf("delivered %v, want one message", delivered)
-	}
-	n, err := store.Database().Collection(CollectionOutbox).CountDocuments(ctx, bson.D{{Key: "_id", Value: mongostore.UUIDValue(delivered[0])}})
+	store, sent, delivered := dispatchStopping(t, func(context.Context) error { return nil })
+	n, err := store.Database().Collection(CollectionOutbox).CountDocuments(context.Background(), bson.D{{Key: "_id", Value: mongostore.UUIDValue(delivered)}})
 	if err != nil || n != 0 {
 		t.Errorf("the accepted message is still queued (%d, %v), want it settled", n, err)
 	}
 	for _, id := range sent {
-		if id == delivered[0] {
+		if id == delivered {
 			continue
 		}
 		if m := outboxMessage(t, store, id); m.State != stateReady || m.Attempts != 0 {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/256dpi/lungo"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
@@ -81,15 +82,7 @@ func mustKey(t *testing.T, v any) []byte {
 // and those tables skipped (Pebble counts the filter's hits).
 func TestStreamLoadSkipsTables(t *testing.T) {
 	ctx := context.Background()
-	e, err := Open(ctx, Options{noCompactions: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	c := e.Client().Database("d").Collection("events")
-	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "s", Value: 1}, {Key: "v", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
-		t.Fatal(err)
-	}
+	e, c := streamStore(t)
 	var streams []primitive.Binary
 	for table := 0; table < 6; table++ {
 		var docs []any
@@ -175,15 +168,7 @@ func TestFormat1Store(t *testing.T) {
 // store keeps every value beside its key.
 func TestIndexEntriesStayInPlace(t *testing.T) {
 	ctx := context.Background()
-	e, err := Open(ctx, Options{noCompactions: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	c := e.Client().Database("d").Collection("events")
-	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "s", Value: 1}, {Key: "v", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
-		t.Fatal(err)
-	}
+	e, c := streamStore(t)
 	var docs []any
 	for range 50 {
 		id := uuid.New()
@@ -206,4 +191,20 @@ func TestIndexEntriesStayInPlace(t *testing.T) {
 			t.Errorf("level %d holds %d bytes of value blocks, want none", level, l.Additional.ValueBlocksSize)
 		}
 	}
+}
+
+// streamStore opens a memory engine without compactions holding an
+// events collection with a unique {s, v} index, as streams are indexed.
+func streamStore(t *testing.T) (*Engine, lungo.ICollection) {
+	t.Helper()
+	e, err := Open(context.Background(), Options{noCompactions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	c := e.Client().Database("d").Collection("events")
+	if _, err := c.Indexes().CreateOne(context.Background(), mongo.IndexModel{Keys: bson.D{{Key: "s", Value: 1}, {Key: "v", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		t.Fatal(err)
+	}
+	return e, c
 }
