@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/256dpi/lungo"
@@ -163,8 +164,9 @@ func indexNames(t *testing.T, c lungo.ICollection) []string {
 }
 
 // keyCounts counts a collection's keys in the _id keyspace and in each of
-// its indexes (by name), reading the store directly: an entry a move or a
-// refused write left behind shows here even where no query would find it.
+// its indexes that is not multikey (by name), reading the store directly:
+// an entry a move or a refused write left behind shows here even where no
+// query would find it.
 func keyCounts(t *testing.T, e *Engine, coll string) (docs int, entries map[string]int) {
 	t.Helper()
 	m := e.cat.Load().get(clDB, coll)
@@ -188,6 +190,9 @@ func keyCounts(t *testing.T, e *Engine, coll string) (docs int, entries map[stri
 	}
 	entries = map[string]int{}
 	for _, ix := range m.Indexes {
+		if ix.Multikey {
+			continue
+		}
 		entries[ix.Name] = count(indexPrefix(m.ID, ix.ID))
 	}
 	return count(docPrefix(m.ID)), entries
@@ -333,8 +338,9 @@ func drainEvents(t *testing.T, cs lungo.IChangeStream) []bson.D {
 	return out
 }
 
-// isDuplicate is mongostore.IsDuplicate (which this package cannot
-// import): what annals takes for a unique index violation.
+// isDuplicate reports a duplicate key error as both the driver and lungo
+// recognise it (mongostore.IsDuplicate, which this package cannot import,
+// takes either).
 func isDuplicate(err error) bool {
 	return mongo.IsDuplicateKeyError(err) && lungo.IsUniquenessError(err)
 }
@@ -1199,10 +1205,103 @@ func TestClusteredPersists(t *testing.T) {
 	checkContents(t, e, c, want)
 }
 
-// TestClusteredSnapshotSession: a snapshot session over a clustered
-// collection keeps seeing the documents where they were at its first read,
-// by _id, through the clustered index and through another index, while
-// another writer moves, rewrites, deletes and inserts them.
+// TestClusteredIndexBuiltOverDocuments: an index created on a clustered
+// collection that holds documents indexes them (its entries pointing at
+// their clustered keys), a multikey one too; a unique one they violate is
+// not created and leaves nothing behind; later moves keep them right.
+func TestClusteredIndexBuiltOverDocuments(t *testing.T) {
+	ctx := context.Background()
+	e := openMemEngine(t)
+	c := clColl(e, "built")
+	if _, err := c.Indexes().CreateOne(ctx, clusteredModel(clKV)); err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.D
+	for i := range 40 {
+		docs = append(docs, kvDoc(i, i%6, i, bson.E{Key: "t", Value: i % 4}, bson.E{Key: "u", Value: i % 10}, bson.E{Key: "w", Value: i},
+			bson.E{Key: "x", Value: bson.A{i % 3, fmt.Sprintf("x%d", i%5)}}))
+	}
+	insertDocs(t, c, docs)
+	dup := mongo.IndexModel{Keys: bson.D{{Key: "u", Value: int32(1)}}, Options: options.Index().SetUnique(true)}
+	if _, err := c.Indexes().CreateOne(ctx, dup); !lungo.IsUniquenessError(err) {
+		t.Errorf("a unique index the documents violate: %v, want a duplicate key error", err)
+	}
+	if got := indexNames(t, c); !slices.Equal(got, []string{"_id_", clKVName}) {
+		t.Errorf("indexes after the refused one: %v", got)
+	}
+	m := e.cat.Load().get(clDB, "built")
+	if n := len(m.Indexes); n != 1 {
+		t.Errorf("%d indexes in the catalog, want 1", n)
+	}
+	// Nothing under the index ids the refused index could have had.
+	it, err := e.db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := collIndexPrefix(m.ID)
+	n := 0
+	for ok := it.SeekGE(p); ok && bytes.HasPrefix(it.Key(), p); ok = it.Next() {
+		n++
+	}
+	it.Close()
+	if n != len(docs) {
+		t.Errorf("%d index entries in the collection, want %d (the clustered index's only)", n, len(docs))
+	}
+	models := []mongo.IndexModel{
+		clTModel(),
+		{Keys: bson.D{{Key: "w", Value: int32(-1)}}, Options: options.Index().SetUnique(true)},
+		{Keys: bson.D{{Key: "x", Value: int32(1)}}},
+	}
+	if _, err := c.Indexes().CreateMany(ctx, models); err != nil {
+		t.Fatalf("create over documents: %v", err)
+	}
+	check := func(all []bson.D) {
+		t.Helper()
+		checkContents(t, e, c, all)
+		for _, d := range all {
+			w, _ := lookup(d, "w")
+			if got := findDocs(t, ctx, c, bson.D{{Key: "w", Value: w}}, options.Find().SetHint("w_-1")); docsKey(got) != docsKey([]bson.D{d}) {
+				t.Errorf("find w %v: %s, want %s", w, cjDocs(got), cj(d))
+			}
+		}
+		for _, x := range []any{0, 1, 2, "x0", "x4"} {
+			var want []bson.D
+			for _, d := range all {
+				xs, _ := lookup(d, "x")
+				if slices.ContainsFunc(xs.(bson.A), func(v any) bool { return fmt.Sprint(v) == fmt.Sprint(x) }) {
+					want = append(want, d)
+				}
+			}
+			got := findDocs(t, ctx, c, bson.D{{Key: "x", Value: x}}, options.Find().SetHint("x_1").SetSort(bson.D{{Key: "_id", Value: 1}}))
+			if docsKey(got) != docsKey(want) {
+				t.Errorf("find x %v: %s, want %s", x, cjDocs(got), cjDocs(want))
+			}
+		}
+	}
+	check(docs)
+	// Move every other document; rewrite the others in place.
+	if _, err := c.UpdateMany(ctx, bson.D{{Key: "w", Value: bson.D{{Key: "$mod", Value: bson.A{2, 0}}}}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "v", Value: 100}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateMany(ctx, bson.D{{Key: "w", Value: bson.D{{Key: "$mod", Value: bson.A{2, 1}}}}}, bson.D{{Key: "$set", Value: bson.D{{Key: "y", Value: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range docs {
+		docs[i] = slices.Clone(docs[i])
+		if i%2 == 0 {
+			docs[i][2].Value = i + 100
+		} else {
+			docs[i] = append(docs[i], bson.E{Key: "y", Value: true})
+		}
+	}
+	check(docs)
+}
+
+// TestClusteredSnapshotSession: a snapshot session, and a cursor, over a
+// clustered collection keep seeing the documents where they were when
+// they first read, by _id, through the clustered index and through
+// another index, while another writer moves, rewrites, deletes and
+// inserts them — one write at a time between reads, and concurrently.
 func TestClusteredSnapshotSession(t *testing.T) {
 	ctx := context.Background()
 	e := openMemEngine(t)
@@ -1210,10 +1309,9 @@ func TestClusteredSnapshotSession(t *testing.T) {
 	for i := range 30 {
 		seed = append(seed, kvDoc(i, i%5, i, bson.E{Key: "t", Value: i % 3}))
 	}
-	c := newClustered(t, e, "snap", seed)
 	// read is what a reader sees: by _id, through each index, by look-ups
 	// and counts.
-	read := func(ctx context.Context) string {
+	read := func(t *testing.T, ctx context.Context, c *Collection) string {
 		t.Helper()
 		var b strings.Builder
 		fmt.Fprintf(&b, "by _id %s\n", cjDocs(findDocs(t, ctx, c, bson.D{}, sortByID())))
@@ -1233,44 +1331,160 @@ func TestClusteredSnapshotSession(t *testing.T) {
 		fmt.Fprintf(&b, "distinct %s %v\n", cj(bson.A(vals)), err)
 		return b.String()
 	}
-	before := read(ctx)
-	err := e.Client().UseSessionWithOptions(ctx, options.Session().SetSnapshot(true), func(sc lungo.ISessionContext) error {
-		if got := read(sc); got != before {
-			t.Fatalf("first snapshot read:\n%s\nwant\n%s", got, before)
+	// write is one round of another writer's moves (of every document
+	// with t = round % 3, and of _id 7), in-place rewrite (_id 12), delete
+	// and insert; keys stay unique, v being unique.
+	write := func(c *Collection, round int) error {
+		if _, err := c.UpdateMany(ctx, bson.D{{Key: "t", Value: round % 3}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "v", Value: 1000}}}}); err != nil {
+			return err
+		}
+		if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 7}}, bson.D{{Key: "$set", Value: bson.D{{Key: "k", Value: fmt.Sprintf("r%d", round)}, {Key: "x", Value: round}}}}); err != nil {
+			return err
+		}
+		if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 12}}, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: round}}}}); err != nil {
+			return err
+		}
+		if _, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: 100 + round - 1}}); err != nil {
+			return err
+		}
+		_, err := c.InsertOne(ctx, kvDoc(100+round, 2, -round, bson.E{Key: "t", Value: 1}))
+		return err
+	}
+
+	t.Run("session", func(t *testing.T) {
+		c := newClustered(t, e, "snap", seed)
+		before := read(t, ctx, c)
+		err := e.Client().UseSessionWithOptions(ctx, options.Session().SetSnapshot(true), func(sc lungo.ISessionContext) error {
+			if got := read(t, sc, c); got != before {
+				t.Fatalf("first snapshot read:\n%s\nwant\n%s", got, before)
+			}
+			for round := range 5 {
+				if err := write(c, round); err != nil {
+					t.Fatal(err)
+				}
+				if got := read(t, sc, c); got != before {
+					t.Fatalf("snapshot read after round %d of writes:\n%s\nwant\n%s", round, got, before)
+				}
+			}
+			if got := read(t, ctx, c); got == before {
+				t.Error("a read outside the session sees none of the writes")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := findDocs(t, ctx, c, bson.D{}, sortByID())
+		if len(now) != 31 {
+			t.Errorf("%d documents after the writes, want 31", len(now))
+		}
+		checkContents(t, e, c, now)
+	})
+
+	t.Run("cursor", func(t *testing.T) {
+		// A cursor outside a session reads lazily from the store as it
+		// was when the query ran.
+		c := newClustered(t, e, "snapcursor", seed)
+		type reader struct {
+			name string
+			opts *options.FindOptions
+			cur  lungo.ICursor
+			got  []bson.D
+			want []bson.D
+		}
+		readers := []*reader{
+			{name: "by _id", opts: sortByID()},
+			{name: "through kv", opts: throughKV()},
+			{name: "through t", opts: options.Find().SetSort(bson.D{{Key: "t", Value: 1}, {Key: "_id", Value: 1}}).SetHint(clTName)},
+			{name: "k 2 through kv", opts: options.Find().SetHint(clKVName)},
+		}
+		for _, r := range readers {
+			filter := bson.D{}
+			if r.name == "k 2 through kv" {
+				filter = bson.D{{Key: "k", Value: 2}}
+			}
+			r.want = findDocs(t, ctx, c, filter, r.opts)
+			cur, err := c.Find(ctx, filter, r.opts.SetBatchSize(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.cur = cur
+			t.Cleanup(func() { _ = cur.Close(ctx) })
+			for range 3 {
+				if !cur.Next(ctx) {
+					t.Fatalf("%s: the cursor ended early: %v", r.name, cur.Err())
+				}
+				var d bson.D
+				if err := cur.Decode(&d); err != nil {
+					t.Fatal(err)
+				}
+				r.got = append(r.got, d)
+			}
 		}
 		for round := range 5 {
-			// Another writer (not the session): moves, in-place
-			// rewrites, deletes and inserts.
-			if _, err := c.UpdateMany(ctx, bson.D{{Key: "t", Value: round % 3}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "v", Value: 100}}}}); err != nil {
+			if err := write(c, round); err != nil {
 				t.Fatal(err)
-			}
-			if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 7}}, bson.D{{Key: "$set", Value: bson.D{{Key: "k", Value: fmt.Sprintf("r%d", round)}, {Key: "x", Value: round}}}}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 12}}, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: round}}}}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: 20 + round}}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.InsertOne(ctx, kvDoc(100+round, 2, -round, bson.E{Key: "t", Value: 1})); err != nil {
-				t.Fatal(err)
-			}
-			if got := read(sc); got != before {
-				t.Fatalf("snapshot read after round %d of writes:\n%s\nwant\n%s", round, got, before)
 			}
 		}
-		if got := read(ctx); got == before {
-			t.Error("a read outside the session sees none of the writes")
+		for _, r := range readers {
+			rest, err := readAll(ctx, r.cur)
+			if err != nil {
+				t.Fatalf("%s: %v", r.name, err)
+			}
+			if got := append(r.got, rest...); docsKey(got) != docsKey(r.want) {
+				t.Errorf("%s, with writes after its first documents:\n got  %s\n want %s", r.name, cjDocs(got), cjDocs(r.want))
+			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := findDocs(t, ctx, c, bson.D{}, sortByID())
-	if len(now) != 30 {
-		t.Errorf("%d documents after the writes, want 30", len(now))
-	}
-	checkContents(t, e, c, now)
+
+	t.Run("concurrent writer", func(t *testing.T) {
+		c := newClustered(t, e, "snapconcurrent", seed)
+		before := read(t, ctx, c)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; ; round++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := write(c, round); err != nil {
+					t.Errorf("writer, round %d: %v", round, err)
+					return
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			wg.Wait()
+		}()
+		err := e.Client().UseSessionWithOptions(ctx, options.Session().SetSnapshot(true), func(sc lungo.ISessionContext) error {
+			for i := range 10 {
+				if got := read(t, sc, c); got != before {
+					t.Fatalf("snapshot read %d, with a writer running:\n%s\nwant\n%s", i, got, before)
+				}
+				// A read outside the session sees one state: 30 or
+				// 31 documents (a round's delete and insert commit
+				// apart), each once, in the index's order.
+				for _, opts := range []*options.FindOptions{sortByID(), throughKV(), options.Find().SetHint(clTName)} {
+					docs := findDocs(t, ctx, c, bson.D{}, opts)
+					ids := map[string]bool{}
+					for _, d := range docs {
+						id, _ := lookup(d, "_id")
+						ids[cj(id)] = true
+					}
+					if len(ids) != len(docs) || len(docs) < 30 || len(docs) > 31 {
+						t.Fatalf("a read with a writer running: %d documents, %d _ids: %s", len(docs), len(ids), cjDocs(docs))
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 }
