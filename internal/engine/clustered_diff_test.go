@@ -908,6 +908,10 @@ func (s *clSeq) doc(id any) bson.D {
 		}
 		d = append(d, bson.E{Key: f.key, Value: v})
 	}
+	if s.r.IntN(40) == 0 {
+		// Now and then a large document.
+		d = append(d, bson.E{Key: "pad", Value: strings.Repeat("p", 1000+s.r.IntN(6000))})
+	}
 	if s.r.IntN(4) == 0 {
 		rest := d[1:]
 		s.r.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
