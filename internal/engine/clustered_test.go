@@ -1488,3 +1488,107 @@ func TestClusteredSnapshotSession(t *testing.T) {
 		}
 	})
 }
+
+// TestClusteredArrayOnPath: a clustered index on a dotted path refuses a
+// document with an array anywhere along the path (it would make the index
+// multikey: one document under several keys).
+func TestClusteredArrayOnPath(t *testing.T) {
+	ctx := context.Background()
+	e := openMemEngine(t)
+	c := clColl(e, "dotted")
+	keys := bson.D{{Key: "a.b", Value: int32(1)}}
+	if _, err := c.Indexes().CreateOne(ctx, clusteredModel(keys)); err != nil {
+		t.Fatal(err)
+	}
+	kept := []bson.D{
+		{{Key: "_id", Value: 1}, {Key: "a", Value: bson.D{{Key: "b", Value: 1}}}},
+		{{Key: "_id", Value: 2}, {Key: "a", Value: bson.D{{Key: "b", Value: 2.5}, {Key: "c", Value: 1}}}},
+		{{Key: "_id", Value: 3}, {Key: "a", Value: bson.D{{Key: "b", Value: "s"}, {Key: "c", Value: 2}}}},
+	}
+	insertDocs(t, c, kept)
+	cases := []struct {
+		name string
+		doc  bson.D
+	}{
+		{"array of documents", bson.D{{Key: "_id", Value: 10}, {Key: "a", Value: bson.A{bson.D{{Key: "b", Value: 5}}, bson.D{{Key: "b", Value: 6}}}}}},
+		{"array of one document", bson.D{{Key: "_id", Value: 11}, {Key: "a", Value: bson.A{bson.D{{Key: "b", Value: 7}}}}}},
+		{"array at the leaf", bson.D{{Key: "_id", Value: 12}, {Key: "a", Value: bson.D{{Key: "b", Value: bson.A{8}}}}}},
+		{"array of scalars on the way", bson.D{{Key: "_id", Value: 13}, {Key: "a", Value: bson.A{9}}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := c.InsertOne(ctx, tc.doc); !errors.Is(err, ErrUnsupported) {
+				t.Errorf("insert %s: %v, want ErrUnsupported", j(tc.doc), err)
+			}
+			if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: tc.doc[1].Value}}}}); !errors.Is(err, ErrUnsupported) {
+				t.Errorf("update to %s: %v, want ErrUnsupported", j(tc.doc[1].Value), err)
+			}
+			if got := findDocs(t, ctx, c, bson.D{}, sortByID()); docsKey(got) != docsKey(kept) {
+				t.Errorf("documents: %s, want %s", cjDocs(got), cjDocs(kept))
+			}
+			checkKeys(t, e, "dotted", len(kept))
+		})
+	}
+}
+
+// TestClusteredDescendingKey: a clustered index with a descending field
+// keeps its documents in its order, and finds and moves them as an
+// ascending one does.
+func TestClusteredDescendingKey(t *testing.T) {
+	ctx := context.Background()
+	e := openMemEngine(t)
+	c := clColl(e, "descending")
+	keys := bson.D{{Key: "k", Value: int32(-1)}, {Key: "v", Value: int32(1)}}
+	if _, err := c.Indexes().CreateMany(ctx, []mongo.IndexModel{clusteredModel(keys), clTModel()}); err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.D
+	for i := range 20 {
+		docs = append(docs, kvDoc(i, i%4, i, bson.E{Key: "t", Value: i % 3}))
+	}
+	insertDocs(t, c, docs)
+	if _, err := c.UpdateMany(ctx, bson.D{{Key: "t", Value: 0}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "k", Value: 10}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range docs {
+		if i%3 == 0 {
+			docs[i] = kvDoc(i, i%4+10, i, bson.E{Key: "t", Value: 0})
+		}
+	}
+	if got := findDocs(t, ctx, c, bson.D{}, sortByID()); docsKey(got) != docsKey(docs) {
+		t.Errorf("by _id:\n got  %s\n want %s", cjDocs(got), cjDocs(docs))
+	}
+	want := slices.Clone(docs)
+	slices.SortStableFunc(want, func(a, b bson.D) int {
+		ka, _ := lookup(a, "k")
+		kb, _ := lookup(b, "k")
+		va, _ := lookup(a, "v")
+		vb, _ := lookup(b, "v")
+		if ka.(int) != kb.(int) {
+			return kb.(int) - ka.(int)
+		}
+		return va.(int) - vb.(int)
+	})
+	name := "k_-1_v_1"
+	if got := findDocs(t, ctx, c, bson.D{}, options.Find().SetSort(keys).SetHint(name)); docsKey(got) != docsKey(want) {
+		t.Errorf("through %s:\n got  %s\n want %s", name, cjDocs(got), cjDocs(want))
+	}
+	if plan, err := c.Explain(ctx, bson.D{{Key: "k", Value: bson.D{{Key: "$gt", Value: 2}}}}, nil); err != nil || plan != "IXSCAN "+name {
+		t.Errorf("plan of a range on k: %q, %v; want IXSCAN %s", plan, err, name)
+	}
+	for _, d := range docs {
+		if got := findDocs(t, ctx, c, kvFilter(d)); docsKey(got) != docsKey([]bson.D{d}) {
+			t.Errorf("find %s: %s, want %s", j(kvFilter(d)), cjDocs(got), cj(d))
+		}
+	}
+	var big []bson.D
+	for _, d := range want {
+		if k, _ := lookup(d, "k"); k.(int) > 2 {
+			big = append(big, d)
+		}
+	}
+	if got := findDocs(t, ctx, c, bson.D{{Key: "k", Value: bson.D{{Key: "$gt", Value: 2}}}}, options.Find().SetSort(keys)); docsKey(got) != docsKey(big) {
+		t.Errorf("k > 2 in index order:\n got  %s\n want %s", cjDocs(got), cjDocs(big))
+	}
+	checkKeys(t, e, "descending", len(docs))
+}
