@@ -14,6 +14,7 @@ import (
 // (In a clustered collection, clustered.go, 'd' entries and the other
 // indexes' entries hold the document's clustered index key instead, and
 // the clustered index's entries hold the document.)
+//
 //	'o' clusterTime(8) opIndex(4)               a change-log entry (BSON change event)
 //
 // key(v) is the order-preserving encoding of keyenc.go. Non-unique index
