@@ -117,7 +117,10 @@ func (c config) engineOptions(path string) engine.Options {
 		OplogEntries:        c.engine.OplogEntries,
 		OplogRetention:      c.engine.OplogRetention,
 		TransactionLifetime: c.engine.TransactionLifetime,
-		Logger:              c.logger,
+		// A store converted from lungo's file gets the events' layout a
+		// new store has (ensureSchema).
+		ConvertClustered: []string{c.database + "." + CollectionEvents + "." + IndexStreamVersion},
+		Logger:           c.logger,
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/readconcern"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
+
+	"github.com/annalsdb/annals/internal/engine"
 )
 
 // Collection names.
@@ -208,10 +210,18 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 			return err
 		}
 	}
+	streamVersion := options.Index().SetName(IndexStreamVersion).SetUnique(true)
+	if _, ok := unwrapClient(s.client).(*engine.Client); ok {
+		// annals' engine keeps the events in this index's order, so a
+		// stream's events are read from one place (internal/engine's
+		// clustered.go). It applies to a new store's empty collection;
+		// MongoDB refuses storage options for engines it does not run.
+		streamVersion.SetStorageEngine(engine.ClusteredIndex())
+	}
 	_, err := s.events.Indexes().CreateMany(ctx, []mongo.IndexModel{
 		{
 			Keys:    bson.D{{Key: fieldStream, Value: 1}, {Key: fieldVersion, Value: 1}},
-			Options: options.Index().SetName(IndexStreamVersion).SetUnique(true),
+			Options: streamVersion,
 		},
 		{
 			Keys:    bson.D{{Key: fieldStreamType, Value: 1}, {Key: fieldStream, Value: 1}},

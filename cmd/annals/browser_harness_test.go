@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,6 +206,24 @@ func appendEvents(t *testing.T, base, token, stream, body string) {
 	status, resp := request(t, http.MethodPost, base+"/v1/streams/"+stream+"/events", token, body)
 	if status != http.StatusCreated {
 		t.Fatalf("append to %s: status %d: %s", stream, status, resp)
+	}
+}
+
+// listed waits until the streams listing (the streams projection, which
+// trails the appends) shows every one of streams.
+func listed(t *testing.T, base string, streams ...string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, body := request(t, http.MethodGet, base+"/v1/streams?limit=1000", "", "")
+		missing := slices.DeleteFunc(slices.Clone(streams), func(s string) bool { return strings.Contains(body, s) })
+		if status == http.StatusOK && len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the streams listing (status %d) still lacks %q", status, missing)
+		}
+		time.Sleep(20 * time.Millisecond) // polls an eventually consistent read model
 	}
 }
 

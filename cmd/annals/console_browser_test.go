@@ -154,9 +154,13 @@ func testConsoleStreamsAndLive(t *testing.T, ctx context.Context, base string, r
 	shot(t, ctx, "console-streams", false)
 
 	// Paging with the API's cursors, two streams a page: every stream once.
-	for range 3 {
-		appendEvents(t, base, "", uuid.NewString(), `{"aggregate_type":"Filler","events":[{"name":"Filled"}]}`)
+	fillers := make([]string, 3)
+	for i := range fillers {
+		fillers[i] = uuid.NewString()
+		appendEvents(t, base, "", fillers[i], `{"aggregate_type":"Filler","events":[{"name":"Filled"}]}`)
 	}
+	// The listing is a projection: wait until it shows the fillers.
+	listed(t, base, fillers...)
 	ids := eval[[]string](t, ctx, `fetch('/v1/streams?limit=1000').then((r) => r.json()).then((b) => b.streams.map((s) => s._id))`)
 	if len(ids) < 5 {
 		t.Fatalf("%d streams, want at least 5 to page through", len(ids))

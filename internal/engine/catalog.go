@@ -23,6 +23,9 @@ type indexMeta struct {
 	// the planner does not use multikey indexes (their bounds and order
 	// differ from scalar ones), it scans instead.
 	Multikey bool `bson:"multikey"`
+	// Clustered is set on the one unique index, if any, that a collection
+	// is clustered on: its entries hold the documents (see clustered.go).
+	Clustered bool `bson:"clustered,omitempty"`
 }
 
 // collMeta is a collection's catalog entry.
@@ -44,6 +47,16 @@ func (c *collMeta) clone() *collMeta {
 		n.Indexes[i] = &cp
 	}
 	return &n
+}
+
+// clustered returns the index the collection is clustered on, or nil.
+func (c *collMeta) clustered() *indexMeta {
+	for _, ix := range c.Indexes {
+		if ix.Clustered {
+			return ix
+		}
+	}
+	return nil
 }
 
 func (c *collMeta) index(name string) *indexMeta {

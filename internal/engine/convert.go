@@ -84,8 +84,8 @@ func NeedsConversion(path string) (bool, error) {
 //
 // It reads the whole lungo file into memory, as lungo does when it opens
 // it, and copies every collection except lungo's own local.oplog, every
-// index (name, keys, unique) and every document, byte for byte, in _id
-// order. A document whose _id is not its first field gets it moved first,
+// index (name, keys, unique; clustered when opts.ConvertClustered names
+// it) and every document, byte for byte, in _id order. A document whose _id is not its first field gets it moved first,
 // as MongoDB and the engine store it. The inserts are in the new store's
 // change log; change-stream resume tokens lungo issued mean nothing to it.
 //
@@ -481,6 +481,9 @@ func buildConverted(ctx context.Context, opts Options, colls []*lungoCollection)
 				o := options.Index().SetName(ix.name)
 				if ix.unique {
 					o.SetUnique(true)
+					if slices.Contains(opts.ConvertClustered, c.ns()+"."+ix.name) {
+						o.SetStorageEngine(clusteredSpec())
+					}
 				}
 				models[i] = mongo.IndexModel{Keys: ix.key, Options: o}
 			}

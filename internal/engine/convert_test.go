@@ -888,3 +888,73 @@ func TestConvertLungoLarge(t *testing.T) {
 	convCheckSame(t, got, want)
 	convCheckFile(t, path+BackupSuffix, original)
 }
+
+// TestConvertLungoClustered checks that a conversion builds the indexes
+// Options.ConvertClustered names clustered, the others as they were, and
+// that the documents read back the same through every index.
+func TestConvertLungoClustered(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "annals.db")
+	original := convWriteLungo(t, path, convAnnals(4, 25))
+	want := convReadLungo(t, original)
+	opts := Options{ConvertClustered: []string{"annals.events.aggregate_uuid_1_version_1", "annals.events.no_such_index"}}
+	if err := ConvertLungo(ctx, path, opts); err != nil {
+		t.Fatal(err)
+	}
+	convCheckSame(t, convReadStore(t, path), want)
+
+	e, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	specs, err := e.Client().Database("annals").Collection("events").Indexes().ListSpecifications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clustered []string
+	for _, s := range specs {
+		if s.Clustered != nil && *s.Clustered {
+			clustered = append(clustered, s.Name)
+		}
+	}
+	if want := []string{"aggregate_uuid_1_version_1"}; !slices.Equal(clustered, want) {
+		t.Errorf("clustered indexes of annals.events: got %q, want %q", clustered, want)
+	}
+	// Every stream reads back whole, in order, through the clustered index.
+	events := e.Client().Database("annals").Collection("events")
+	streams, err := events.Distinct(ctx, "aggregate_uuid", bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(streams) != 4 {
+		t.Fatalf("got %d streams, want 4", len(streams))
+	}
+	for _, s := range streams {
+		filter := bson.D{{Key: "aggregate_uuid", Value: s}}
+		sort := bson.D{{Key: "version", Value: 1}}
+		plan, err := e.Client().Database("annals").Collection("events").(*Collection).Explain(ctx, filter, sort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan != "IXSCAN aggregate_uuid_1_version_1" {
+			t.Errorf("stream load plan: got %q, want IXSCAN aggregate_uuid_1_version_1", plan)
+		}
+		cur, err := events.Find(ctx, filter, options.Find().SetSort(sort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []bson.Raw
+		if err := cur.All(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 25 {
+			t.Fatalf("stream %v: got %d events, want 25", s, len(got))
+		}
+		for i, raw := range got {
+			if v := raw.Lookup("version").AsInt64(); v != int64(i+1) {
+				t.Fatalf("stream %v: event %d has version %d, want %d", s, i, v, i+1)
+			}
+		}
+	}
+}

@@ -20,6 +20,15 @@
 //	'x' collection id, index id, key(fields…)   an index entry (+ key(_id) when not unique)
 //	'o' cluster time, op index                  a change-log entry (a change event's BSON)
 //
+// A collection can instead be clustered on one unique index (chosen when
+// that index is built on the empty collection, with the index option
+// storageEngine {annals: {clustered: true}}; see clustered.go): its
+// documents' BSON is then that index's entries' value, the 'd' entries
+// and its other indexes' entries hold each document's clustered key, and
+// a walk of the clustered index reads documents in place. mongostore
+// clusters the events collection on (aggregate_uuid, version), so a
+// stream load reads neighbouring entries.
+//
 // key(v) is an order-preserving encoding of BSON values (keyenc.go):
 // bytes.Compare on encodings agrees with MongoDB's comparison order as
 // lungo's bsonkit implements it, values that compare equal encode equal

@@ -86,6 +86,10 @@ type Options struct {
 	// TransactionLifetime aborts transactions open longer; 0 means
 	// DefaultTransactionLifetime.
 	TransactionLifetime time.Duration
+	// ConvertClustered names the unique indexes, as "db.collection.index",
+	// that ConvertLungo builds clustered (clustered.go); the others it
+	// builds as lungo had them.
+	ConvertClustered []string
 	// Logger receives the engine's few log lines; nil discards them.
 	Logger *slog.Logger
 	// FS overrides the file system (tests inject faults through it).

@@ -13,7 +13,8 @@ import (
 )
 
 // IndexView is the engine's lungo.IIndexView. Supported index options:
-// name and unique; others fail with ErrUnsupported.
+// name, unique, and storageEngine {annals: {clustered: true}} (clustered.go);
+// others fail with ErrUnsupported.
 type IndexView struct {
 	c *Collection
 }
@@ -36,10 +37,11 @@ func (v *IndexView) CreateOne(ctx context.Context, model mongo.IndexModel, opts 
 // not created.
 func (v *IndexView) CreateMany(ctx context.Context, models []mongo.IndexModel, opts ...*options.CreateIndexesOptions) ([]string, error) {
 	type spec struct {
-		name   string
-		keys   bson.D
-		fields []string
-		unique bool
+		name      string
+		keys      bson.D
+		fields    []string
+		unique    bool
+		clustered bool
 	}
 	specs := make([]spec, 0, len(models))
 	for _, m := range models {
@@ -56,13 +58,21 @@ func (v *IndexView) CreateMany(ctx context.Context, models []mongo.IndexModel, o
 			if o.Sparse != nil || o.PartialFilterExpression != nil || o.ExpireAfterSeconds != nil ||
 				o.Collation != nil || o.Hidden != nil || o.Weights != nil || o.WildcardProjection != nil ||
 				o.DefaultLanguage != nil || o.LanguageOverride != nil || o.TextVersion != nil || o.SphereVersion != nil ||
-				o.Bits != nil || o.Max != nil || o.Min != nil || o.BucketSize != nil || o.StorageEngine != nil {
-				return nil, unsupported("index options other than name and unique")
+				o.Bits != nil || o.Max != nil || o.Min != nil || o.BucketSize != nil {
+				return nil, unsupported("index options other than name, unique and storageEngine.annals.clustered")
 			}
 			if o.Name != nil {
 				s.name = *o.Name
 			}
 			s.unique = o.Unique != nil && *o.Unique
+			if o.StorageEngine != nil {
+				if s.clustered, err = clusteredOption(o.StorageEngine); err != nil {
+					return nil, err
+				}
+				if s.clustered && !s.unique {
+					return nil, commandError(codeBadValue, "BadValue", fmt.Sprintf("index %s: a clustered index must be unique", s.name))
+				}
+			}
 		}
 		if len(fields) == 1 && fields[0] == "_id" {
 			s.name = "_id_"
@@ -89,6 +99,8 @@ func (v *IndexView) CreateMany(ctx context.Context, models []mongo.IndexModel, o
 					return commandError(codeIndexOptsConflict, "IndexOptionsConflict",
 						fmt.Sprintf("an index named %s exists with other options (unique: %v)", s.name, old.Unique))
 				}
+				// Whether it is clustered was settled when it was built:
+				// asking again either way keeps the layout it has.
 				continue
 			}
 			for _, old := range m.Indexes {
@@ -97,8 +109,13 @@ func (v *IndexView) CreateMany(ctx context.Context, models []mongo.IndexModel, o
 						fmt.Sprintf("index %s has the same keys as the existing index %s", s.name, old.Name))
 				}
 			}
+			if s.clustered {
+				if err := t.canCluster(m, s.name); err != nil {
+					return err
+				}
+			}
 			n := m.clone()
-			ix := &indexMeta{ID: n.NextIndex, Name: s.name, Key: s.keys, Fields: s.fields, Unique: s.unique}
+			ix := &indexMeta{ID: n.NextIndex, Name: s.name, Key: s.keys, Fields: s.fields, Unique: s.unique, Clustered: s.clustered}
 			n.NextIndex++
 			n.Indexes = append(n.Indexes, ix)
 			if err := t.putColl(n); err != nil {
@@ -128,12 +145,25 @@ func (t *txn) backfill(m *collMeta, ix *indexMeta) error {
 	only := *m
 	only.Indexes = []*indexMeta{ix}
 	for it.First(); it.Valid(); it.Next() {
-		raw := bytes.Clone(it.Value())
+		idKey := append([]byte(nil), it.Key()[len(p):]...)
+		// In a clustered collection the document's key is its reference
+		// and its bytes are in the clustered index.
+		ref := idKey
+		raw, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if m.clustered() != nil {
+			ref = bytes.Clone(raw)
+			if raw, err = clusteredDoc(t.b, m, ref); err != nil {
+				return err
+			}
+		}
+		raw = bytes.Clone(raw)
 		if err := bson.Raw(raw).Validate(); err != nil {
 			return fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
 		}
-		idKey := append([]byte(nil), it.Key()[len(p):]...)
-		if err := t.addEntries(&only, &stored{raw: raw}, idKey, nil); err != nil {
+		if err := t.addEntries(&only, &stored{raw: raw}, idKey, nil, ref, nil); err != nil {
 			return err
 		}
 		if cur := t.cat.get(m.DB, m.Name); cur != nil {
@@ -157,6 +187,9 @@ func (v *IndexView) DropOne(ctx context.Context, name string, opts ...*options.D
 		m := v.c.meta(t.cat)
 		if m == nil || m.index(name) == nil {
 			return commandError(27, "IndexNotFound", fmt.Sprintf("index not found with name [%s]", name))
+		}
+		if m.index(name).Clustered {
+			return commandError(72, "InvalidOptions", fmt.Sprintf("cannot drop the clustered index %s: the collection's documents live in it", name))
 		}
 		return t.dropIndexes(m, func(ix *indexMeta) bool { return ix.Name == name })
 	})
@@ -199,7 +232,8 @@ func (v *IndexView) DropAll(ctx context.Context, opts ...*options.DropIndexesOpt
 		if m == nil {
 			return commandError(codeNamespaceNotFound, "NamespaceNotFound", "ns not found")
 		}
-		return t.dropIndexes(m, func(*indexMeta) bool { return true })
+		// The clustered index holds the documents: it stays.
+		return t.dropIndexes(m, func(ix *indexMeta) bool { return !ix.Clustered })
 	})
 	if err != nil {
 		return nil, err
@@ -238,6 +272,9 @@ func (v *IndexView) specs(ctx context.Context) ([]bson.D, error) {
 			d := bson.D{{Key: "v", Value: int32(2)}, {Key: "key", Value: ix.Key}, {Key: "name", Value: ix.Name}}
 			if ix.Unique {
 				d = append(d, bson.E{Key: "unique", Value: true})
+			}
+			if ix.Clustered {
+				d = append(d, bson.E{Key: "clustered", Value: true}, bson.E{Key: "storageEngine", Value: clusteredSpec()})
 			}
 			out = append(out, d)
 		}

@@ -12,6 +12,10 @@ import (
 //	'x' collID(4) indexID(4) key(fields…)[key(_id)] an index entry; value: key(_id)
 //	'o' clusterTime(8) opIndex(4)               a change-log entry (BSON change event)
 //
+// In a clustered collection (clustered.go) the 'd' entries and the other
+// indexes' entries hold the document's clustered index key instead, and
+// the clustered index's entries hold the document.
+//
 // key(v) is the order-preserving encoding of keyenc.go. Non-unique index
 // entries end with the document's key(_id), so entries with equal fields
 // stay distinct; unique ones do not, so a second document with the same

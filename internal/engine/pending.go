@@ -129,6 +129,22 @@ func (o *observer) selected(coll uint32, idKey []byte) {
 	}
 }
 
+// selectedDoc is selected for a document read without its _id key at
+// hand (through a clustered collection's index): the key is encoded from
+// the document only when the answer can depend on an unsynced commit.
+func (o *observer) selectedDoc(coll uint32, s *stored) {
+	if o == nil || o.need >= o.visible || o.e.durable.Load() >= o.visible {
+		return
+	}
+	idKey, err := appendKey(nil, s.id())
+	if err != nil {
+		// Every stored _id has a key; without one, depend on everything.
+		o.need = o.visible
+		return
+	}
+	o.selected(coll, idKey)
+}
+
 // everything makes the answer depend on every commit the snapshot shows,
 // for reads that cannot say which documents they used.
 func (o *observer) everything() {

@@ -3,7 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/256dpi/lungo/bsonkit"
@@ -144,6 +144,77 @@ func spanKeys(prefix, upper []byte, s span) (lo, hi []byte) {
 	return lo, hi
 }
 
+// docFetcher reads the documents a walk's references point at.
+type docFetcher struct {
+	r  pebble.Reader
+	m  *collMeta
+	cx *indexMeta // the clustered index, if any
+	// fetched counts the point reads made.
+	fetched int
+	// it is the iterator long walks fetch with; key is its seek key.
+	it  *pebble.Iterator
+	key []byte
+}
+
+// get returns a copy of the document ref points at: an encoded _id, or
+// in a clustered collection a clustered key.
+func (f *docFetcher) get(ref []byte) ([]byte, error) {
+	f.key = f.key[:0]
+	if f.cx == nil {
+		f.key = appendDocKey(f.key, f.m.ID, ref)
+	} else {
+		f.key = append(f.key, ref...)
+	}
+	if f.fetched < pointFetches {
+		// The first documents of a walk are point reads, which bloom
+		// filters keep to the one table holding each.
+		f.fetched++
+		v, closer, err := f.r.Get(f.key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			return nil, f.missing(ref)
+		}
+		if err != nil {
+			return nil, err
+		}
+		raw := bytes.Clone(v)
+		return raw, closer.Close()
+	}
+	// Long walks fetch through a second iterator: cheaper than a Get per
+	// entry once the tables are warm, and its seeks reuse their position
+	// when references come in order.
+	if f.it == nil {
+		p := docPrefix(f.m.ID)
+		if f.cx != nil {
+			p = indexPrefix(f.m.ID, f.cx.ID)
+		}
+		var err error
+		if f.it, err = f.r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)}); err != nil {
+			return nil, err
+		}
+	}
+	if !f.it.SeekGE(f.key) || !bytes.Equal(f.it.Key(), f.key) {
+		if err := f.it.Error(); err != nil {
+			return nil, err
+		}
+		return nil, f.missing(ref)
+	}
+	v, err := f.it.ValueAndErr()
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(v), nil
+}
+
+func (f *docFetcher) missing(ref []byte) error {
+	return fmt.Errorf("%w: collection %s: a reference %x points at no document", ErrCorrupt, f.m.ns(), ref)
+}
+
+func (f *docFetcher) close() {
+	if f.it != nil {
+		f.it.Close()
+	}
+}
+
 // walk visits the documents of a plan's spans that match filter, telling
 // obs of each.
 func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *plan, filter bson.D, fn func(stored) bool) error {
@@ -186,57 +257,30 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 		f = &filter
 		rf = compileRaw(filter)
 	}
-	var docs *pebble.Iterator
-	var dk []byte
-	fetched := 0
-	defer func() {
-		if docs != nil {
-			docs.Close()
-		}
-	}()
+	// Where the documents are: under their _id, or in the clustered
+	// index's entries. A walk of any other keyspace reads references to
+	// them: the _id key of a plain collection's index entries, the
+	// clustered key of a clustered collection's index and _id entries.
+	cx := m.clustered()
+	inPlace := p.index == nil && cx == nil || p.index != nil && p.index.Clustered
+	fetch := docFetcher{r: r, m: m, cx: cx}
+	defer fetch.close()
 	visit := func() (bool, error) {
 		var raw []byte
-		if p.index != nil && fetched < pointFetches {
-			// The first documents of a walk are point reads, which bloom
-			// filters keep to the one table holding each.
-			fetched++
-			v, closer, err := r.Get(docKey(m.ID, it.Value()))
-			if err != nil {
-				return false, fmt.Errorf("%w: index %s points at a missing document %x: %v", ErrCorrupt, p.index.Name, it.Value(), err)
-			}
-			raw = bytes.Clone(v)
-			closer.Close()
-		} else if p.index != nil {
-			// Long walks fetch through a second iterator: cheaper than a
-			// Get per entry once the tables are warm, and its seeks reuse
-			// their position when entries point at documents in order.
-			if docs == nil {
-				dp := docPrefix(m.ID)
-				var err error
-				if docs, err = r.NewIter(&pebble.IterOptions{LowerBound: dp, UpperBound: prefixEnd(dp)}); err != nil {
-					return false, err
-				}
-			}
-			dk = append(append(dk[:0], prefixDoc), 0, 0, 0, 0)
-			binary.BigEndian.PutUint32(dk[1:], m.ID)
-			dk = append(dk, it.Value()...)
-			if !docs.SeekGE(dk) || !bytes.Equal(docs.Key(), dk) {
-				if err := docs.Error(); err != nil {
-					return false, err
-				}
-				return false, fmt.Errorf("%w: index %s points at a missing document %x", ErrCorrupt, p.index.Name, it.Value())
-			}
-			v, err := docs.ValueAndErr()
-			if err != nil {
-				return false, err
-			}
-			raw = bytes.Clone(v)
-		} else {
+		if inPlace {
 			v, err := it.ValueAndErr()
 			if err != nil {
 				return false, err
 			}
 			raw = bytes.Clone(v)
+		} else {
+			ref, err := it.ValueAndErr()
+			if err != nil {
+				return false, err
+			}
+			if raw, err = fetch.get(ref); err != nil {
+				return false, err
+			}
 		}
 		if err := bson.Raw(raw).Validate(); err != nil {
 			return false, fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
@@ -258,10 +302,13 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 				return true, nil
 			}
 		}
-		if p.index != nil {
-			obs.selected(m.ID, it.Value())
-		} else {
+		switch {
+		case p.index == nil:
 			obs.selected(m.ID, it.Key()[len(prefix):])
+		case cx == nil:
+			obs.selected(m.ID, it.Value())
+		default:
+			obs.selectedDoc(m.ID, &s)
 		}
 		return fn(s), nil
 	}

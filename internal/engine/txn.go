@@ -241,10 +241,19 @@ func (t *txn) insert(m *collMeta, s stored) error {
 	} else if ok {
 		return &dupKeyError{ns: m.ns(), index: "_id_", key: dupKeyText("_id", s.id())}
 	}
-	if err := t.addEntries(m, &s, idKey, nil); err != nil {
+	// What the _id key and the other indexes hold: the document itself,
+	// or in a clustered collection its key in the clustered index.
+	ref, val := idKey, []byte(s.raw)
+	if cx := m.clustered(); cx != nil {
+		if ref, err = clusterKey(m, cx, &s, idKey); err != nil {
+			return err
+		}
+		val = ref
+	}
+	if err := t.addEntries(m, &s, idKey, nil, ref, nil); err != nil {
 		return err
 	}
-	if err := t.b.Set(dk, s.raw, nil); err != nil {
+	if err := t.b.Set(dk, val, nil); err != nil {
 		return err
 	}
 	t.inserted = append(t.inserted, dk)
@@ -263,11 +272,26 @@ func (t *txn) replace(m *collMeta, prev, next stored, desc bson.D) error {
 	if err != nil {
 		return err
 	}
-	if err := t.addEntries(m, &next, idKey, &prev); err != nil {
+	ref, prevRef, val := idKey, idKey, []byte(next.raw)
+	cx := m.clustered()
+	if cx != nil {
+		if ref, err = clusterKey(m, cx, &next, idKey); err != nil {
+			return err
+		}
+		if prevRef, err = clusterKey(m, cx, &prev, idKey); err != nil {
+			return err
+		}
+		val = ref
+	}
+	if err := t.addEntries(m, &next, idKey, &prev, ref, prevRef); err != nil {
 		return err
 	}
-	if err := t.b.Set(docKey(m.ID, idKey), next.raw, nil); err != nil {
-		return err
+	// A clustered document that kept its key is rewritten in its entry
+	// alone.
+	if cx == nil || !bytes.Equal(ref, prevRef) {
+		if err := t.b.Set(docKey(m.ID, idKey), val, nil); err != nil {
+			return err
+		}
 	}
 	ev := append(bson.D{}, desc...)
 	ev = append(ev,
@@ -304,10 +328,12 @@ func (t *txn) remove(m *collMeta, s stored) error {
 }
 
 // addEntries writes doc's index entries, removing those of prev (the
-// document's previous version) that doc no longer has. A unique index
-// entry held by another document is a duplicate key error, found before
-// anything is written, so a failed write leaves the batch as it was.
-func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored) error {
+// document's previous version) that doc no longer has. Entries hold ref,
+// the document's reference (prevRef before), except a clustered index's,
+// which hold the document. A unique index entry held by another document
+// is a duplicate key error, found before anything is written, so a failed
+// write leaves the batch as it was.
+func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, ref, prevRef []byte) error {
 	type change struct {
 		ix       int
 		add, del [][]byte
@@ -326,20 +352,32 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored) e
 			}
 		}
 		c := change{ix: i, multi: multi && !ix.Multikey}
+		if ix.Clustered && multi {
+			return unsupported("collection %s is clustered on index %s: its fields %v cannot hold arrays", m.ns(), ix.Name, ix.Fields)
+		}
 		for _, k := range old {
 			if !containsKey(keys, k) {
 				c.del = append(c.del, k)
 			}
 		}
+		// Entries the document keeps are written again when what they
+		// hold changed: the document itself, or its reference.
+		rewrite := ix.Clustered || !bytes.Equal(ref, prevRef)
 		for _, k := range keys {
 			if containsKey(old, k) {
+				if rewrite {
+					c.add = append(c.add, k)
+				}
 				continue
 			}
 			if ix.Unique {
 				v, closer, err := t.b.Get(k)
 				if err == nil {
-					same := bytes.Equal(v, idKey)
+					same, err := sameOwner(ix, v, idKey, ref)
 					closer.Close()
+					if err != nil {
+						return err
+					}
 					if !same {
 						return &dupKeyError{ns: m.ns(), index: ix.Name, key: dupKeyDoc(ix, doc.d())}
 					}
@@ -358,8 +396,12 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored) e
 				return err
 			}
 		}
+		val := ref
+		if m.Indexes[c.ix].Clustered {
+			val = doc.raw
+		}
 		for _, k := range c.add {
-			if err := t.b.Set(k, idKey, nil); err != nil {
+			if err := t.b.Set(k, val, nil); err != nil {
 				return err
 			}
 		}
@@ -386,6 +428,22 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored) e
 		}
 	}
 	return nil
+}
+
+// sameOwner reports whether the unique index entry holding v belongs to
+// the document whose encoded _id is idKey and whose reference is ref.
+func sameOwner(ix *indexMeta, v, idKey, ref []byte) (bool, error) {
+	if !ix.Clustered {
+		return bytes.Equal(v, ref), nil
+	}
+	if err := bson.Raw(v).Validate(); err != nil {
+		return false, fmt.Errorf("%w: index %s: an entry holds no document: %v", ErrCorrupt, ix.Name, err)
+	}
+	owner, err := appendKey(nil, (&stored{raw: bytes.Clone(v)}).id())
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(owner, idKey), nil
 }
 
 func containsKey(keys [][]byte, k []byte) bool {
