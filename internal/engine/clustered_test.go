@@ -366,7 +366,8 @@ func TestClusteredCreateRefused(t *testing.T) {
 		// prep builds the collection before the refused creation.
 		prep        func(t *testing.T, c *Collection)
 		model       mongo.IndexModel
-		unsupported bool // the error wraps ErrUnsupported
+		many        []mongo.IndexModel // created with CreateMany instead of model
+		unsupported bool               // the error wraps ErrUnsupported
 	}{
 		{name: "not unique", model: mongo.IndexModel{Keys: clKV, Options: options.Index().SetStorageEngine(clusteredEngine())}},
 		{name: "unique false", model: mongo.IndexModel{Keys: clKV, Options: options.Index().SetUnique(false).SetStorageEngine(clusteredEngine())}},
@@ -409,6 +410,12 @@ func TestClusteredCreateRefused(t *testing.T) {
 			},
 			model: clusteredModel(clKV),
 		},
+		{
+			name:        "in one call with a plain index, collection holds documents",
+			prep:        func(t *testing.T, c *Collection) { insertDocs(t, c, seed) },
+			many:        []mongo.IndexModel{clTModel(), clusteredModel(clKV)},
+			unsupported: true,
+		},
 		{name: "another storage engine", model: unique(bson.D{{Key: "wiredTiger", Value: bson.D{{Key: "configString", Value: "block_compressor=zstd"}}}}), unsupported: true},
 		{name: "another annals option", model: unique(bson.D{{Key: "annals", Value: bson.D{{Key: "clustered", Value: true}, {Key: "compress", Value: true}}}}), unsupported: true},
 		{name: "only another annals option", model: unique(bson.D{{Key: "annals", Value: bson.D{{Key: "compress", Value: true}}}}), unsupported: true},
@@ -423,7 +430,12 @@ func TestClusteredCreateRefused(t *testing.T) {
 			}
 			names := indexNames(t, c)
 			docs := findDocs(t, ctx, c, bson.D{}, sortByID())
-			_, err := c.Indexes().CreateOne(ctx, tc.model)
+			var err error
+			if tc.many != nil {
+				_, err = c.Indexes().CreateMany(ctx, tc.many)
+			} else {
+				_, err = c.Indexes().CreateOne(ctx, tc.model)
+			}
 			if err == nil {
 				t.Fatal("created, want an error")
 			}
@@ -435,6 +447,9 @@ func TestClusteredCreateRefused(t *testing.T) {
 			}
 			if got := findDocs(t, ctx, c, bson.D{}, sortByID()); docsKey(got) != docsKey(docs) {
 				t.Errorf("documents after the refusal: %s, want %s", cjDocs(got), cjDocs(docs))
+			}
+			if e.cat.Load().get(clDB, c.Name()) != nil {
+				checkKeys(t, e, c.Name(), len(docs))
 			}
 		})
 	}
@@ -1133,8 +1148,9 @@ func TestClusteredExplain(t *testing.T) {
 }
 
 // TestClusteredPersists: a clustered collection written to a store on
-// disk reads back the same after a reopen — by _id, through the clustered
-// index and through the others — and is still clustered.
+// disk, flushed to tables, reads back the same after a reopen — by _id,
+// through the clustered index and through the others, more documents than
+// a walk fetches with point reads — and is still clustered.
 func TestClusteredPersists(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -1144,7 +1160,7 @@ func TestClusteredPersists(t *testing.T) {
 	}
 	unique := mongo.IndexModel{Keys: bson.D{{Key: "u", Value: int32(1)}}, Options: options.Index().SetUnique(true)}
 	var docs []bson.D
-	for i := range 40 {
+	for i := range 120 {
 		var k any = i % 7
 		if i%5 == 0 {
 			k = fmt.Sprintf("s%d", i%3)
@@ -1152,7 +1168,11 @@ func TestClusteredPersists(t *testing.T) {
 		docs = append(docs, kvDoc(i, k, i, bson.E{Key: "t", Value: i % 4}, bson.E{Key: "u", Value: i}))
 	}
 	c := newClustered(t, e, "persisted", docs, unique)
-	// Moves, in-place rewrites and deletes before the close.
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Moves, in-place rewrites and deletes before the close, over what
+	// is in tables.
 	if _, err := c.UpdateMany(ctx, bson.D{{Key: "t", Value: 0}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "v", Value: 1000}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -1163,8 +1183,8 @@ func TestClusteredPersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := findDocs(t, ctx, c, bson.D{}, sortByID())
-	if len(want) != 30 {
-		t.Fatalf("%d documents before the close, want 30", len(want))
+	if len(want) != 90 {
+		t.Fatalf("%d documents before the close, want 90", len(want))
 	}
 	checkContents(t, e, c, want)
 	if err := e.Close(); err != nil {
@@ -1176,6 +1196,9 @@ func TestClusteredPersists(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	c = clColl(e, "persisted")
 	checkContents(t, e, c, want)
 	for _, d := range want {
@@ -1184,13 +1207,24 @@ func TestClusteredPersists(t *testing.T) {
 			t.Errorf("find u %v after the reopen: %s, want %s", u, cjDocs(got), cj(d))
 		}
 	}
-	if _, err := c.InsertOne(ctx, kvDoc(100, bson.A{1}, 1, bson.E{Key: "u", Value: 100})); !errors.Is(err, ErrUnsupported) {
+	for tv := range 4 {
+		var wantT []bson.D
+		for _, d := range want {
+			if x, _ := lookup(d, "t"); x == int32(tv) {
+				wantT = append(wantT, d)
+			}
+		}
+		if got := findDocs(t, ctx, c, bson.D{{Key: "t", Value: tv}}, options.Find().SetSort(bson.D{{Key: "t", Value: 1}, {Key: "_id", Value: 1}})); docsKey(got) != docsKey(wantT) {
+			t.Errorf("find t %d after the reopen:\n got  %s\n want %s", tv, cjDocs(got), cjDocs(wantT))
+		}
+	}
+	if _, err := c.InsertOne(ctx, kvDoc(1000, bson.A{1}, 1, bson.E{Key: "u", Value: 1000})); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("an array in the key after the reopen: %v, want ErrUnsupported (still clustered?)", err)
 	}
 	first := want[0]
 	k, _ := lookup(first, "k")
 	v, _ := lookup(first, "v")
-	if _, err := c.InsertOne(ctx, kvDoc(100, k, v, bson.E{Key: "u", Value: 100})); !isDuplicate(err) {
+	if _, err := c.InsertOne(ctx, kvDoc(1000, k, v, bson.E{Key: "u", Value: 1000})); !isDuplicate(err) {
 		t.Errorf("insert onto an existing clustered key after the reopen: %v, want a duplicate key error", err)
 	}
 	if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "k", Value: "moved"}}}}); err != nil {
