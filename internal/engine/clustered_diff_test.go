@@ -26,6 +26,8 @@ package engine
 // Replay one sequence with
 //
 //	go test ./internal/engine -run 'TestClusteredMatchesPlain/seed=N$' -clustered.v
+//
+// and run more with -clustered.seeds=N.
 
 import (
 	"context"
@@ -46,7 +48,10 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
-var clVerbose = flag.Bool("clustered.v", false, "log every operation of TestClusteredMatchesPlain")
+var (
+	clVerbose = flag.Bool("clustered.v", false, "log every operation of TestClusteredMatchesPlain")
+	clSeeds   = flag.Int("clustered.seeds", 0, "run TestClusteredMatchesPlain with seeds 1 to N instead of its default few")
+)
 
 const (
 	clPlain     = 0
@@ -60,6 +65,12 @@ func TestClusteredMatchesPlain(t *testing.T) {
 	nops := 300
 	if raceEnabled || testing.Short() {
 		seeds, nops = seeds[:2], 200
+	}
+	if *clSeeds > 0 {
+		seeds = seeds[:0]
+		for n := range *clSeeds {
+			seeds = append(seeds, uint64(n+1))
+		}
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -878,10 +889,14 @@ func (s *clSeq) xVal() any {
 	return s.num()
 }
 
-// id is an _id: one likely to exist, a new one, or sometimes a string.
+// id is an _id: one likely to exist (sometimes as an equal number of
+// another type), a new one, or sometimes a string.
 func (s *clSeq) id() any {
 	if len(s.state) > 0 && s.r.IntN(3) > 0 {
 		id, _ := lookup(s.state[s.r.IntN(len(s.state))], "_id")
+		if n, ok := id.(int32); ok && s.r.IntN(8) == 0 {
+			return []any{int64(n), float64(n)}[s.r.IntN(2)]
+		}
 		return id
 	}
 	if s.r.IntN(10) == 0 {
@@ -1568,7 +1583,7 @@ func (s *clSeq) txnOp() *clOp {
 	r := s.r
 	var subs []*clOp
 	for range 2 + r.IntN(4) {
-		switch r.IntN(9) {
+		switch r.IntN(13) {
 		case 0, 1:
 			subs = append(subs, s.insertOneOp())
 		case 2:
@@ -1578,6 +1593,19 @@ func (s *clSeq) txnOp() *clOp {
 			subs = append(subs, &clOp{desc: fmt.Sprintf("UpdateOne filter=%s update=%s", j(f), j(u)), filter: f,
 				run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
 					return updateResult2(c.UpdateOne(ctx, f, dcopy(u)))
+				}})
+		case 8:
+			f, u := bson.D{{Key: "_id", Value: s.id()}}, s.update(true)
+			after := r.IntN(2) == 0
+			subs = append(subs, &clOp{desc: fmt.Sprintf("FindOneAndUpdate filter=%s update=%s after=%v", j(f), j(u), after), filter: f, mode: docsSingle,
+				run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
+					return singleResult2(c.FindOneAndUpdate(ctx, f, dcopy(u), options.FindOneAndUpdate().SetReturnDocument(returnDoc(after))))
+				}})
+		case 9:
+			f, rep := bson.D{{Key: "_id", Value: s.id()}}, s.replacement(false)
+			subs = append(subs, &clOp{desc: fmt.Sprintf("ReplaceOne filter=%s replacement=%s", j(f), j(rep)), filter: f,
+				run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
+					return updateResult2(c.ReplaceOne(ctx, f, dcopy(rep)))
 				}})
 		case 5:
 			op := s.deleteOp(false)

@@ -954,6 +954,17 @@ func TestClusteredMoves(t *testing.T) {
 			gone: []bson.D{kvFilter(bson.D{{Key: "k", Value: "tmp"}, {Key: "v", Value: "tmp"}})},
 		},
 		{
+			name: "a document in the key, holding an array, moves",
+			run: func(ctx context.Context, c *Collection) error {
+				if _, err := c.InsertOne(ctx, kvDoc(6, bson.D{{Key: "a", Value: bson.A{1, 2}}}, 1, bson.E{Key: "t", Value: 6})); err != nil {
+					return err
+				}
+				return updateOne(bson.D{{Key: "k", Value: bson.D{{Key: "a", Value: bson.A{1, 2}}}}}, set(bson.E{Key: "k.b", Value: 3}))(ctx, c)
+			},
+			want: append(slices.Clone(seed), kvDoc(6, bson.D{{Key: "a", Value: bson.A{1, 2}}, {Key: "b", Value: 3}}, 1, bson.E{Key: "t", Value: 6})),
+			gone: []bson.D{{{Key: "k", Value: bson.D{{Key: "a", Value: bson.A{1, 2}}}}, {Key: "v", Value: 1}}},
+		},
+		{
 			name: "move away and back",
 			run: func(ctx context.Context, c *Collection) error {
 				if err := updateOne(id(2), set(bson.E{Key: "k", Value: 20}))(ctx, c); err != nil {
