@@ -23,9 +23,6 @@ type indexMeta struct {
 	// the planner does not use multikey indexes (their bounds and order
 	// differ from scalar ones), it scans instead.
 	Multikey bool `bson:"multikey"`
-	// Clustered is set on the one unique index, if any, that a collection
-	// is clustered on: its entries hold the documents (see clustered.go).
-	Clustered bool `bson:"clustered,omitempty"`
 }
 
 // collMeta is a collection's catalog entry.
@@ -35,6 +32,12 @@ type collMeta struct {
 	Name      string       `bson:"name"`
 	Indexes   []*indexMeta `bson:"indexes"`
 	NextIndex uint32       `bson:"next_index"`
+	// ClusteredIndex is the id of the unique index the collection is
+	// clustered on, whose entries hold its documents (clustered.go); 0
+	// for none. It is the collection's, not an index's, so that a copy of
+	// the entry with some of its indexes (a hinted plan's, a backfill's)
+	// still says where the documents are.
+	ClusteredIndex uint32 `bson:"clustered_index,omitempty"`
 }
 
 func (c *collMeta) ns() string { return c.DB + "." + c.Name }
@@ -52,11 +55,17 @@ func (c *collMeta) clone() *collMeta {
 // clustered returns the index the collection is clustered on, or nil.
 func (c *collMeta) clustered() *indexMeta {
 	for _, ix := range c.Indexes {
-		if ix.Clustered {
+		if c.isClustered(ix) {
 			return ix
 		}
 	}
 	return nil
+}
+
+// isClustered reports whether ix is the index the collection is
+// clustered on.
+func (c *collMeta) isClustered(ix *indexMeta) bool {
+	return c.ClusteredIndex != 0 && ix.ID == c.ClusteredIndex
 }
 
 func (c *collMeta) index(name string) *indexMeta {

@@ -81,7 +81,7 @@ func clusteredOption(v any) (bool, error) {
 // be built on m: no other clustered index, and no documents yet (they
 // would all move).
 func (t *txn) canCluster(m *collMeta, name string) error {
-	if c := m.clustered(); c != nil {
+	if c := m.clustered(); c != nil || m.ClusteredIndex != 0 {
 		return commandError(codeBadValue, "BadValue",
 			fmt.Sprintf("index %s: collection %s is already clustered on index %s", name, m.ns(), c.Name))
 	}

@@ -106,6 +106,7 @@ func (c *Collection) prepareFor(m *collMeta, q query, hint any) (*prepared, erro
 	p, err := prepareFor(m, q, hint)
 	if err == nil && p.plan != nil {
 		p.plan.prefixSeek = c.e().format != formatV1
+		p.plan.prefixFilters = p.plan.prefixSeek && !c.e().opts.noPrefixFilters
 	}
 	return p, err
 }

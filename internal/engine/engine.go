@@ -77,6 +77,9 @@ type Options struct {
 	// noCompactions turns off Pebble's automatic compactions, for tests
 	// that count tables.
 	noCompactions bool
+	// noPrefixFilters stops backward walks from passing the blocks'
+	// prefix filters to Pebble, for tests that compare (blockfilter.go).
+	noPrefixFilters bool
 	// OplogEntries is how many change-log entries are kept; 0 means
 	// DefaultOplogEntries.
 	OplogEntries int64
@@ -262,6 +265,9 @@ func (e *Engine) pebbleOptions(fs vfs.FS, cache *pebble.Cache, existing, readOnl
 		}(),
 		FS:       fs,
 		Comparer: e.comparer(),
+		// Backward walks of one index prefix skip the blocks without it
+		// (blockfilter.go).
+		BlockPropertyCollectors: []func() pebble.BlockPropertyCollector{newPrefixCollector},
 		// A memory: store keeps nothing past its process, so a log to
 		// recover it from is work for nothing.
 		DisableWAL:                  e.memory,

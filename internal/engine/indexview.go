@@ -115,7 +115,10 @@ func (v *IndexView) CreateMany(ctx context.Context, models []mongo.IndexModel, o
 				}
 			}
 			n := m.clone()
-			ix := &indexMeta{ID: n.NextIndex, Name: s.name, Key: s.keys, Fields: s.fields, Unique: s.unique, Clustered: s.clustered}
+			ix := &indexMeta{ID: n.NextIndex, Name: s.name, Key: s.keys, Fields: s.fields, Unique: s.unique}
+			if s.clustered {
+				n.ClusteredIndex = ix.ID
+			}
 			n.NextIndex++
 			n.Indexes = append(n.Indexes, ix)
 			if err := t.putColl(n); err != nil {
@@ -153,7 +156,7 @@ func (t *txn) backfill(m *collMeta, ix *indexMeta) error {
 		if err != nil {
 			return err
 		}
-		if m.clustered() != nil {
+		if m.ClusteredIndex != 0 {
 			ref = bytes.Clone(raw)
 			if raw, err = clusteredDoc(t.b, m, ref); err != nil {
 				return err
@@ -188,7 +191,7 @@ func (v *IndexView) DropOne(ctx context.Context, name string, opts ...*options.D
 		if m == nil || m.index(name) == nil {
 			return commandError(27, "IndexNotFound", fmt.Sprintf("index not found with name [%s]", name))
 		}
-		if m.index(name).Clustered {
+		if m.isClustered(m.index(name)) {
 			return commandError(72, "InvalidOptions", fmt.Sprintf("cannot drop the clustered index %s: the collection's documents live in it", name))
 		}
 		return t.dropIndexes(m, func(ix *indexMeta) bool { return ix.Name == name })
@@ -233,7 +236,7 @@ func (v *IndexView) DropAll(ctx context.Context, opts ...*options.DropIndexesOpt
 			return commandError(codeNamespaceNotFound, "NamespaceNotFound", "ns not found")
 		}
 		// The clustered index holds the documents: it stays.
-		return t.dropIndexes(m, func(ix *indexMeta) bool { return !ix.Clustered })
+		return t.dropIndexes(m, func(ix *indexMeta) bool { return !m.isClustered(ix) })
 	})
 	if err != nil {
 		return nil, err
@@ -273,7 +276,7 @@ func (v *IndexView) specs(ctx context.Context) ([]bson.D, error) {
 			if ix.Unique {
 				d = append(d, bson.E{Key: "unique", Value: true})
 			}
-			if ix.Clustered {
+			if m.isClustered(ix) {
 				d = append(d, bson.E{Key: "clustered", Value: true}, bson.E{Key: "storageEngine", Value: clusteredSpec()})
 			}
 			out = append(out, d)

@@ -31,6 +31,9 @@ type plan struct {
 	// (comparer.go): a forward walk of a span within one prefix seeks
 	// with SeekPrefixGE.
 	prefixSeek bool
+	// prefixFilters reports that a backward walk of one index prefix can
+	// skip the blocks without it (blockfilter.go).
+	prefixFilters bool
 }
 
 // span is a key range [start, end); nil end means no upper bound.

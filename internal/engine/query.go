@@ -146,9 +146,8 @@ func spanKeys(prefix, upper []byte, s span) (lo, hi []byte) {
 
 // docFetcher reads the documents a walk's references point at.
 type docFetcher struct {
-	r  pebble.Reader
-	m  *collMeta
-	cx *indexMeta // the clustered index, if any
+	r pebble.Reader
+	m *collMeta
 	// fetched counts the point reads made.
 	fetched int
 	// it is the iterator long walks fetch with; key is its seek key.
@@ -160,7 +159,7 @@ type docFetcher struct {
 // in a clustered collection a clustered key.
 func (f *docFetcher) get(ref []byte) ([]byte, error) {
 	f.key = f.key[:0]
-	if f.cx == nil {
+	if f.m.ClusteredIndex == 0 {
 		f.key = appendDocKey(f.key, f.m.ID, ref)
 	} else {
 		f.key = append(f.key, ref...)
@@ -184,8 +183,8 @@ func (f *docFetcher) get(ref []byte) ([]byte, error) {
 	// when references come in order.
 	if f.it == nil {
 		p := docPrefix(f.m.ID)
-		if f.cx != nil {
-			p = indexPrefix(f.m.ID, f.cx.ID)
+		if f.m.ClusteredIndex != 0 {
+			p = indexPrefix(f.m.ID, f.m.ClusteredIndex)
 		}
 		var err error
 		if f.it, err = f.r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)}); err != nil {
@@ -245,6 +244,13 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 			return nil // an empty span (a > 1 and a < 0)
 		}
 		bounds = &pebble.IterOptions{LowerBound: lo, UpperBound: hi}
+		if p.reverse && p.prefixFilters && p.index != nil && seekPrefix(lo, hi) {
+			// A backward walk cannot seek by prefix: the blocks' prefix
+			// filters skip those without it instead (blockfilter.go).
+			n, _ := indexPrefixLen(lo)
+			bounds.PointKeyFilters = make([]pebble.BlockPropertyFilter, 1, 2)
+			bounds.PointKeyFilters[0] = newPrefixFilter(lo[:n])
+		}
 	}
 	it, err := r.NewIter(bounds)
 	if err != nil {
@@ -261,9 +267,9 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 	// index's entries. A walk of any other keyspace reads references to
 	// them: the _id key of a plain collection's index entries, the
 	// clustered key of a clustered collection's index and _id entries.
-	cx := m.clustered()
-	inPlace := p.index == nil && cx == nil || p.index != nil && p.index.Clustered
-	fetch := docFetcher{r: r, m: m, cx: cx}
+	clustered := m.ClusteredIndex != 0
+	inPlace := p.index == nil && !clustered || p.index != nil && m.isClustered(p.index)
+	fetch := docFetcher{r: r, m: m}
 	defer fetch.close()
 	visit := func() (bool, error) {
 		var raw []byte
@@ -305,7 +311,7 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 		switch {
 		case p.index == nil:
 			obs.selected(m.ID, it.Key()[len(prefix):])
-		case cx == nil:
+		case !clustered:
 			obs.selected(m.ID, it.Value())
 		default:
 			obs.selectedDoc(m.ID, &s)

@@ -352,7 +352,8 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 			}
 		}
 		c := change{ix: i, multi: multi && !ix.Multikey}
-		if ix.Clustered && multi {
+		clusteredIx := m.isClustered(ix)
+		if clusteredIx && multi {
 			return unsupported("collection %s is clustered on index %s: its fields %v cannot hold arrays", m.ns(), ix.Name, ix.Fields)
 		}
 		for _, k := range old {
@@ -362,7 +363,7 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 		}
 		// Entries the document keeps are written again when what they
 		// hold changed: the document itself, or its reference.
-		rewrite := ix.Clustered || !bytes.Equal(ref, prevRef)
+		rewrite := clusteredIx || !bytes.Equal(ref, prevRef)
 		for _, k := range keys {
 			if containsKey(old, k) {
 				if rewrite {
@@ -373,7 +374,7 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 			if ix.Unique {
 				v, closer, err := t.b.Get(k)
 				if err == nil {
-					same, err := sameOwner(ix, v, idKey, ref)
+					same, err := sameOwner(ix, clusteredIx, v, idKey, ref)
 					closer.Close()
 					if err != nil {
 						return err
@@ -397,7 +398,7 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 			}
 		}
 		val := ref
-		if m.Indexes[c.ix].Clustered {
+		if m.isClustered(m.Indexes[c.ix]) {
 			val = doc.raw
 		}
 		for _, k := range c.add {
@@ -432,8 +433,8 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 
 // sameOwner reports whether the unique index entry holding v belongs to
 // the document whose encoded _id is idKey and whose reference is ref.
-func sameOwner(ix *indexMeta, v, idKey, ref []byte) (bool, error) {
-	if !ix.Clustered {
+func sameOwner(ix *indexMeta, clustered bool, v, idKey, ref []byte) (bool, error) {
+	if !clustered {
 		return bytes.Equal(v, ref), nil
 	}
 	if err := bson.Raw(v).Validate(); err != nil {

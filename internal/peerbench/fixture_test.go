@@ -29,6 +29,13 @@ const (
 	// seedBatchStreams is how many streams of eventsPerStream events one
 	// seeding transaction appends (1,000 events).
 	seedBatchStreams = 100
+	// seedEnv, set to "interleaved", seeds the stores as streams appended
+	// to one event at a time over the whole seeding: each transaction
+	// appends one event to each of seedBatchStreams streams, and a
+	// stream's events are stored.len/eventsPerStream events apart, as in
+	// a store whose aggregates live long. Unset, each stream's events are
+	// appended together.
+	seedEnv = "ANNALS_BENCH_SEED"
 )
 
 // Roles of fixtures: each benchmark that changes its store has its own
@@ -101,6 +108,9 @@ func newDir(tb testing.TB, name string) string {
 // first of streamIDs) of eventsPerStream events each, seedBatchStreams
 // streams per transaction.
 func seed(ctx context.Context, l eventLog, stored int) error {
+	if os.Getenv(seedEnv) == "interleaved" {
+		return seedInterleaved(ctx, l, stored)
+	}
 	batch := make([]streamAppend, 0, seedBatchStreams)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -120,6 +130,25 @@ func seed(ctx context.Context, l eventLog, stored int) error {
 	}
 	if err := flush(); err != nil {
 		return fmt.Errorf("seed: %w", err)
+	}
+	return nil
+}
+
+// seedInterleaved is seed with every stream's events spread over the
+// whole seeding (seedEnv).
+func seedInterleaved(ctx context.Context, l eventLog, stored int) error {
+	ids := streamIDs(stored / eventsPerStream)
+	batch := make([]streamAppend, 0, seedBatchStreams)
+	for v := range eventsPerStream {
+		for start := 0; start < len(ids); start += seedBatchStreams {
+			batch = batch[:0]
+			for _, id := range ids[start:min(start+seedBatchStreams, len(ids))] {
+				batch = append(batch, streamAppend{stream: id, expected: int64(v), n: 1})
+			}
+			if err := l.appendStreams(ctx, batch); err != nil {
+				return fmt.Errorf("seed: %w", err)
+			}
+		}
 	}
 	return nil
 }
