@@ -398,7 +398,7 @@ func TestClusteredCreateRefused(t *testing.T) {
 			model: clusteredModel(clKV),
 		},
 		{
-			name: "a second clustered index on an empty collection with documents deleted",
+			name: "a second clustered index, documents deleted",
 			prep: func(t *testing.T, c *Collection) {
 				if _, err := c.Indexes().CreateOne(ctx, clusteredModel(bson.D{{Key: "u", Value: int32(1)}})); err != nil {
 					t.Fatal(err)
