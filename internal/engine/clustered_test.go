@@ -1494,35 +1494,40 @@ func TestClusteredSnapshotSession(t *testing.T) {
 	t.Run("concurrent writer", func(t *testing.T) {
 		c := newClustered(t, e, "snapconcurrent", seed)
 		before := read(t, ctx, c)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for round := 0; ; round++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := write(c, round); err != nil {
-					t.Errorf("writer, round %d: %v", round, err)
-					return
-				}
-			}
-		}()
-		defer func() {
-			close(stop)
-			wg.Wait()
-		}()
 		err := e.Client().UseSessionWithOptions(ctx, options.Session().SetSnapshot(true), func(sc lungo.ISessionContext) error {
+			// The session's first read takes its snapshot: the writer
+			// starts after it.
+			if got := read(t, sc, c); got != before {
+				t.Fatalf("first snapshot read:\n%s\nwant\n%s", got, before)
+			}
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for round := 0; ; round++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := write(c, round); err != nil {
+						t.Errorf("writer, round %d: %v", round, err)
+						return
+					}
+				}
+			}()
+			defer func() {
+				close(stop)
+				wg.Wait()
+			}()
 			for i := range 10 {
 				if got := read(t, sc, c); got != before {
 					t.Fatalf("snapshot read %d, with a writer running:\n%s\nwant\n%s", i, got, before)
 				}
 				// A read outside the session sees one state: 30 or
 				// 31 documents (a round's delete and insert commit
-				// apart), each once, in the index's order.
+				// apart), each once.
 				for _, opts := range []*options.FindOptions{sortByID(), throughKV(), options.Find().SetHint(clTName)} {
 					docs := findDocs(t, ctx, c, bson.D{}, opts)
 					ids := map[string]bool{}
