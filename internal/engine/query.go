@@ -164,9 +164,12 @@ func (f *docFetcher) get(ref []byte) ([]byte, error) {
 	} else {
 		f.key = append(f.key, ref...)
 	}
-	if f.fetched < pointFetches {
+	if f.fetched < pointFetches || f.m.ClusteredIndex != 0 {
 		// The first documents of a walk are point reads, which bloom
-		// filters keep to the one table holding each.
+		// filters keep to the one table holding each. So are all of a
+		// clustered collection's: references from another index come in
+		// that index's order, not the clustered one, and a seek for each
+		// would position (read a block) in every level.
 		f.fetched++
 		v, closer, err := f.r.Get(f.key)
 		if errors.Is(err, pebble.ErrNotFound) {
@@ -180,12 +183,10 @@ func (f *docFetcher) get(ref []byte) ([]byte, error) {
 	}
 	// Long walks fetch through a second iterator: cheaper than a Get per
 	// entry once the tables are warm, and its seeks reuse their position
-	// when references come in order.
+	// when references come in order (_ids that are UUIDv7 or ObjectIds,
+	// in the order of an index on time).
 	if f.it == nil {
 		p := docPrefix(f.m.ID)
-		if f.m.ClusteredIndex != 0 {
-			p = indexPrefix(f.m.ID, f.m.ClusteredIndex)
-		}
 		var err error
 		if f.it, err = f.r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)}); err != nil {
 			return nil, err
