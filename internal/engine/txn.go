@@ -341,6 +341,22 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 	}
 	changes := make([]change, 0, len(m.Indexes))
 	for i, ix := range m.Indexes {
+		if m.isClustered(ix) {
+			// Its one entry is the reference, computed (and refused for
+			// arrays) already; it holds the document, so it is written
+			// again whenever the document is.
+			c := change{ix: i, add: [][]byte{ref}}
+			if prev != nil && !bytes.Equal(ref, prevRef) {
+				c.del = [][]byte{prevRef}
+			}
+			if prev == nil || !bytes.Equal(ref, prevRef) {
+				if err := t.checkUnique(m, ix, true, doc, ref, idKey, ref); err != nil {
+					return err
+				}
+			}
+			changes = append(changes, c)
+			continue
+		}
 		keys, multi, err := storedKeys(m, ix, doc, idKey)
 		if err != nil {
 			return err
@@ -352,18 +368,14 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 			}
 		}
 		c := change{ix: i, multi: multi && !ix.Multikey}
-		clusteredIx := m.isClustered(ix)
-		if clusteredIx && multi {
-			return unsupported("collection %s is clustered on index %s: its fields %v cannot hold arrays", m.ns(), ix.Name, ix.Fields)
-		}
 		for _, k := range old {
 			if !containsKey(keys, k) {
 				c.del = append(c.del, k)
 			}
 		}
-		// Entries the document keeps are written again when what they
-		// hold changed: the document itself, or its reference.
-		rewrite := clusteredIx || !bytes.Equal(ref, prevRef)
+		// Entries the document keeps are written again when its
+		// reference changed (it moved in the clustered index).
+		rewrite := !bytes.Equal(ref, prevRef)
 		for _, k := range keys {
 			if containsKey(old, k) {
 				if rewrite {
@@ -372,17 +384,7 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 				continue
 			}
 			if ix.Unique {
-				v, closer, err := t.b.Get(k)
-				if err == nil {
-					same, err := sameOwner(ix, clusteredIx, v, idKey, ref)
-					closer.Close()
-					if err != nil {
-						return err
-					}
-					if !same {
-						return &dupKeyError{ns: m.ns(), index: ix.Name, key: dupKeyDoc(ix, doc.d())}
-					}
-				} else if !errors.Is(err, pebble.ErrNotFound) {
+				if err := t.checkUnique(m, ix, false, doc, k, idKey, ref); err != nil {
 					return err
 				}
 			}
@@ -427,6 +429,23 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 		if err := t.putColl(n); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkUnique returns a duplicate key error when another document holds
+// the entry k of the unique index ix.
+func (t *txn) checkUnique(m *collMeta, ix *indexMeta, clustered bool, doc *stored, k, idKey, ref []byte) error {
+	v, found, err := probe(t.b, k)
+	if err != nil || !found {
+		return err
+	}
+	same, err := sameOwner(ix, clustered, v, idKey, ref)
+	if err != nil {
+		return err
+	}
+	if !same {
+		return &dupKeyError{ns: m.ns(), index: ix.Name, key: dupKeyDoc(ix, doc.d())}
 	}
 	return nil
 }
@@ -557,15 +576,27 @@ func (t *txn) trimOplog() error {
 }
 
 func exists(r pebble.Reader, k []byte) (bool, error) {
-	_, closer, err := r.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
+	_, found, err := probe(r, k)
+	return found, err
+}
+
+// probe returns a copy of k's value, if k is there. It is Get for the
+// keys a write expects to be absent (a new _id, a unique index entry):
+// Pebble's Get consults the bloom filters of every level but the last
+// (L6's are large), so a Get of an absent key reads a data block of the
+// level that holds most of the store. A prefix seek that opts into L6's
+// filters skips it.
+func probe(r pebble.Reader, k []byte) ([]byte, bool, error) {
+	it, err := r.NewIter(&pebble.IterOptions{UseL6Filters: true})
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
-	closer.Close()
-	return true, nil
+	if !it.SeekPrefixGE(k) || !bytes.Equal(it.Key(), k) {
+		return nil, false, errors.Join(it.Error(), it.Close())
+	}
+	v, err := it.ValueAndErr()
+	v = bytes.Clone(v)
+	return v, err == nil, errors.Join(err, it.Close())
 }
 
 func dupKeyText(field string, v any) string {
