@@ -246,17 +246,22 @@ func crashWriters(mode string) []string {
 	return []string{"w0", "w1", "w2", "w3"}
 }
 
-// crashSetup creates the collections' unique index on a new store.
-func crashSetup(ctx context.Context, t *testing.T, opts Options) {
+// crashSetup creates the collections' unique index on a new store:
+// clustered (the documents in the index, as mongostore's events) or plain.
+func crashSetup(ctx context.Context, t *testing.T, opts Options, clustered bool) {
 	t.Helper()
 	e, err := Open(ctx, opts)
 	if err != nil {
 		t.Fatalf("create store: %v", err)
 	}
 	defer e.Close()
+	o := options.Index().SetUnique(true)
+	if clustered {
+		o.SetStorageEngine(ClusteredIndex())
+	}
 	_, err = e.Client().Database(crashDB).Collection(crashDocs).Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "txn", Value: 1}, {Key: "i", Value: 1}},
-		Options: options.Index().SetUnique(true),
+		Options: o,
 	})
 	if err != nil {
 		t.Fatalf("create index: %v", err)
@@ -653,7 +658,8 @@ func TestCrashKill(t *testing.T) {
 	if testing.Short() {
 		cycles = 5
 	}
-	crashKillTest(t, crashModeSmall, cycles)
+	// Small transactions on a clustered collection, as appends are.
+	crashKillTest(t, crashModeSmall, cycles, true)
 }
 
 // TestCrashKillLargeTxn kills the child while a transaction of 2,000
@@ -664,10 +670,10 @@ func TestCrashKillLargeTxn(t *testing.T) {
 	if testing.Short() {
 		cycles = 2
 	}
-	crashKillTest(t, crashModeBig, cycles)
+	crashKillTest(t, crashModeBig, cycles, false)
 }
 
-func crashKillTest(t *testing.T, mode string, cycles int) {
+func crashKillTest(t *testing.T, mode string, cycles int, clustered bool) {
 	switch runtime.GOOS {
 	case "windows", "plan9", "js", "wasip1", "ios", "android":
 		t.Skipf("needs a unix that can re-execute the test binary and SIGKILL it; %s cannot", runtime.GOOS)
@@ -684,7 +690,7 @@ func crashKillTest(t *testing.T, mode string, cycles int) {
 	rng := rand.New(rand.NewPCG(seed, 0x6b696c6c))
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "store")
-	crashSetup(ctx, t, Options{Path: dir})
+	crashSetup(ctx, t, Options{Path: dir}, clustered)
 
 	k := &crashKiller{t: t, dir: dir, seed: seed, mode: mode, rng: rng, ledger: newCrashLedger(),
 		openDur: 20 * time.Millisecond, commitDur: 300 * time.Millisecond}
@@ -899,7 +905,10 @@ func TestCrashPowerLoss(t *testing.T) {
 	// A small memtable keeps the WAL files small: the crashable file
 	// system copies a whole file at every sync.
 	opts := Options{Path: "/store", FS: vfs.NewCrashableMem(), MemTableSize: 2 << 20}
-	crashSetup(ctx, t, opts)
+	// Clustered on odd seeds: both layouts lose power.
+	clustered := seed%2 == 1
+	t.Logf("clustered collection: %v", clustered)
+	crashSetup(ctx, t, opts, clustered)
 	ledger := newCrashLedger()
 	var tally crashTally
 	for c := 0; c < cycles; c++ {
