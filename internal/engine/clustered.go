@@ -81,7 +81,7 @@ func clusteredOption(v any) (bool, error) {
 // be built on m: no other clustered index, and no documents yet (they
 // would all move).
 func (t *txn) canCluster(m *collMeta, name string) error {
-	if c := m.clustered(); c != nil || m.ClusteredIndex != 0 {
+	if c := m.clustered(); c != nil {
 		return commandError(codeBadValue, "BadValue",
 			fmt.Sprintf("index %s: collection %s is already clustered on index %s", name, m.ns(), c.Name))
 	}
@@ -112,17 +112,4 @@ func clusterKey(m *collMeta, ix *indexMeta, s *stored, idKey []byte) ([]byte, er
 		return nil, unsupported("collection %s is clustered on index %s: its fields %v cannot hold arrays", m.ns(), ix.Name, ix.Fields)
 	}
 	return keys[0], nil
-}
-
-// clusteredDoc returns a copy of the document whose clustered key is ref.
-func clusteredDoc(r pebble.Reader, m *collMeta, ref []byte) ([]byte, error) {
-	v, closer, err := r.Get(ref)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("%w: collection %s: a reference %x points at no document", ErrCorrupt, m.ns(), ref)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer closer.Close()
-	return append([]byte(nil), v...), nil
 }

@@ -147,22 +147,23 @@ func (t *txn) backfill(m *collMeta, ix *indexMeta) error {
 	defer it.Close()
 	only := *m
 	only.Indexes = []*indexMeta{ix}
+	fetch := docFetcher{r: t.b, m: m}
+	defer fetch.close()
 	for it.First(); it.Valid(); it.Next() {
 		idKey := append([]byte(nil), it.Key()[len(p):]...)
-		// In a clustered collection the document's key is its reference
-		// and its bytes are in the clustered index.
-		ref := idKey
-		raw, err := it.ValueAndErr()
+		v, err := it.ValueAndErr()
 		if err != nil {
 			return err
 		}
+		// In a clustered collection the _id entry holds the document's
+		// reference, its key in the clustered index, where its bytes are.
+		ref, raw := idKey, bytes.Clone(v)
 		if m.ClusteredIndex != 0 {
-			ref = bytes.Clone(raw)
-			if raw, err = clusteredDoc(t.b, m, ref); err != nil {
+			ref = raw
+			if raw, err = fetch.get(ref); err != nil {
 				return err
 			}
 		}
-		raw = bytes.Clone(raw)
 		if err := bson.Raw(raw).Validate(); err != nil {
 			return fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
 		}

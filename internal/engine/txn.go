@@ -340,18 +340,21 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 		multi    bool
 	}
 	changes := make([]change, 0, len(m.Indexes))
+	// moved: the reference changed (always for an insert, whose prevRef
+	// is nil), so every entry the document keeps is written again.
+	moved := !bytes.Equal(ref, prevRef)
 	for i, ix := range m.Indexes {
 		if m.isClustered(ix) {
 			// Its one entry is the reference, computed (and refused for
 			// arrays) already; it holds the document, so it is written
 			// again whenever the document is.
 			c := change{ix: i, add: [][]byte{ref}}
-			if prev != nil && !bytes.Equal(ref, prevRef) {
-				c.del = [][]byte{prevRef}
-			}
-			if prev == nil || !bytes.Equal(ref, prevRef) {
+			if moved {
 				if err := t.checkUnique(m, ix, true, doc, ref, idKey, ref); err != nil {
 					return err
+				}
+				if prevRef != nil {
+					c.del = [][]byte{prevRef}
 				}
 			}
 			changes = append(changes, c)
@@ -373,12 +376,9 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 				c.del = append(c.del, k)
 			}
 		}
-		// Entries the document keeps are written again when its
-		// reference changed (it moved in the clustered index).
-		rewrite := !bytes.Equal(ref, prevRef)
 		for _, k := range keys {
 			if containsKey(old, k) {
-				if rewrite {
+				if moved {
 					c.add = append(c.add, k)
 				}
 				continue
@@ -459,7 +459,7 @@ func sameOwner(ix *indexMeta, clustered bool, v, idKey, ref []byte) (bool, error
 	if err := bson.Raw(v).Validate(); err != nil {
 		return false, fmt.Errorf("%w: index %s: an entry holds no document: %v", ErrCorrupt, ix.Name, err)
 	}
-	owner, err := appendKey(nil, (&stored{raw: bytes.Clone(v)}).id())
+	owner, err := appendKey(nil, (&stored{raw: v}).id())
 	if err != nil {
 		return false, err
 	}
