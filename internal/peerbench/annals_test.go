@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/annalsdb/annals/internal/engine"
 	"github.com/annalsdb/annals/mongostore"
 	"github.com/annalsdb/annals/projections"
 )
@@ -225,6 +226,16 @@ func (a *annalsLog) bsonBytes(ctx context.Context) (int64, int64, error) {
 		size += int64(len(doc))
 	}
 	return n, size, cur.Err()
+}
+
+// settle waits until the embedded engine has no flush or compaction
+// running.
+func (a *annalsLog) settle(ctx context.Context) error {
+	c, ok := a.store.Database().Client().(*engine.Client)
+	if !ok {
+		return fmt.Errorf("annals store on %T, not the embedded engine", a.store.Database().Client())
+	}
+	return c.Engine().WaitIdle(ctx)
 }
 
 func (a *annalsLog) close(ctx context.Context) error { return a.store.Close(ctx) }

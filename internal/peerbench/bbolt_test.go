@@ -209,4 +209,7 @@ func (l *boltStore) bsonBytes(context.Context) (int64, int64, error) {
 	return n, size, err
 }
 
+// settle has nothing to wait for: bbolt writes in its commits only.
+func (l *boltStore) settle(context.Context) error { return nil }
+
 func (l *boltStore) close(context.Context) error { return l.db.Close() }

@@ -267,7 +267,25 @@ func fixtureOf(tb testing.TB, im impl, stored int, role string) *fixture {
 			tb.Fatalf("%s fixture of %s with %d events: %v", role, im.name, stored, err)
 		}
 	}
+	settleFixtures(tb)
 	return f
+}
+
+// settleFixtures waits until no open fixture does background work: the
+// compactions of a seed, or of the appends of the benchmark before, would
+// otherwise take a core and the disk from the operations timed next.
+func settleFixtures(tb testing.TB) {
+	tb.Helper()
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	for k, f := range registry.fixtures {
+		if f.log == nil {
+			continue
+		}
+		if err := f.log.settle(context.Background()); err != nil {
+			tb.Fatalf("settle %s fixture of %s with %d events: %v", k.role, k.impl, k.stored, err)
+		}
+	}
 }
 
 // build opens the fixture, copying the template or seeding first when it
@@ -312,6 +330,11 @@ func (f *fixture) reseed(tb testing.TB, role string) {
 	}
 	if err := f.build(tb, role); err != nil {
 		tb.Fatalf("reseed %s: %v", f.impl.name, err)
+	}
+	// The other fixtures were settled before the benchmark began and
+	// have not been written to since.
+	if err := f.log.settle(context.Background()); err != nil {
+		tb.Fatalf("settle %s after reseeding: %v", f.impl.name, err)
 	}
 }
 

@@ -97,6 +97,11 @@ type eventLog interface {
 	// as the BSON documents annals stores (the same fields for every
 	// implementation).
 	bsonBytes(ctx context.Context) (events, bytes int64, err error)
+	// settle waits until the implementation does no background work
+	// (annals: Pebble's flushes and compactions), so that a timed
+	// operation pays for itself, not for work left by seeding or by
+	// another benchmark's store in the same process.
+	settle(ctx context.Context) error
 	// close releases the implementation; a persistent one keeps its data.
 	close(ctx context.Context) error
 }

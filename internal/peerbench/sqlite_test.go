@@ -229,6 +229,10 @@ func (s *sqliteLog) bsonBytes(ctx context.Context) (int64, int64, error) {
 	return n, size, err
 }
 
+// settle has nothing to wait for: SQLite checkpoints its WAL in the
+// commit that fills it, not in the background.
+func (s *sqliteLog) settle(context.Context) error { return nil }
+
 func (s *sqliteLog) close(context.Context) error {
 	return errors.Join(s.head.Close(), s.insert.Close(), s.loadAll.Close(), s.scanAll.Close(), s.db.Close())
 }
