@@ -105,8 +105,10 @@ func WithWriteConcern(wc *writeconcern.WriteConcern) Option {
 // EngineOptions tune the embedded engine of memory: and file: URIs. Zero
 // fields keep the defaults.
 type EngineOptions struct {
-	// CacheSize is the block cache in bytes (default 64 MiB): what bounds
-	// the memory a file: store uses for reads, whatever its size.
+	// CacheSize is the cache in bytes (default 64 MiB): what bounds the
+	// memory a file: store uses for reads, whatever its size. The
+	// memtables holding recent writes (16 MiB each, two while one is
+	// flushed) take their room from it; blocks read get the rest.
 	CacheSize int64
 	// OplogEntries is how many change-log entries the engine keeps
 	// (default 100,000): a change stream resuming from an older position

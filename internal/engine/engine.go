@@ -23,8 +23,10 @@ import (
 
 // Defaults of Options.
 const (
-	// DefaultCacheSize is the block cache size: what bounds the memory a
-	// store uses for reads, whatever its size on disk.
+	// DefaultCacheSize is the cache size: what bounds the memory a store
+	// uses for reads, whatever its size on disk. Pebble reserves the
+	// memtables' room in it (MemTableSize each, two while one is
+	// flushed), so blocks get what is left.
 	DefaultCacheSize = 64 << 20
 	// DefaultMemTableSize is the size of one memtable.
 	DefaultMemTableSize = 16 << 20
@@ -65,7 +67,8 @@ const MarkerFile = "ANNALS-STORE"
 type Options struct {
 	// Path is the store directory; empty means in memory.
 	Path string
-	// CacheSize is the block cache size in bytes; 0 means DefaultCacheSize.
+	// CacheSize is the cache size in bytes, memtables included; 0 means
+	// DefaultCacheSize.
 	CacheSize int64
 	// MemTableSize is the memtable size in bytes; 0 means
 	// DefaultMemTableSize.
