@@ -59,6 +59,11 @@
 // reads all its operations from one Pebble snapshot, taken at its first
 // read, without taking the writer lock.
 //
+// Pebble flushes memtables and compacts tables in the background, after
+// the commits that made the work; a burst of writes leaves seconds of it
+// behind. WaitIdle waits until none runs, for benchmarks and tests that
+// must not time it.
+//
 // # Queries and indexes
 //
 // A query is planned (plan.go) over the indexes that are not multikey and
