@@ -2,11 +2,13 @@ package peerbench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -216,28 +218,76 @@ func benchWriters(b *testing.B, im impl, writers int) {
 	for left := b.N; left > 0; {
 		round := min(left, freshEvents)
 		left -= round
-		l := fs.reserve(b, round)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range writers {
-			wg.Go(func() {
-				stream, version := uuid.New(), int64(0)
-				batch := make([]streamAppend, 1)
-				for next.Add(1) <= int64(round) {
-					batch[0] = streamAppend{stream: stream, expected: version, n: 1}
-					if err := l.appendStreams(ctx, batch); err != nil {
-						b.Error(err)
-						return
-					}
-					version++
-				}
-			})
-		}
-		wg.Wait()
-		if b.Failed() {
-			b.FailNow()
+		if err := appendConcurrently(ctx, fs.reserve(b, round), writers, round); err != nil {
+			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// appendConcurrently appends n events to l, one at a time with an exact
+// expected version, from writers goroutines, each to a new stream of its
+// own, and returns the first error.
+func appendConcurrently(ctx context.Context, l eventLog, writers, n int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			stream, version := uuid.New(), int64(0)
+			batch := make([]streamAppend, 1)
+			for next.Add(1) <= int64(n) {
+				batch[0] = streamAppend{stream: stream, expected: version, n: 1}
+				if errs[w] = l.appendStreams(ctx, batch); errs[w] != nil {
+					return
+				}
+				version++
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ratioRound is how many events each phase of BenchmarkWritersRatio
+// appends: two phases fill one fresh store.
+const ratioRound = freshEvents / 2
+
+// BenchmarkWritersRatio reads DurableAppend's comparison from one run:
+// in each op, ratioRound events appended by one writer and ratioRound by
+// sixteen, in turn (which goes first alternates), on the same fresh
+// store. It reports the sixteen writers' throughput over the one
+// writer's as x-one-writer, from phases a fraction of a second apart:
+// DurableAppend's writers=1 and writers=16 run minutes apart, and the
+// disk's fsync time drifts in between. Persistent implementations only:
+// memory: syncs nothing.
+func BenchmarkWritersRatio(b *testing.B) {
+	for _, im := range impls {
+		if !im.persistent {
+			continue
+		}
+		b.Run("impl="+im.name, func(b *testing.B) {
+			ctx := context.Background()
+			fs := newFreshStore(b, im)
+			var took [2]time.Duration // by writerCounts: one writer, sixteen
+			b.ResetTimer()
+			for i := range b.N {
+				for j := range 2 {
+					phase := (i + j) % 2
+					l := fs.reserve(b, ratioRound)
+					start := time.Now()
+					if err := appendConcurrently(ctx, l, writerCounts[phase], ratioRound); err != nil {
+						b.Fatal(err)
+					}
+					took[phase] += time.Since(start)
+				}
+			}
+			b.StopTimer()
+			events := float64(b.N * ratioRound)
+			b.ReportMetric(took[0].Seconds()/took[1].Seconds(), "x-one-writer")
+			b.ReportMetric(events/took[0].Seconds(), "one-events/s")
+			b.ReportMetric(events/took[1].Seconds(), "sixteen-events/s")
+		})
+	}
 }

@@ -105,6 +105,12 @@
 //     to its own stream, W = 1 (the single durable client) and 16 (what
 //     concurrency, group commit if any, buys); events/s. annals-file,
 //     sqlite and bbolt have synced the event when an append returns.
+//   - WritersRatio: the same two loads in turn, 500 events each per op,
+//     on one store (persistent implementations): x-one-writer is the
+//     sixteen writers' throughput over the one writer's, from phases a
+//     fraction of a second apart. Read the ratio there: DurableAppend's
+//     writers=1 and writers=16 run minutes apart, and the disk's fsync
+//     time drifts between them.
 //
 // Stores live under ANNALS_BENCH_DIR (default the system's temporary
 // directory) in one directory removed when the tests end. Durability costs
