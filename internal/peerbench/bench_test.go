@@ -42,7 +42,6 @@ func BenchmarkAppend1(b *testing.B) {
 	perStored(b, nil, func(b *testing.B, im impl, stored int) {
 		ctx := context.Background()
 		f := fixtureOf(b, im, stored, roleAppend)
-		batch := make([]streamAppend, 1)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
@@ -51,11 +50,9 @@ func BenchmarkAppend1(b *testing.B) {
 				f.reseed(b, roleAppend)
 				b.StartTimer()
 			}
-			batch[0] = streamAppend{stream: f.streams[f.appended], expected: eventsPerStream, n: 1}
-			if err := f.log.appendStreams(ctx, batch); err != nil {
+			if err := f.appendNext(ctx); err != nil {
 				b.Fatal(err)
 			}
-			f.appended++
 		}
 	})
 }
@@ -70,15 +67,35 @@ func BenchmarkLoad10(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			n, v, err := f.log.load(ctx, f.streams[rng.IntN(len(f.streams))])
-			if err != nil {
+			if err := f.loadRandom(ctx, rng); err != nil {
 				b.Fatal(err)
-			}
-			if n != eventsPerStream || v != eventsPerStream {
-				b.Fatalf("loaded %d events up to version %d, want %d", n, v, eventsPerStream)
 			}
 		}
 	})
+}
+
+// appendNext is Append1's operation: one event with an exact expected
+// version to the next stream of an append fixture that has not had one.
+func (f *fixture) appendNext(ctx context.Context) error {
+	batch := []streamAppend{{stream: f.streams[f.appended], expected: eventsPerStream, n: 1}}
+	if err := f.log.appendStreams(ctx, batch); err != nil {
+		return err
+	}
+	f.appended++
+	return nil
+}
+
+// loadRandom is Load10's operation: a whole stream of 10 events, chosen
+// by rng.
+func (f *fixture) loadRandom(ctx context.Context, rng *rand.Rand) error {
+	n, v, err := f.log.load(ctx, f.streams[rng.IntN(len(f.streams))])
+	if err != nil {
+		return err
+	}
+	if n != eventsPerStream || v != eventsPerStream {
+		return fmt.Errorf("loaded %d events up to version %d, want %d", n, v, eventsPerStream)
+	}
+	return nil
 }
 
 // BenchmarkScan reads every event of a store of N events in the order

@@ -64,6 +64,12 @@
 //
 //   - Load10: a whole stream of 10 events, chosen at random.
 //
+//   - Growth/op=O: Append1's or Load10's operation (O) on the smallest
+//     size and on N in turn, 100 operations each per op; x-smallest is the
+//     cost at N over the cost at the smallest size, from phases a fraction
+//     of a second apart. Read the flat-cost ratio there: Append1 and
+//     Load10 run their sizes minutes apart, and fsync time and load drift.
+//
 //   - Scan: every event in stored order through a cursor (Store.Scan on
 //     annals); events/s.
 //
