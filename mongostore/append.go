@@ -118,9 +118,13 @@ type head struct {
 	at      time.Time
 }
 
-var headOptions = options.FindOne().
-	SetSort(bson.D{{Key: fieldVersion, Value: -1}}).
-	SetProjection(bson.D{{Key: fieldVersion, Value: 1}, {Key: fieldStreamType, Value: 1}, {Key: fieldRecordedAt, Value: 1}})
+// headProjection is what a head is read from.
+var headProjection = bson.D{{Key: fieldVersion, Value: 1}, {Key: fieldStreamType, Value: 1}, {Key: fieldRecordedAt, Value: 1}}
+
+var (
+	headOptions = options.FindOne().SetSort(bson.D{{Key: fieldVersion, Value: -1}}).SetProjection(headProjection)
+	atOptions   = options.FindOne().SetProjection(headProjection)
+)
 
 // readHead reads a stream's last event; a stream without events is at
 // version 0.
@@ -143,6 +147,29 @@ func (s *Store) readHeadFrom(ctx context.Context, coll lungo.ICollection, stream
 		return head{}, fmt.Errorf("read stream %s head: %w", stream, err)
 	}
 	return h, nil
+}
+
+// readAt reads the stream's event at version as its head, for an append
+// that expects the stream to be exactly there: a point look-up on the
+// unique (aggregate_uuid, version) index, where the head is a walk to the
+// stream's end. Whether version is the last is for the insert to settle:
+// if the stream has moved on, the event at version+1 exists and the
+// unique index refuses the insert, which appendStreams reports as a lost
+// race with the stream's real head. found is false when the stream has no
+// event at version.
+func (s *Store) readAt(ctx context.Context, stream uuid.UUID, version int64) (h head, found bool, err error) {
+	filter := bson.D{{Key: fieldStream, Value: UUIDValue(stream)}, {Key: fieldVersion, Value: version}}
+	raw, err := s.events.FindOne(ctx, filter, atOptions).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return head{}, false, nil
+	}
+	if err == nil {
+		h, err = headOf(raw)
+	}
+	if err != nil {
+		return head{}, false, fmt.Errorf("read stream %s at version %d: %w", stream, version, err)
+	}
+	return h, true, nil
 }
 
 // headOf reads a head from the fields headOptions projects, looked up in
@@ -175,13 +202,24 @@ func headOf(raw bson.Raw) (head, error) {
 	return h, nil
 }
 
-// check reads the stream's head unless the append expects no stream (the
-// unique index then decides alone) and tests the expectation.
+// check reads what the append needs of its stream and tests the
+// expectation: nothing when it expects no stream (the unique index then
+// decides alone), the event at an exact expected version (readAt; the
+// head when there is none, to report the gap), else the head.
 func (s *Store) check(ctx context.Context, p *prepared) (head, error) {
-	if v, ok := p.expected.Version(); ok && v == 0 {
+	v, exact := p.expected.Version()
+	if exact && v == 0 {
 		return head{}, nil
 	}
-	h, err := s.readHead(ctx, p.stream)
+	var h head
+	var err error
+	found := false
+	if exact {
+		h, found, err = s.readAt(ctx, p.stream, v)
+	}
+	if err == nil && !found {
+		h, err = s.readHead(ctx, p.stream)
+	}
 	if err != nil {
 		return h, err
 	}

@@ -207,11 +207,13 @@ func TestMockScanPage(t *testing.T) {
 	notSecondary(t, m.Commands())
 }
 
-// The commands of an append as MongoDB receives them. One event: a head
-// read (the stream's last version, newest first, one document, three
-// fields, majority read concern) and an insert with the majority,
-// journaled write concern. A batch: the same in a snapshot transaction,
-// the insert ordered, the commit carrying the write concern.
+// The commands of an append as MongoDB receives them. One event with an
+// exact expected version: a point read of the event at that version (no
+// sort, one document, three fields, majority read concern) and an insert
+// with the majority, journaled write concern. With Any, the read is the
+// head: the stream's last version, newest first. A batch: the same in a
+// snapshot transaction, the insert ordered, the commit carrying the write
+// concern.
 func TestMockAppendCommands(t *testing.T) {
 	m, store := mockStore(t, nil)
 	ctx := t.Context()
@@ -232,7 +234,8 @@ func TestMockAppendCommands(t *testing.T) {
 		wantNames(t, m, "find", "insert")
 		find, insert := m.Commands()[0], m.Commands()[1]
 		for _, c := range []struct{ got, want string }{
-			{lookup(find, "sort"), `{"version": {"$numberInt":"-1"}}`},
+			{lookup(find, "filter", "version"), `{"$numberLong":"3"}`},
+			{lookup(find, "sort"), "<absent>"},
 			{lookup(find, "limit"), `{"$numberLong":"1"}`},
 			{lookup(find, "readConcern", "level"), `"majority"`},
 			{lookup(find, "projection", "data"), "<absent>"},
@@ -240,6 +243,25 @@ func TestMockAppendCommands(t *testing.T) {
 			{lookup(insert, "writeConcern", "j"), "true"},
 			{lookup(insert, "documents", "0", "version"), `{"$numberLong":"4"}`},
 			{lookup(insert, "startTransaction"), "<absent>"},
+		} {
+			if c.got != c.want {
+				t.Errorf("got %s, want %s", c.got, c.want)
+			}
+		}
+	})
+	t.Run("any", func(t *testing.T) {
+		m.Clear()
+		m.Script(mockmongo.Found(eventsNS, storedDoc(stream, 4, "Deposited")), mockmongo.OK(bson.E{Key: "n", Value: 1}))
+		if _, err := store.Append(ctx, stream, mongostore.Any, mongostore.EventData{Name: "Deposited"}); err != nil {
+			t.Fatal(err)
+		}
+		wantNames(t, m, "find", "insert")
+		find, insert := m.Commands()[0], m.Commands()[1]
+		for _, c := range []struct{ got, want string }{
+			{lookup(find, "filter", "version"), "<absent>"},
+			{lookup(find, "sort"), `{"version": {"$numberInt":"-1"}}`},
+			{lookup(find, "limit"), `{"$numberLong":"1"}`},
+			{lookup(insert, "documents", "0", "version"), `{"$numberLong":"5"}`},
 		} {
 			if c.got != c.want {
 				t.Errorf("got %s, want %s", c.got, c.want)

@@ -38,6 +38,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		want         string
 	}{
 		{"head read", bson.D{{Key: fieldStream, Value: UUIDValue(stream)}}, vdesc, "IXSCAN " + IndexStreamVersion},
+		{"event at a version", bson.D{{Key: fieldStream, Value: UUIDValue(stream)}, {Key: fieldVersion, Value: int64(3)}}, nil, "IXSCAN " + IndexStreamVersion},
 		{"whole stream", ReadQuery{}.filter(stream), vasc, "IXSCAN " + IndexStreamVersion},
 		{"version range", ReadQuery{FromVersion: 3, ToVersion: 9}.filter(stream), vasc, "IXSCAN " + IndexStreamVersion},
 		{"as of a time", ReadQuery{AsOf: at}.filter(stream), vasc, "IXSCAN " + IndexStreamVersion},

@@ -36,6 +36,10 @@ type txn struct {
 	other    bool
 	// seen is the last commit the transaction's reads can show.
 	seen uint64
+	// probeIt is the iterator of probe, made at the first; probeLen is
+	// the batch's length when it last refreshed its view of the batch.
+	probeIt  *pebble.Iterator
+	probeLen int
 }
 
 // begin starts a write transaction: it waits for the writer lock.
@@ -58,6 +62,7 @@ func (t *txn) abort() {
 		return
 	}
 	t.done = true
+	t.closeProbe()
 	_ = t.b.Close()
 	t.e.unlock()
 	t.e.inflight.Done()
@@ -72,6 +77,7 @@ func (t *txn) commit(ctx context.Context) error {
 		return errors.New("engine: transaction already finished")
 	}
 	t.done = true
+	t.closeProbe()
 	e := t.e
 	defer e.inflight.Done()
 	if t.b.Empty() && !t.catDirty {
@@ -236,9 +242,9 @@ func (t *txn) insert(m *collMeta, s stored) error {
 		return fmt.Errorf("engine: _id: %w", err)
 	}
 	dk := docKey(m.ID, idKey)
-	if ok, err := exists(t.b, dk); err != nil {
+	if _, found, err := t.probe(dk); err != nil {
 		return err
-	} else if ok {
+	} else if found {
 		return &dupKeyError{ns: m.ns(), index: "_id_", key: dupKeyText("_id", s.id())}
 	}
 	// What the _id key and the other indexes hold: the document itself,
@@ -436,7 +442,7 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 // checkUnique returns a duplicate key error when another document holds
 // the entry k of the unique index ix.
 func (t *txn) checkUnique(m *collMeta, ix *indexMeta, clustered bool, doc *stored, k, idKey, ref []byte) error {
-	v, found, err := probe(t.b, k)
+	v, found, err := t.probe(k)
 	if err != nil || !found {
 		return err
 	}
@@ -575,10 +581,8 @@ func (t *txn) trimOplog() error {
 	return nil
 }
 
-func exists(r pebble.Reader, k []byte) (bool, error) {
-	_, found, err := probe(r, k)
-	return found, err
-}
+// probeOptions are the options of a transaction's probe iterator.
+var probeOptions = pebble.IterOptions{UseL6Filters: true}
 
 // probe returns a copy of k's value, if k is there. It is Get for the
 // keys a write expects to be absent (a new _id, a unique index entry):
@@ -586,17 +590,44 @@ func exists(r pebble.Reader, k []byte) (bool, error) {
 // (L6's are large), so a Get of an absent key reads a data block of the
 // level that holds most of the store. A prefix seek that opts into L6's
 // filters skips it.
-func probe(r pebble.Reader, k []byte) ([]byte, bool, error) {
-	it, err := r.NewIter(&pebble.IterOptions{UseL6Filters: true})
-	if err != nil {
-		return nil, false, err
+//
+// The transaction keeps one iterator for its probes, refreshed when its
+// batch has grown since the last one: an insert probes once or twice,
+// and building and closing an iterator for each cost more than the seek.
+func (t *txn) probe(k []byte) ([]byte, bool, error) {
+	if t.probeIt == nil {
+		it, err := t.b.NewIter(&probeOptions)
+		if err != nil {
+			return nil, false, err
+		}
+		t.probeIt, t.probeLen = it, t.b.Len()
+	} else if n := t.b.Len(); n != t.probeLen {
+		t.probeIt.SetOptions(&probeOptions)
+		t.probeLen = n
 	}
+	it := t.probeIt
 	if !it.SeekPrefixGE(k) || !bytes.Equal(it.Key(), k) {
-		return nil, false, errors.Join(it.Error(), it.Close())
+		if err := it.Error(); err != nil {
+			t.closeProbe()
+			return nil, false, err
+		}
+		return nil, false, nil
 	}
 	v, err := it.ValueAndErr()
-	v = bytes.Clone(v)
-	return v, err == nil, errors.Join(err, it.Close())
+	if err != nil {
+		t.closeProbe()
+		return nil, false, err
+	}
+	return bytes.Clone(v), true, nil
+}
+
+// closeProbe closes the probe iterator, if there is one. It comes before
+// the batch is applied or closed.
+func (t *txn) closeProbe() {
+	if t.probeIt != nil {
+		_ = t.probeIt.Close()
+		t.probeIt = nil
+	}
 }
 
 func dupKeyText(field string, v any) string {

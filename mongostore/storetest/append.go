@@ -30,6 +30,7 @@ func runAppend(t *testing.T, open Opener) {
 			{"exact on a new stream", uuid.New(), mongostore.Exact(1), 1, true, 0},
 			{"exact match", existing, mongostore.Exact(2), 1, false, 0},
 			{"exact behind", existing, mongostore.Exact(1), 1, true, 3},
+			{"exact behind batch", existing, mongostore.Exact(2), 2, true, 3},
 			{"exact gap", existing, mongostore.Exact(5), 1, true, 3},
 			{"exact gap batch", existing, mongostore.Exact(7), 2, true, 3},
 			{"stream exists on a new stream", uuid.New(), mongostore.StreamExists, 1, true, 0},
