@@ -36,10 +36,8 @@ type txn struct {
 	other    bool
 	// seen is the last commit the transaction's reads can show.
 	seen uint64
-	// probeIt is the iterator of probe, made at the first; probeLen is
-	// the batch's length when it last refreshed its view of the batch.
-	probeIt  *pebble.Iterator
-	probeLen int
+	// probers are the iterators of probe, one per keyspace probed.
+	probers []prober
 }
 
 // begin starts a write transaction: it waits for the writer lock.
@@ -62,7 +60,7 @@ func (t *txn) abort() {
 		return
 	}
 	t.done = true
-	t.closeProbe()
+	t.closeProbes()
 	_ = t.b.Close()
 	t.e.unlock()
 	t.e.inflight.Done()
@@ -77,7 +75,7 @@ func (t *txn) commit(ctx context.Context) error {
 		return errors.New("engine: transaction already finished")
 	}
 	t.done = true
-	t.closeProbe()
+	t.closeProbes()
 	e := t.e
 	defer e.inflight.Done()
 	if t.b.Empty() && !t.catDirty {
@@ -242,7 +240,7 @@ func (t *txn) insert(m *collMeta, s stored) error {
 		return fmt.Errorf("engine: _id: %w", err)
 	}
 	dk := docKey(m.ID, idKey)
-	if _, found, err := t.probe(dk); err != nil {
+	if _, found, err := t.probe(probeSlot{coll: m.ID}, dk); err != nil {
 		return err
 	} else if found {
 		return &dupKeyError{ns: m.ns(), index: "_id_", key: dupKeyText("_id", s.id())}
@@ -442,7 +440,7 @@ func (t *txn) addEntries(m *collMeta, doc *stored, idKey []byte, prev *stored, r
 // checkUnique returns a duplicate key error when another document holds
 // the entry k of the unique index ix.
 func (t *txn) checkUnique(m *collMeta, ix *indexMeta, clustered bool, doc *stored, k, idKey, ref []byte) error {
-	v, found, err := t.probe(k)
+	v, found, err := t.probe(probeSlot{coll: m.ID, index: ix.ID}, k)
 	if err != nil || !found {
 		return err
 	}
@@ -581,8 +579,22 @@ func (t *txn) trimOplog() error {
 	return nil
 }
 
-// probeOptions are the options of a transaction's probe iterator.
+// probeOptions are the options of a transaction's probe iterators.
 var probeOptions = pebble.IterOptions{UseL6Filters: true}
+
+// probeSlot names a keyspace a transaction probes: a collection's
+// documents by _id (index 0), or one of its indexes.
+type probeSlot struct {
+	coll, index uint32
+}
+
+// prober is a transaction's iterator for the probes of one keyspace, and
+// the batch's length when it last refreshed its view of the batch.
+type prober struct {
+	slot probeSlot
+	it   *pebble.Iterator
+	len  int
+}
 
 // probe returns a copy of k's value, if k is there. It is Get for the
 // keys a write expects to be absent (a new _id, a unique index entry):
@@ -591,43 +603,62 @@ var probeOptions = pebble.IterOptions{UseL6Filters: true}
 // level that holds most of the store. A prefix seek that opts into L6's
 // filters skips it.
 //
-// The transaction keeps one iterator for its probes, refreshed when its
-// batch has grown since the last one: an insert probes once or twice,
-// and building and closing an iterator for each cost more than the seek.
-func (t *txn) probe(k []byte) ([]byte, bool, error) {
-	if t.probeIt == nil {
-		it, err := t.b.NewIter(&probeOptions)
-		if err != nil {
-			return nil, false, err
-		}
-		t.probeIt, t.probeLen = it, t.b.Len()
-	} else if n := t.b.Len(); n != t.probeLen {
-		t.probeIt.SetOptions(&probeOptions)
-		t.probeLen = n
+// The transaction keeps an iterator for each keyspace it probes (slot),
+// refreshed when its batch has grown since that iterator's last probe:
+// building one costs more than the seek, and one iterator shared by the
+// keyspaces would move each level to another table at every probe, where
+// a bulk insert's probes of one keyspace stay in the tables they used
+// last.
+func (t *txn) probe(slot probeSlot, k []byte) ([]byte, bool, error) {
+	p, err := t.prober(slot)
+	if err != nil {
+		return nil, false, err
 	}
-	it := t.probeIt
+	it := p.it
 	if !it.SeekPrefixGE(k) || !bytes.Equal(it.Key(), k) {
 		if err := it.Error(); err != nil {
-			t.closeProbe()
+			t.closeProbes()
 			return nil, false, err
 		}
 		return nil, false, nil
 	}
 	v, err := it.ValueAndErr()
 	if err != nil {
-		t.closeProbe()
+		t.closeProbes()
 		return nil, false, err
 	}
 	return bytes.Clone(v), true, nil
 }
 
-// closeProbe closes the probe iterator, if there is one. It comes before
-// the batch is applied or closed.
-func (t *txn) closeProbe() {
-	if t.probeIt != nil {
-		_ = t.probeIt.Close()
-		t.probeIt = nil
+// prober returns slot's probe iterator, made or refreshed as needed.
+func (t *txn) prober(slot probeSlot) (*prober, error) {
+	n := t.b.Len()
+	for i := range t.probers {
+		p := &t.probers[i]
+		if p.slot != slot {
+			continue
+		}
+		if p.len != n {
+			p.it.SetOptions(&probeOptions)
+			p.len = n
+		}
+		return p, nil
 	}
+	it, err := t.b.NewIter(&probeOptions)
+	if err != nil {
+		return nil, err
+	}
+	t.probers = append(t.probers, prober{slot: slot, it: it, len: n})
+	return &t.probers[len(t.probers)-1], nil
+}
+
+// closeProbes closes the probe iterators. It comes before the batch is
+// applied or closed.
+func (t *txn) closeProbes() {
+	for _, p := range t.probers {
+		_ = p.it.Close()
+	}
+	t.probers = t.probers[:0]
 }
 
 func dupKeyText(field string, v any) string {
