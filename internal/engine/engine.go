@@ -155,6 +155,9 @@ type Engine struct {
 	cursorsClosed bool
 	// pins are the open snapshot sessions' points in time (snapshot.go).
 	pins map[*pin]struct{}
+	// idCeilings are the collections' _id ceilings (idceiling.go); under
+	// wsem.
+	idCeilings map[uint32][]byte
 
 	// failed is set when a commit's fsync failed: its outcome is unknown,
 	// so the engine accepts nothing more (reopening replays the log).

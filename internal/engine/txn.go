@@ -240,10 +240,16 @@ func (t *txn) insert(m *collMeta, s stored) error {
 		return fmt.Errorf("engine: _id: %w", err)
 	}
 	dk := docKey(m.ID, idKey)
-	if _, found, err := t.probe(probeSlot{coll: m.ID}, dk); err != nil {
+	above, err := t.idAbove(m.ID, dk)
+	if err != nil {
 		return err
-	} else if found {
-		return &dupKeyError{ns: m.ns(), index: "_id_", key: dupKeyText("_id", s.id())}
+	}
+	if !above {
+		if _, found, err := t.probe(probeSlot{coll: m.ID}, dk); err != nil {
+			return err
+		} else if found {
+			return &dupKeyError{ns: m.ns(), index: "_id_", key: dupKeyText("_id", s.id())}
+		}
 	}
 	// What the _id key and the other indexes hold: the document itself,
 	// or in a clustered collection its key in the clustered index.
@@ -260,6 +266,7 @@ func (t *txn) insert(m *collMeta, s stored) error {
 	if err := t.b.Set(dk, val, nil); err != nil {
 		return err
 	}
+	t.raiseIDCeiling(m.ID, dk)
 	t.inserted = append(t.inserted, dk)
 	return t.logChange(bson.D{
 		{Key: "operationType", Value: "insert"},
