@@ -29,8 +29,9 @@ import (
 // stores nothing twice: it returns the versions the events got, with
 // Replayed set.
 //
-// One event costs two round trips (read the stream's head, insert); a batch
-// three (head, insert, commit), in one transaction.
+// One event costs two round trips (read the stream's head, or with an
+// Exact expected version the event at that version, then insert); a batch
+// three (that read, insert, commit), in one transaction.
 func (s *Store) Append(ctx context.Context, stream uuid.UUID, expected ExpectedVersion, events ...EventData) (AppendResult, error) {
 	res, err := s.AppendStreams(ctx, StreamAppend{Stream: stream, Expected: expected, Events: events})
 	if err != nil {

@@ -44,7 +44,11 @@
 // see write conflicts; a transaction open longer than its lifetime, 60 s
 // by default, is aborted with NoSuchTransaction and the
 // TransientTransactionError label, as MongoDB does). Unique-index checks
-// happen before anything of an operation is written. The commit applies
+// happen before anything of an operation is written: each is a prefix
+// seek that bloom filters answer for the tables without the key, on an
+// iterator the transaction keeps per keyspace it probes (txn.go); an
+// insert whose _id is above every _id its collection has held (UUIDv7s,
+// ObjectIds) skips the _id check (idceiling.go). The commit applies
 // the batch (documents, index entries and change-log entries together),
 // releases the lock, then waits for the WAL fsync: the next writer runs
 // while this one syncs, and Pebble's commit pipeline lets concurrent

@@ -45,11 +45,7 @@ func BenchmarkAppend1(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			if f.appended == len(f.streams) {
-				b.StopTimer()
-				f.reseed(b, roleAppend)
-				b.StartTimer()
-			}
+			f.readyToAppend(b)
 			if err := f.appendNext(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -75,14 +71,26 @@ func BenchmarkLoad10(b *testing.B) {
 }
 
 // appendNext is Append1's operation: one event with an exact expected
-// version to the next stream of an append fixture that has not had one.
+// version to the next stream of an append fixture that has not had one
+// (readyToAppend sees that there is one).
 func (f *fixture) appendNext(ctx context.Context) error {
-	batch := []streamAppend{{stream: f.streams[f.appended], expected: eventsPerStream, n: 1}}
-	if err := f.log.appendStreams(ctx, batch); err != nil {
+	f.next[0] = streamAppend{stream: f.streams[f.appended], expected: eventsPerStream, n: 1}
+	if err := f.log.appendStreams(ctx, f.next[:]); err != nil {
 		return err
 	}
 	f.appended++
 	return nil
+}
+
+// readyToAppend seeds an append fixture again, timer stopped, once every
+// stream has had its appendNext.
+func (f *fixture) readyToAppend(b *testing.B) {
+	if f.appended < len(f.streams) {
+		return
+	}
+	b.StopTimer()
+	f.reseed(b, roleAppend)
+	b.StartTimer()
 }
 
 // loadRandom is Load10's operation: a whole stream of 10 events, chosen

@@ -245,6 +245,9 @@ type fixture struct {
 	// appended counts the events roleAppend added since seeding: one to
 	// each of streams[:appended].
 	appended int
+	// next is appendNext's batch, kept so that an append allocates
+	// nothing of the benchmark's own.
+	next [1]streamAppend
 }
 
 // fixtureOf returns the open fixture of a role, building it the first

@@ -48,10 +48,8 @@ func BenchmarkGrowth(b *testing.B) {
 							size := (i + j) % 2
 							f := fixtures[size]
 							for range growthRound {
-								if op.role == roleAppend && f.appended == len(f.streams) {
-									b.StopTimer()
-									f.reseed(b, roleAppend)
-									b.StartTimer()
+								if op.role == roleAppend {
+									f.readyToAppend(b)
 								}
 								start := time.Now()
 								if err := op.run(ctx, f, rng); err != nil {
