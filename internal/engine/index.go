@@ -55,7 +55,7 @@ func indexValues(doc *bson.D, path string) (vals []any, multikey bool) {
 			vals = append(vals, nil)
 		}
 	}
-	walk(*doc, strings.Split(path, "."))
+	walk(*doc, splitPath(path))
 	return vals, multikey
 }
 
@@ -76,20 +76,20 @@ func asArray(v any) (bson.A, bool) {
 func storedKeys(m *collMeta, ix *indexMeta, s *stored, idKey []byte) ([][]byte, bool, error) {
 	key := indexPrefix(m.ID, ix.ID)
 	for _, f := range ix.Fields {
-		v, found, decided := lookupRaw(s.raw, strings.Split(f, "."))
+		v, found, decided := lookupRaw(s.raw, splitPath(f))
 		if !decided {
 			return entryKeys(m, ix, s.d(), idKey)
 		}
-		var x any
-		if found {
-			var ok bool
-			if x, ok = rawScalar(v); !ok {
-				return entryKeys(m, ix, s.d(), idKey)
-			}
+		if !found {
+			key = append(key, kbNull)
+			continue
 		}
+		var ok bool
 		var err error
-		if key, err = appendKey(key, x); err != nil {
+		if key, ok, err = keyAppendRaw(key, v); err != nil {
 			return nil, false, fmt.Errorf("engine: index %s field %s: %w", ix.Name, f, err)
+		} else if !ok {
+			return entryKeys(m, ix, s.d(), idKey)
 		}
 	}
 	if !ix.Unique {

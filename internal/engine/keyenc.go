@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
-	"strings"
 
 	"github.com/256dpi/lungo/bsonkit"
 	"go.mongodb.org/mongo-driver/bson"
@@ -329,17 +328,17 @@ func keyAppendArray(dst []byte, a bson.A, depth int) ([]byte, error) {
 
 // keyAppendEscaped appends s with 0x00 escaped as 0x00 0xFF and the
 // terminator 0x00 0x01, preserving bytes.Compare order of the raw strings.
-func keyAppendEscaped(dst []byte, s string) []byte {
-	for {
-		i := strings.IndexByte(s, 0)
-		if i < 0 {
-			dst = append(dst, s...)
-			return append(dst, 0x00, 0x01)
+func keyAppendEscaped[T string | []byte](dst []byte, s T) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, 0x00, 0xFF)
+			start = i + 1
 		}
-		dst = append(dst, s[:i]...)
-		dst = append(dst, 0x00, 0xFF)
-		s = s[i+1:]
 	}
+	dst = append(dst, s[start:]...)
+	return append(dst, 0x00, 0x01)
 }
 
 // keyAppendU32 appends v big endian.

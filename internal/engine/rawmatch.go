@@ -101,7 +101,7 @@ func compileRaw(filter bson.D) *rawFilter {
 }
 
 func compilePreds(field string, v any) []*rawPred {
-	path := strings.Split(field, ".")
+	path := splitPath(field)
 	for _, seg := range path {
 		if seg == "" || (seg[0] >= '0' && seg[0] <= '9') {
 			return nil // positional paths reach into arrays
