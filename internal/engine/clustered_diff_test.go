@@ -193,10 +193,7 @@ func (s *clSeq) logf(format string, args ...any) {
 func (s *clSeq) differ(op *clOp, format string, args ...any) {
 	s.t.Helper()
 	s.failed = true
-	recent := s.log
-	if len(recent) > 12 {
-		recent = recent[len(recent)-12:]
-	}
+	recent := lastLines(s.log, 12)
 	s.t.Errorf("seed %d op #%d %s:\n  %s\n  contents before (by _id): %s\n  recent ops (replay: -run 'TestClusteredMatchesPlain/seed=%d$' -clustered.v):\n    %s",
 		s.seed, s.i, op.desc, fmt.Sprintf(format, args...), cjDocs(s.state), s.seed, strings.Join(recent, "\n    "))
 }
@@ -303,13 +300,9 @@ func (s *clSeq) settle(op *clOp, o [2]clOutcome, evs [2][]string) {
 			return
 		}
 	}
-	var got [2][]bson.D
-	for side := range 2 {
-		var msg string
-		if got[side], msg = s.contents(side); msg != "" {
-			s.differ(op, "%s: %s", clSideName[side], msg)
-			return
-		}
+	got, ok := s.readBoth(op)
+	if !ok {
+		return
 	}
 	msg := s.compareOutcome(op, o[0], o[1])
 	if msg == "" {
@@ -339,6 +332,19 @@ func (s *clSeq) settle(op *clOp, o [2]clOutcome, evs [2][]string) {
 	}
 }
 
+// readBoth reads both sides' contents (see contents); when one is wrong it
+// reports it and answers false.
+func (s *clSeq) readBoth(op *clOp) (got [2][]bson.D, ok bool) {
+	for side := range 2 {
+		var msg string
+		if got[side], msg = s.contents(side); msg != "" {
+			s.differ(op, "%s: %s", clSideName[side], msg)
+			return got, false
+		}
+	}
+	return got, true
+}
+
 // candidates are the documents a *One operation may act on: those its
 // filter selects, and of those the first by its sort and its ties.
 func (s *clSeq) candidates(op *clOp) []bson.D {
@@ -352,11 +358,7 @@ func (s *clSeq) candidates(op *clOp) []bson.D {
 		if err != nil {
 			s.t.Fatalf("sort %s: %v", j(op.sort), err)
 		}
-		n := 1
-		for n < len(docs) && bsonkit.Order(&docs[0], &docs[n], cols, false) == 0 {
-			n++
-		}
-		docs = docs[:n]
+		docs = docs[:tieEnd(docs, 0, cols)]
 	}
 	return docs
 }
@@ -402,17 +404,13 @@ func (s *clSeq) runAmbiguous(op *clOp, cands []bson.D) {
 
 // probe runs op on the plain side in a transaction that aborts.
 func (s *clSeq) probe(op *clOp, filter bson.D) clOutcome {
-	sess, err := s.e.Client().StartSession()
+	var o clOutcome
+	err := probeTxn(s.ctx, s.e.Client(), func(sc lungo.ISessionContext) {
+		o = s.exec(sc, clPlain, op, filter)
+	})
 	if err != nil {
 		s.t.Fatalf("start session: %v", err)
 	}
-	defer sess.EndSession(s.ctx)
-	var o clOutcome
-	errProbe := errors.New("probe")
-	_, _ = sess.WithTransaction(s.ctx, func(sc lungo.ISessionContext) (any, error) {
-		o = s.exec(sc, clPlain, op, filter)
-		return nil, errProbe
-	})
 	return o
 }
 
@@ -424,34 +422,31 @@ func (s *clSeq) runTxn(op *clOp) {
 	var errs [2]error
 	var evs [2][]string
 	for side := range 2 {
-		sess, err := s.e.Client().StartSession()
-		if err != nil {
-			s.t.Fatalf("start session: %v", err)
-		}
-		_, errs[side] = sess.WithTransaction(s.ctx, func(sc lungo.ISessionContext) (any, error) {
+		var err error
+		errs[side], err = inSessionTxn(s.ctx, s.e.Client(), func(sc lungo.ISessionContext) error {
 			outs[side] = outs[side][:0]
 			for _, sub := range op.txn {
 				o := s.exec(sc, side, sub, sub.filter)
 				outs[side] = append(outs[side], o)
 				if o.err != nil {
-					return nil, o.err
+					return o.err
 				}
 			}
 			if op.abort {
-				return nil, errAbort
+				return errAbort
 			}
-			return nil, nil
+			return nil
 		})
-		sess.EndSession(s.ctx)
+		if err != nil {
+			s.t.Fatalf("start session: %v", err)
+		}
 		evs[side] = s.events(side)
 	}
-	var got [2][]bson.D
+	got, ok := s.readBoth(op)
+	if !ok {
+		return
+	}
 	for side := range 2 {
-		var msg string
-		if got[side], msg = s.contents(side); msg != "" {
-			s.differ(op, "%s: %s", clSideName[side], msg)
-			return
-		}
 		if errs[side] != nil && docsKey(got[side]) != docsKey(s.state) {
 			s.differ(op, "%s: the transaction failed (%v) but its changes are visible: %s", clSideName[side], errs[side], cjDocs(got[side]))
 			return
@@ -608,20 +603,12 @@ func (s *clSeq) compareOutcome(op *clOp, p, c clOutcome) string {
 		return "values differ"
 	}
 	if p.hasVals {
-		a, b := slices.Clone(p.vals), slices.Clone(c.vals)
-		cmp := func(x, y any) int { return bsonkit.Compare(x, y) }
-		slices.SortStableFunc(a, cmp)
-		slices.SortStableFunc(b, cmp)
-		if len(a) != len(b) {
-			return "distinct values differ"
+		same, typed := sameDistinct(p.vals, c.vals, cj)
+		if typed > 0 {
+			s.tol["distinct-number-type"] += typed
 		}
-		for i := range a {
-			if bsonkit.Compare(a[i], b[i]) != 0 {
-				return "distinct values differ"
-			}
-			if cj(a[i]) != cj(b[i]) {
-				s.tol["distinct-number-type"]++
-			}
+		if !same {
+			return "distinct values differ"
 		}
 	}
 	if (p.docs == nil) != (c.docs == nil) {
@@ -677,20 +664,15 @@ func (s *clSeq) compareSorted(op *clOp, p, c []bson.D) string {
 		fp, fc = append(fp, full(p[i])), append(fc, full(c[i]))
 	}
 	for side, docs := range [2][]bson.D{fp, fc} {
-		for i := 1; i < len(docs); i++ {
-			if bsonkit.Order(&docs[i-1], &docs[i], cols, false) > 0 {
-				return fmt.Sprintf("%s: not in sort order at %d", clSideName[side], i)
-			}
+		if i := sortBreak(docs, cols); i >= 0 {
+			return fmt.Sprintf("%s: not in sort order at %d", clSideName[side], i)
 		}
 	}
 	for start := 0; start < len(fp); {
 		if bsonkit.Order(&fp[start], &fc[start], cols, false) != 0 {
 			return fmt.Sprintf("sort keys differ at %d", start)
 		}
-		end := start + 1
-		for end < len(fp) && bsonkit.Order(&fp[start], &fp[end], cols, false) == 0 {
-			end++
-		}
+		end := tieEnd(fp, start, cols)
 		if docsKey(sortByCanon(p[start:end])) != docsKey(sortByCanon(c[start:end])) {
 			return fmt.Sprintf("documents with equal sort keys at %d..%d differ", start, end-1)
 		}
@@ -1031,13 +1013,7 @@ func (s *clSeq) update(touchKey bool) bson.D {
 			return
 		}
 		used[field] = true
-		for i := range u {
-			if u[i].Key == op {
-				u[i].Value = append(u[i].Value.(bson.D), bson.E{Key: field, Value: v})
-				return
-			}
-		}
-		u = append(u, bson.E{Key: op, Value: bson.D{{Key: field, Value: v}}})
+		u = withOperator(u, op, field, v)
 	}
 	for n := 1 + r.IntN(3); len(u) == 0 || n > 0; n-- {
 		field := []string{"k", "v", "v", "t", "x"}[r.IntN(5)]
@@ -1118,10 +1094,7 @@ func (s *clSeq) projection() bson.D {
 }
 
 func (s *clSeq) genOp() *clOp {
-	choices := []struct {
-		w  int
-		fn func() *clOp
-	}{
+	return pickWeighted(s.r, []weighted[*clOp]{
 		{16, s.insertOneOp},
 		{9, s.insertManyOp},
 		{8, func() *clOp { return s.updateOp(false) }},
@@ -1138,19 +1111,7 @@ func (s *clSeq) genOp() *clOp {
 		{4, s.bulkOp},
 		{4, s.txnOp},
 		{1, s.indexAgainOp},
-	}
-	total := 0
-	for _, c := range choices {
-		total += c.w
-	}
-	n := s.r.IntN(total)
-	for _, c := range choices {
-		if n < c.w {
-			return c.fn()
-		}
-		n -= c.w
-	}
-	panic("unreachable")
+	})
 }
 
 // createTOp creates {t: 1}, over the documents there are.
@@ -1256,11 +1217,7 @@ func (s *clSeq) updateOp(many bool) *clOp {
 		desc:   fmt.Sprintf("%s filter=%s update=%s upsert=%v", name, j(filter), j(update), upsert),
 		filter: filter, update: update, one: !many, many: many,
 		run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
-			o := options.Update().SetUpsert(upsert)
-			if many {
-				return updateResult2(c.UpdateMany(ctx, f, dcopy(update), o))
-			}
-			return updateResult2(c.UpdateOne(ctx, f, dcopy(update), o))
+			return updateResult2(updateDocs(ctx, c, f, update, upsert, many))
 		},
 	}
 }
@@ -1275,13 +1232,19 @@ func (s *clSeq) replacement(upsert bool) bson.D {
 	return d
 }
 
-func (s *clSeq) replaceOneOp() *clOp {
-	filter := s.filter()
-	upsert := s.r.IntN(4) == 0
+// replaceArgs picks a replace's filter, whether it upserts (never when
+// the filter names _id) and its replacement.
+func (s *clSeq) replaceArgs() (filter, repl bson.D, upsert bool) {
+	filter = s.filter()
+	upsert = s.r.IntN(4) == 0
 	if _, ok := lookup(filter, "_id"); ok {
 		upsert = false
 	}
-	repl := s.replacement(upsert)
+	return filter, s.replacement(upsert), upsert
+}
+
+func (s *clSeq) replaceOneOp() *clOp {
+	filter, repl, upsert := s.replaceArgs()
 	return &clOp{
 		desc:   fmt.Sprintf("ReplaceOne filter=%s replacement=%s upsert=%v", j(filter), j(repl), upsert),
 		filter: filter, one: true,
@@ -1305,40 +1268,22 @@ func (s *clSeq) deleteOp(many bool) *clOp {
 		desc:   fmt.Sprintf("%s filter=%s", name, j(filter)),
 		filter: filter, one: !many,
 		run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
-			var res *mongo.DeleteResult
-			var err error
-			if many {
-				res, err = c.DeleteMany(ctx, f)
-			} else {
-				res, err = c.DeleteOne(ctx, f)
-			}
-			o := clOutcome{err: err}
-			if err == nil {
-				o.n = fmt.Sprintf("deleted=%d", res.DeletedCount)
-			}
-			return o
+			n, err := deleteDocs(ctx, c, f, many)
+			return clOutcome{err: err, n: n}
 		},
 	}
 }
 
-func singleResult2(r lungo.ISingleResult) clOutcome {
-	var d bson.D
-	err := r.Decode(&d)
-	o := clOutcome{err: err}
-	if err == nil {
-		o.docs = []bson.D{d}
-	}
-	return o
-}
-
-// famOpts picks a findOneAnd*'s sort, projection and returned version.
-func (s *clSeq) famOpts() (sortSpec, proj bson.D, after bool, desc string) {
+// famOpts picks a findOneAnd*'s sort, projection and returned version,
+// with upsert as given.
+func (s *clSeq) famOpts(upsert bool) (findOneAndOpts, string) {
+	fo := findOneAndOpts{upsert: upsert}
 	if s.r.IntN(2) == 0 {
-		sortSpec, _ = s.sortSpec(false)
+		fo.sort, _ = s.sortSpec(false)
 	}
-	proj = s.projection()
-	after = s.r.IntN(2) == 0
-	return sortSpec, proj, after, fmt.Sprintf(" sort=%s projection=%s after=%v", j(sortSpec), j(proj), after)
+	fo.proj = s.projection()
+	fo.after = s.r.IntN(2) == 0
+	return fo, fmt.Sprintf(" sort=%s projection=%s after=%v", j(fo.sort), j(fo.proj), fo.after)
 }
 
 func (s *clSeq) findOneAndUpdateOp() *clOp {
@@ -1347,62 +1292,39 @@ func (s *clSeq) findOneAndUpdateOp() *clOp {
 	if upsert {
 		update, upsert = s.upsertable(filter, update)
 	}
-	sortSpec, proj, after, desc := s.famOpts()
+	fo, desc := s.famOpts(upsert)
 	return &clOp{
 		desc:   fmt.Sprintf("FindOneAndUpdate filter=%s update=%s upsert=%v%s", j(filter), j(update), upsert, desc),
-		filter: filter, sort: sortSpec, update: update, one: true, returnsDoc: true, mode: docsSingle,
+		filter: filter, sort: fo.sort, update: update, one: true, returnsDoc: true, mode: docsSingle,
 		run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
-			o := options.FindOneAndUpdate().SetUpsert(upsert).SetReturnDocument(returnDoc(after))
-			if sortSpec != nil {
-				o.SetSort(dcopy(sortSpec))
-			}
-			if proj != nil {
-				o.SetProjection(dcopy(proj))
-			}
-			return singleResult2(c.FindOneAndUpdate(ctx, f, dcopy(update), o))
+			docs, err := fo.update(ctx, c, f, update)
+			return clOutcome{err: err, docs: docs}
 		},
 	}
 }
 
 func (s *clSeq) findOneAndReplaceOp() *clOp {
-	filter := s.filter()
-	upsert := s.r.IntN(4) == 0
-	if _, ok := lookup(filter, "_id"); ok {
-		upsert = false
-	}
-	repl := s.replacement(upsert)
-	sortSpec, proj, after, desc := s.famOpts()
+	filter, repl, upsert := s.replaceArgs()
+	fo, desc := s.famOpts(upsert)
 	return &clOp{
 		desc:   fmt.Sprintf("FindOneAndReplace filter=%s replacement=%s upsert=%v%s", j(filter), j(repl), upsert, desc),
-		filter: filter, sort: sortSpec, one: true, returnsDoc: true, mode: docsSingle,
+		filter: filter, sort: fo.sort, one: true, returnsDoc: true, mode: docsSingle,
 		run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
-			o := options.FindOneAndReplace().SetUpsert(upsert).SetReturnDocument(returnDoc(after))
-			if sortSpec != nil {
-				o.SetSort(dcopy(sortSpec))
-			}
-			if proj != nil {
-				o.SetProjection(dcopy(proj))
-			}
-			return singleResult2(c.FindOneAndReplace(ctx, f, dcopy(repl), o))
+			docs, err := fo.replace(ctx, c, f, repl)
+			return clOutcome{err: err, docs: docs}
 		},
 	}
 }
 
 func (s *clSeq) findOneAndDeleteOp() *clOp {
 	filter := s.filter()
-	sortSpec, proj, _, desc := s.famOpts()
+	fo, desc := s.famOpts(false)
 	return &clOp{
 		desc:   fmt.Sprintf("FindOneAndDelete filter=%s%s", j(filter), desc),
-		filter: filter, sort: sortSpec, one: true, returnsDoc: true, mode: docsSingle,
+		filter: filter, sort: fo.sort, one: true, returnsDoc: true, mode: docsSingle,
 		run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
-			o := options.FindOneAndDelete()
-			if sortSpec != nil {
-				o.SetSort(dcopy(sortSpec))
-			}
-			if proj != nil {
-				o.SetProjection(dcopy(proj))
-			}
-			return singleResult2(c.FindOneAndDelete(ctx, f, o))
+			docs, err := fo.delete(ctx, c, f)
+			return clOutcome{err: err, docs: docs}
 		},
 	}
 }
@@ -1430,19 +1352,6 @@ func (s *clSeq) findOp(inTxn bool) *clOp {
 	op.projected = proj != nil
 	op.desc = fmt.Sprintf("Find filter=%s sort=%s skip=%d limit=%d projection=%s", j(op.filter), j(op.sort), skip, limit, j(proj))
 	op.run = func(ctx context.Context, c *Collection, f bson.D) clOutcome {
-		o := options.Find()
-		if op.sort != nil {
-			o.SetSort(dcopy(op.sort))
-		}
-		if skip > 0 {
-			o.SetSkip(skip)
-		}
-		if limit > 0 {
-			o.SetLimit(limit)
-		}
-		if proj != nil {
-			o.SetProjection(dcopy(proj))
-		}
 		var sortArg any
 		if op.sort != nil {
 			sortArg = op.sort
@@ -1457,14 +1366,7 @@ func (s *clSeq) findOp(inTxn bool) *clOp {
 				s.plans[plan]++
 			}
 		}
-		cur, err := c.Find(ctx, f, o)
-		if err != nil {
-			return clOutcome{err: err, n: "plan=" + plan}
-		}
-		docs, err := readAll(ctx, cur)
-		if docs == nil {
-			docs = []bson.D{}
-		}
+		docs, err := findSpec{sort: op.sort, proj: proj, skip: skip, limit: limit}.find(ctx, c, f)
 		return clOutcome{err: err, docs: docs, n: "plan=" + plan}
 	}
 	return op
@@ -1472,30 +1374,13 @@ func (s *clSeq) findOp(inTxn bool) *clOp {
 
 func (s *clSeq) countOp() *clOp {
 	filter := s.filter()
-	var skip, limit int64
-	if s.r.IntN(4) == 0 {
-		skip = int64(1 + s.r.IntN(3))
-	}
-	if s.r.IntN(4) == 0 {
-		limit = int64(1 + s.r.IntN(4))
-	}
+	skip, limit := skipLimit(s.r, 4)
 	return &clOp{
 		desc:   fmt.Sprintf("CountDocuments filter=%s skip=%d limit=%d", j(filter), skip, limit),
 		filter: filter,
 		run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
-			o := options.Count()
-			if skip > 0 {
-				o.SetSkip(skip)
-			}
-			if limit > 0 {
-				o.SetLimit(limit)
-			}
-			n, err := c.CountDocuments(ctx, f, o)
-			out := clOutcome{err: err}
-			if err == nil {
-				out.n = "count=" + strconv.FormatInt(n, 10)
-			}
-			return out
+			n, err := countDocs(ctx, c, f, skip, limit)
+			return clOutcome{err: err, n: n}
 		},
 	}
 }
@@ -1519,53 +1404,30 @@ func (s *clSeq) distinctOp() *clOp {
 func (s *clSeq) bulkOp() *clOp {
 	r := s.r
 	n := 2 + r.IntN(5)
-	descs := make([]string, 0, n)
-	makers := make([]func() mongo.WriteModel, 0, n)
+	models := make(bulkModels, 0, n)
 	for range n {
 		switch r.IntN(7) {
 		case 0, 1:
-			d := s.doc(s.id())
-			descs = append(descs, "insert "+j(d))
-			makers = append(makers, func() mongo.WriteModel { return mongo.NewInsertOneModel().SetDocument(dcopy(d)) })
+			models.insertOne(s.doc(s.id()))
 		case 2:
 			f, u := bson.D{{Key: "_id", Value: s.id()}}, s.update(true)
-			up := r.IntN(3) == 0
-			descs = append(descs, fmt.Sprintf("updateOne %s %s upsert=%v", j(f), j(u), up))
-			makers = append(makers, func() mongo.WriteModel {
-				return mongo.NewUpdateOneModel().SetFilter(dcopy(f)).SetUpdate(dcopy(u)).SetUpsert(up)
-			})
+			models.updateOne(f, u, r.IntN(3) == 0)
 		case 3:
 			f, rep := bson.D{{Key: "_id", Value: s.id()}}, s.replacement(false)
-			up := r.IntN(3) == 0
-			descs = append(descs, fmt.Sprintf("replaceOne %s %s upsert=%v", j(f), j(rep), up))
-			makers = append(makers, func() mongo.WriteModel {
-				return mongo.NewReplaceOneModel().SetFilter(dcopy(f)).SetReplacement(dcopy(rep)).SetUpsert(up)
-			})
+			models.replaceOne(f, rep, r.IntN(3) == 0)
 		case 4:
-			f := bson.D{{Key: "_id", Value: s.id()}}
-			descs = append(descs, "deleteOne "+j(f))
-			makers = append(makers, func() mongo.WriteModel { return mongo.NewDeleteOneModel().SetFilter(dcopy(f)) })
+			models.deleteOne(bson.D{{Key: "_id", Value: s.id()}})
 		case 5:
-			f := bson.D{{Key: "k", Value: s.present()}, {Key: "t", Value: s.tVal()}}
-			descs = append(descs, "deleteMany "+j(f))
-			makers = append(makers, func() mongo.WriteModel { return mongo.NewDeleteManyModel().SetFilter(dcopy(f)) })
+			models.deleteMany(bson.D{{Key: "k", Value: s.present()}, {Key: "t", Value: s.tVal()}})
 		default:
-			f, u := s.filter(), s.update(false)
-			descs = append(descs, fmt.Sprintf("updateMany %s %s", j(f), j(u)))
-			makers = append(makers, func() mongo.WriteModel {
-				return mongo.NewUpdateManyModel().SetFilter(dcopy(f)).SetUpdate(dcopy(u))
-			})
+			models.updateMany(s.filter(), s.update(false))
 		}
 	}
 	ordered := r.IntN(2) == 0
 	return &clOp{
-		desc: fmt.Sprintf("BulkWrite ordered=%v [%s]", ordered, strings.Join(descs, "; ")),
+		desc: models.desc(ordered),
 		run: func(ctx context.Context, c *Collection, _ bson.D) clOutcome {
-			models := make([]mongo.WriteModel, len(makers))
-			for i, m := range makers {
-				models[i] = m()
-			}
-			res, err := c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(ordered))
+			res, err := models.write(ctx, c, ordered)
 			o := clOutcome{err: err, failed: failedModels(err)}
 			if res != nil {
 				o.n = fmt.Sprintf("inserted=%d matched=%d modified=%d deleted=%d upserted=%d ids=%s",
@@ -1577,13 +1439,8 @@ func (s *clSeq) bulkOp() *clOp {
 }
 
 func upsertedIDs(m map[int64]any) bson.D {
-	keys := make([]int64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	d := bson.D{}
-	for _, k := range keys {
+	for _, k := range sortedKeys(m) {
 		d = append(d, bson.E{Key: strconv.FormatInt(k, 10), Value: m[k]})
 	}
 	return d
@@ -1613,7 +1470,8 @@ func (s *clSeq) txnOp() *clOp {
 			after := r.IntN(2) == 0
 			subs = append(subs, &clOp{desc: fmt.Sprintf("FindOneAndUpdate filter=%s update=%s after=%v", j(f), j(u), after), filter: f, mode: docsSingle,
 				run: func(ctx context.Context, c *Collection, f bson.D) clOutcome {
-					return singleResult2(c.FindOneAndUpdate(ctx, f, dcopy(u), options.FindOneAndUpdate().SetReturnDocument(returnDoc(after))))
+					docs, err := singleDocs(c.FindOneAndUpdate(ctx, f, dcopy(u), options.FindOneAndUpdate().SetReturnDocument(returnDoc(after))))
+					return clOutcome{err: err, docs: docs}
 				}})
 		case 9:
 			f, rep := bson.D{{Key: "_id", Value: s.id()}}, s.replacement(false)

@@ -19,6 +19,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -28,7 +29,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,13 +147,9 @@ func (st *oracleStats) report(t *testing.T, took time.Duration) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+// sortedKeys are m's keys in order.
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
 }
 
 // oracleIndex is an index a sequence may create.
@@ -263,10 +259,7 @@ func (s *oracleSeq) logf(format string, args ...any) {
 // differ records a real difference and stops the sequence.
 func (s *oracleSeq) differ(op *oracleOp, before []bson.D, format string, args ...any) {
 	s.failed = true
-	recent := s.log
-	if len(recent) > 14 {
-		recent = recent[len(recent)-14:]
-	}
+	recent := lastLines(s.log, 14)
 	made := make([]string, len(s.made))
 	for i, ix := range s.made {
 		made[i] = ix.String()
@@ -436,11 +429,7 @@ func (s *oracleSeq) candidates(op *oracleOp) []bson.D {
 		if err != nil {
 			return nil
 		}
-		n := 1
-		for n < len(docs) && bsonkit.Order(&docs[0], &docs[n], cols, false) == 0 {
-			n++
-		}
-		docs = docs[:n]
+		docs = docs[:tieEnd(docs, 0, cols)]
 	}
 	return docs
 }
@@ -505,17 +494,13 @@ func (s *oracleSeq) runAmbiguous(op *oracleOp, before []bson.D, cands []bson.D) 
 
 // probe runs op on lungo in a transaction it aborts.
 func (s *oracleSeq) probe(op *oracleOp, filter bson.D) outcome {
-	sess, err := s.cl[ref].StartSession()
+	var o outcome
+	err := probeTxn(s.ctx, s.cl[ref], func(sc lungo.ISessionContext) {
+		o = s.exec(sc, ref, op, filter)
+	})
 	if err != nil {
 		return outcome{err: err}
 	}
-	defer sess.EndSession(s.ctx)
-	var o outcome
-	errProbe := errors.New("probe")
-	_, _ = sess.WithTransaction(s.ctx, func(sc lungo.ISessionContext) (any, error) {
-		o = s.exec(sc, ref, op, filter)
-		return nil, errProbe
-	})
 	return o
 }
 
@@ -528,25 +513,24 @@ func (s *oracleSeq) runTxn(op *oracleOp) {
 	lungoPanic := false
 	errPanic := errors.New("operation panicked")
 	for side := range 2 {
-		sess, err := s.cl[side].StartSession()
-		if err != nil {
-			s.t.Fatalf("%s: start session: %v", sideName[side], err)
-		}
-		_, errs[side] = sess.WithTransaction(s.ctx, func(sc lungo.ISessionContext) (any, error) {
+		var err error
+		errs[side], err = inSessionTxn(s.ctx, s.cl[side], func(sc lungo.ISessionContext) error {
 			outs[side] = outs[side][:0]
 			for _, sub := range op.txn {
 				o := s.exec(sc, side, sub, sub.filter)
 				outs[side] = append(outs[side], o)
 				if o.panic != nil {
-					return nil, errPanic
+					return errPanic
 				}
 				if o.err != nil {
-					return nil, o.err
+					return o.err
 				}
 			}
-			return nil, nil
+			return nil
 		})
-		sess.EndSession(s.ctx)
+		if err != nil {
+			s.t.Fatalf("%s: start session: %v", sideName[side], err)
+		}
 		if side == ref && errors.Is(errs[ref], errPanic) {
 			lungoPanic = true
 		}
@@ -854,6 +838,8 @@ func (s *oracleSeq) compareOutcome(op *oracleOp, o0, o1 outcome) string {
 	return s.compareDocs(op, o0.docs, o1.docs)
 }
 
+// compareValues compares two Distinct answers with the generated
+// ObjectIDs mapped (see sameDistinct).
 func (s *oracleSeq) compareValues(v0, v1 []any) string {
 	if len(v0) != len(v1) {
 		return "distinct values differ"
@@ -863,19 +849,11 @@ func (s *oracleSeq) compareValues(v0, v1 []any) string {
 	for i := range v0 {
 		a[i], b[i] = s.mapv(ours, v0[i]), s.mapv(ref, v1[i])
 	}
-	cmp := func(x, y any) int { return bsonkit.Compare(x, y) }
-	slices.SortStableFunc(a, cmp)
-	slices.SortStableFunc(b, cmp)
-	typed := false
-	for i := range a {
-		if bsonkit.Compare(a[i], b[i]) != 0 {
-			return "distinct values differ"
-		}
-		if s.canon(ours, a[i]) != s.canon(ours, b[i]) {
-			typed = true
-		}
+	same, typed := sameDistinct(a, b, func(v any) string { return s.canon(ours, v) })
+	if !same {
+		return "distinct values differ"
 	}
-	if typed {
+	if typed > 0 {
 		s.st.tol[tolDistinctType]++
 	}
 	return ""
@@ -908,10 +886,8 @@ func (s *oracleSeq) compareDocs(op *oracleOp, d0, d1 []bson.D) string {
 			return err.Error()
 		}
 		for side, docs := range [2][]bson.D{d0, d1} {
-			for i := 1; i < len(docs); i++ {
-				if bsonkit.Order(&docs[i-1], &docs[i], cols, false) > 0 {
-					return fmt.Sprintf("%s's documents are not in sort order at %d", sideName[side], i)
-				}
+			if i := sortBreak(docs, cols); i >= 0 {
+				return fmt.Sprintf("%s's documents are not in sort order at %d", sideName[side], i)
 			}
 		}
 		for i := range d0 {
@@ -926,10 +902,7 @@ func (s *oracleSeq) compareDocs(op *oracleOp, d0, d1 []bson.D) string {
 		// where a skip or limit cuts through a run.
 		cut := false
 		for start := 0; start < len(d0); {
-			end := start + 1
-			for end < len(d0) && bsonkit.Order(&d1[start], &d1[end], cols, false) == 0 {
-				end++
-			}
+			end := tieEnd(d1, start, cols)
 			atCut := (op.skip && start == 0) || (op.limit > 0 && int64(len(d0)) == op.limit && end == len(d0))
 			same := slices.Equal(sorted(c0[start:end]), sorted(c1[start:end]))
 			switch {
@@ -1213,11 +1186,7 @@ func (s *oracleSeq) canonSlice(side int, vals []any) string {
 }
 
 func (s *oracleSeq) canonMap(side int, m map[int64]any) string {
-	keys := make([]int64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := sortedKeys(m)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%d=%s", k, s.canon(side, m[k]))
@@ -1600,13 +1569,7 @@ func (s *oracleSeq) update() bson.D {
 			return
 		}
 		used[top] = true
-		for i := range u {
-			if u[i].Key == op {
-				u[i].Value = append(u[i].Value.(bson.D), bson.E{Key: field, Value: v})
-				return
-			}
-		}
-		u = append(u, bson.E{Key: op, Value: bson.D{{Key: field, Value: v}}})
+		u = withOperator(u, op, field, v)
 	}
 	inc := func() any { return []any{int32(1), int64(-1), 0.5, int32(2)}[r.IntN(4)] }
 	for n := 1 + r.IntN(2); len(u) == 0 || n > 0; n-- {
@@ -1738,11 +1701,7 @@ func (s *oracleSeq) existingID() any {
 }
 
 func (s *oracleSeq) genOp() *oracleOp {
-	type choice struct {
-		w  int
-		fn func() *oracleOp
-	}
-	choices := []choice{
+	return pickWeighted(s.r, []weighted[*oracleOp]{
 		{10, s.insertOneOp},
 		{6, s.insertManyOp},
 		{8, func() *oracleOp { return s.updateOp(false) }},
@@ -1764,19 +1723,7 @@ func (s *oracleSeq) genOp() *oracleOp {
 			}
 			return s.createIndexOp(s.menu[s.r.IntN(len(s.menu))])
 		}},
-	}
-	total := 0
-	for _, c := range choices {
-		total += c.w
-	}
-	n := s.r.IntN(total)
-	for _, c := range choices {
-		if n < c.w {
-			return c.fn()
-		}
-		n -= c.w
-	}
-	panic("unreachable")
+	})
 }
 
 func (s *oracleSeq) createIndexOp(ix oracleIndex) *oracleOp {
@@ -1868,11 +1815,7 @@ func (s *oracleSeq) updateOp(many bool) *oracleOp {
 		kind: kind, desc: fmt.Sprintf("%s filter=%s update=%s upsert=%v", kind, j(filter), j(update), upsert),
 		filter: filter, update: update, upsert: upsert, one: !many, many: many,
 		run: func(ctx context.Context, c lungo.ICollection, f bson.D) outcome {
-			o := options.Update().SetUpsert(upsert)
-			if many {
-				return updateOutcome(c.UpdateMany(ctx, f, dcopy(update), o))
-			}
-			return updateOutcome(c.UpdateOne(ctx, f, dcopy(update), o))
+			return updateOutcome(updateDocs(ctx, c, f, update, upsert, many))
 		},
 	}
 }
@@ -1907,69 +1850,36 @@ func (s *oracleSeq) deleteOp(many bool) *oracleOp {
 		kind: kind, desc: fmt.Sprintf("%s filter=%s", kind, j(filter)),
 		filter: filter, one: !many,
 		run: func(ctx context.Context, c lungo.ICollection, f bson.D) outcome {
-			var res *mongo.DeleteResult
-			var err error
-			if many {
-				res, err = c.DeleteMany(ctx, f)
-			} else {
-				res, err = c.DeleteOne(ctx, f)
-			}
-			o := outcome{err: err}
-			if err == nil {
-				o.n = fmt.Sprintf("deleted=%d", res.DeletedCount)
-			}
-			return o
+			n, err := deleteDocs(ctx, c, f, many)
+			return outcome{err: err, n: n}
 		},
 	}
 }
 
-func singleOutcome(r lungo.ISingleResult) outcome {
-	var d bson.D
-	err := r.Decode(&d)
-	o := outcome{err: err}
-	if err == nil {
-		o.docs = []bson.D{d}
-	}
-	return o
-}
-
 // findAndModifyOpts picks a sort (sometimes), a projection (sometimes,
-// keeping _id) and the document to return.
-func (s *oracleSeq) findAndModifyOpts() (sortSpec, proj bson.D, after bool, desc string) {
+// keeping _id) and the document to return, with upsert as given.
+func (s *oracleSeq) findAndModifyOpts(upsert bool) (findOneAndOpts, string) {
+	fo := findOneAndOpts{upsert: upsert}
 	if s.r.IntN(2) == 0 {
-		sortSpec = s.sortSpec()
+		fo.sort = s.sortSpec()
 	}
 	if s.r.IntN(4) == 0 {
-		proj = s.projection(nil, true)
+		fo.proj = s.projection(nil, true)
 	}
-	after = s.r.IntN(2) == 0
-	desc = fmt.Sprintf(" sort=%s projection=%s returnAfter=%v", j(sortSpec), j(proj), after)
-	return
-}
-
-func returnDoc(after bool) options.ReturnDocument {
-	if after {
-		return options.After
-	}
-	return options.Before
+	fo.after = s.r.IntN(2) == 0
+	return fo, fmt.Sprintf(" sort=%s projection=%s returnAfter=%v", j(fo.sort), j(fo.proj), fo.after)
 }
 
 func (s *oracleSeq) findOneAndUpdateOp() *oracleOp {
 	filter, update := s.filter(), s.update()
 	upsert := s.r.IntN(4) == 0
-	sortSpec, proj, after, desc := s.findAndModifyOpts()
+	fo, desc := s.findAndModifyOpts(upsert)
 	return &oracleOp{
 		kind: "FindOneAndUpdate", desc: fmt.Sprintf("FindOneAndUpdate filter=%s update=%s upsert=%v%s", j(filter), j(update), upsert, desc),
-		filter: filter, sort: sortSpec, update: update, upsert: upsert, one: true, returnsDoc: true, mode: docsSingle,
+		filter: filter, sort: fo.sort, update: update, upsert: upsert, one: true, returnsDoc: true, mode: docsSingle,
 		run: func(ctx context.Context, c lungo.ICollection, f bson.D) outcome {
-			o := options.FindOneAndUpdate().SetUpsert(upsert).SetReturnDocument(returnDoc(after))
-			if sortSpec != nil {
-				o.SetSort(dcopy(sortSpec))
-			}
-			if proj != nil {
-				o.SetProjection(dcopy(proj))
-			}
-			return singleOutcome(c.FindOneAndUpdate(ctx, f, dcopy(update), o))
+			docs, err := fo.update(ctx, c, f, update)
+			return outcome{err: err, docs: docs}
 		},
 	}
 }
@@ -1977,38 +1887,26 @@ func (s *oracleSeq) findOneAndUpdateOp() *oracleOp {
 func (s *oracleSeq) findOneAndReplaceOp() *oracleOp {
 	filter, repl := s.filter(), s.replacement()
 	upsert := s.r.IntN(4) == 0
-	sortSpec, proj, after, desc := s.findAndModifyOpts()
+	fo, desc := s.findAndModifyOpts(upsert)
 	return &oracleOp{
 		kind: "FindOneAndReplace", desc: fmt.Sprintf("FindOneAndReplace filter=%s replacement=%s upsert=%v%s", j(filter), j(repl), upsert, desc),
-		filter: filter, sort: sortSpec, replace: repl, upsert: upsert, one: true, returnsDoc: true, mode: docsSingle,
+		filter: filter, sort: fo.sort, replace: repl, upsert: upsert, one: true, returnsDoc: true, mode: docsSingle,
 		run: func(ctx context.Context, c lungo.ICollection, f bson.D) outcome {
-			o := options.FindOneAndReplace().SetUpsert(upsert).SetReturnDocument(returnDoc(after))
-			if sortSpec != nil {
-				o.SetSort(dcopy(sortSpec))
-			}
-			if proj != nil {
-				o.SetProjection(dcopy(proj))
-			}
-			return singleOutcome(c.FindOneAndReplace(ctx, f, dcopy(repl), o))
+			docs, err := fo.replace(ctx, c, f, repl)
+			return outcome{err: err, docs: docs}
 		},
 	}
 }
 
 func (s *oracleSeq) findOneAndDeleteOp() *oracleOp {
 	filter := s.filter()
-	sortSpec, proj, _, desc := s.findAndModifyOpts()
+	fo, desc := s.findAndModifyOpts(false)
 	return &oracleOp{
 		kind: "FindOneAndDelete", desc: fmt.Sprintf("FindOneAndDelete filter=%s%s", j(filter), desc),
-		filter: filter, sort: sortSpec, one: true, returnsDoc: true, mode: docsSingle,
+		filter: filter, sort: fo.sort, one: true, returnsDoc: true, mode: docsSingle,
 		run: func(ctx context.Context, c lungo.ICollection, f bson.D) outcome {
-			o := options.FindOneAndDelete()
-			if sortSpec != nil {
-				o.SetSort(dcopy(sortSpec))
-			}
-			if proj != nil {
-				o.SetProjection(dcopy(proj))
-			}
-			return singleOutcome(c.FindOneAndDelete(ctx, f, o))
+			docs, err := fo.delete(ctx, c, f)
+			return outcome{err: err, docs: docs}
 		},
 	}
 }
@@ -2045,30 +1943,10 @@ func (s *oracleSeq) findOp() *oracleOp {
 	}
 	op.desc = fmt.Sprintf("Find filter=%s sort=%s skip=%d limit=%d projection=%s", j(filter), j(op.sort), skip, limit, j(proj))
 	op.run = func(ctx context.Context, c lungo.ICollection, f bson.D) outcome {
-		o := options.Find()
-		if op.sort != nil {
-			o.SetSort(dcopy(op.sort))
-		}
-		if skip > 0 {
-			o.SetSkip(skip)
-		}
-		if limit > 0 {
-			o.SetLimit(limit)
-		}
-		if proj != nil {
-			o.SetProjection(dcopy(proj))
-		}
 		if oc, ok := c.(*Collection); ok {
 			s.plan(ctx, oc, f, op.sort)
 		}
-		cur, err := c.Find(ctx, f, o)
-		if err != nil {
-			return outcome{err: err}
-		}
-		docs, err := readAll(ctx, cur)
-		if docs == nil {
-			docs = []bson.D{}
-		}
+		docs, err := findSpec{sort: op.sort, proj: proj, skip: skip, limit: limit}.find(ctx, c, f)
 		return outcome{err: err, docs: docs}
 	}
 	return op
@@ -2092,33 +1970,16 @@ func (s *oracleSeq) plan(ctx context.Context, c *Collection, filter, sortSpec bs
 
 func (s *oracleSeq) countOp() *oracleOp {
 	filter := s.filter()
-	var skip, limit int64
-	if s.r.IntN(5) == 0 {
-		skip = int64(1 + s.r.IntN(3))
-	}
-	if s.r.IntN(5) == 0 {
-		limit = int64(1 + s.r.IntN(4))
-	}
+	skip, limit := skipLimit(s.r, 5)
 	return &oracleOp{
 		kind: "CountDocuments", desc: fmt.Sprintf("CountDocuments filter=%s skip=%d limit=%d", j(filter), skip, limit),
 		filter: filter,
 		run: func(ctx context.Context, c lungo.ICollection, f bson.D) outcome {
-			o := options.Count()
-			if skip > 0 {
-				o.SetSkip(skip)
-			}
-			if limit > 0 {
-				o.SetLimit(limit)
-			}
 			if oc, ok := c.(*Collection); ok {
 				s.plan(ctx, oc, f, nil)
 			}
-			n, err := c.CountDocuments(ctx, f, o)
-			out := outcome{err: err}
-			if err == nil {
-				out.n = "count=" + strconv.FormatInt(n, 10)
-			}
-			return out
+			n, err := countDocs(ctx, c, f, skip, limit)
+			return outcome{err: err, n: n}
 		},
 	}
 }
@@ -2141,52 +2002,31 @@ func (s *oracleSeq) distinctOp() *oracleOp {
 func (s *oracleSeq) bulkOp() *oracleOp {
 	r := s.r
 	n := 2 + r.IntN(5)
-	type model struct {
-		desc string
-		make func() mongo.WriteModel
-	}
-	var models []model
+	var models bulkModels
 	for i := 0; i < n; i++ {
 		switch r.IntN(7) {
 		case 0, 1:
-			doc := s.doc(true)
-			models = append(models, model{"insert " + j(doc), func() mongo.WriteModel { return mongo.NewInsertOneModel().SetDocument(dcopy(doc)) }})
+			models.insertOne(s.doc(true))
 		case 2:
 			f, u, up := bson.D{{Key: "_id", Value: s.existingID()}}, s.update(), r.IntN(3) == 0
-			models = append(models, model{fmt.Sprintf("updateOne %s %s upsert=%v", j(f), j(u), up), func() mongo.WriteModel {
-				return mongo.NewUpdateOneModel().SetFilter(dcopy(f)).SetUpdate(dcopy(u)).SetUpsert(up)
-			}})
+			models.updateOne(f, u, up)
 		case 3:
 			f, rep, up := bson.D{{Key: "_id", Value: s.existingID()}}, s.replacement(), r.IntN(3) == 0
-			models = append(models, model{fmt.Sprintf("replaceOne %s %s upsert=%v", j(f), j(rep), up), func() mongo.WriteModel {
-				return mongo.NewReplaceOneModel().SetFilter(dcopy(f)).SetReplacement(dcopy(rep)).SetUpsert(up)
-			}})
+			models.replaceOne(f, rep, up)
 		case 4:
-			f := bson.D{{Key: "_id", Value: s.existingID()}}
-			models = append(models, model{"deleteOne " + j(f), func() mongo.WriteModel { return mongo.NewDeleteOneModel().SetFilter(dcopy(f)) }})
+			models.deleteOne(bson.D{{Key: "_id", Value: s.existingID()}})
 		case 5:
-			f := s.filter()
-			models = append(models, model{"deleteMany " + j(f), func() mongo.WriteModel { return mongo.NewDeleteManyModel().SetFilter(dcopy(f)) }})
+			models.deleteMany(s.filter())
 		default:
 			f, u := s.filter(), bson.D{{Key: "$set", Value: bson.D{{Key: "e", Value: int32(r.IntN(3))}}}}
-			models = append(models, model{fmt.Sprintf("updateMany %s %s", j(f), j(u)), func() mongo.WriteModel {
-				return mongo.NewUpdateManyModel().SetFilter(dcopy(f)).SetUpdate(dcopy(u))
-			}})
+			models.updateMany(f, u)
 		}
 	}
 	ordered := r.IntN(2) == 0
-	descs := make([]string, len(models))
-	for i, m := range models {
-		descs[i] = m.desc
-	}
 	return &oracleOp{
-		kind: "BulkWrite", desc: fmt.Sprintf("BulkWrite ordered=%v [%s]", ordered, strings.Join(descs, "; ")), partial: true,
+		kind: "BulkWrite", desc: models.desc(ordered), partial: true,
 		run: func(ctx context.Context, c lungo.ICollection, _ bson.D) outcome {
-			wm := make([]mongo.WriteModel, len(models))
-			for i, m := range models {
-				wm[i] = m.make()
-			}
-			res, err := c.BulkWrite(ctx, wm, options.BulkWrite().SetOrdered(ordered))
+			res, err := models.write(ctx, c, ordered)
 			o := outcome{err: err}
 			if res != nil {
 				o.n = fmt.Sprintf("inserted=%d matched=%d modified=%d deleted=%d upserted=%d",
