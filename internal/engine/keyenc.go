@@ -219,7 +219,7 @@ func prefixEnd(p []byte) []byte {
 func keyAppendValue(dst []byte, v interface{}, depth int) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
-		return keyAppendEscaped(append(dst, kbString), x), nil
+		return keyAppendString(dst, x), nil
 	case int32:
 		return keyAppendPoint(dst, float64(x)), nil
 	case int64:
@@ -245,16 +245,11 @@ func keyAppendValue(dst []byte, v interface{}, depth int) ([]byte, error) {
 		}
 		return append(dst, kbBool, 0), nil
 	case primitive.DateTime:
-		return keyAppendU64(append(dst, kbDate), uint64(x)^(1<<63)), nil
+		return keyAppendDate(dst, int64(x)), nil
 	case primitive.Decimal128:
 		return keyAppendDecimal(dst, x), nil
 	case primitive.Binary:
-		if uint64(len(x.Data)) > math.MaxUint32 {
-			return dst, errors.New("engine: binary key value too long")
-		}
-		dst = keyAppendU32(append(dst, kbBinary), uint32(len(x.Data)))
-		dst = append(dst, x.Subtype)
-		return append(dst, x.Data...), nil
+		return keyAppendBinary(dst, x.Subtype, x.Data)
 	case primitive.Timestamp:
 		dst = keyAppendU32(append(dst, kbTimestamp), x.T)
 		return keyAppendU32(dst, x.I), nil
@@ -262,7 +257,7 @@ func keyAppendValue(dst []byte, v interface{}, depth int) ([]byte, error) {
 		dst = keyAppendEscaped(append(dst, kbRegex), x.Pattern)
 		return keyAppendEscaped(dst, x.Options), nil
 	case primitive.Symbol:
-		return keyAppendEscaped(append(dst, kbString), string(x)), nil
+		return keyAppendString(dst, string(x)), nil
 	case primitive.MinKey:
 		return append(dst, kbMinKey), nil
 	case primitive.MaxKey:
@@ -293,6 +288,27 @@ func keyAppendValue(dst []byte, v interface{}, depth int) ([]byte, error) {
 	default:
 		return dst, fmt.Errorf("engine: unsupported key type %T", v)
 	}
+}
+
+// keyAppendString appends a string (or symbol): its bracket, then its
+// escaped bytes.
+func keyAppendString[T string | []byte](dst []byte, s T) []byte {
+	return keyAppendEscaped(append(dst, kbString), s)
+}
+
+// keyAppendDate appends a date of ms milliseconds since the epoch.
+func keyAppendDate(dst []byte, ms int64) []byte {
+	return keyAppendU64(append(dst, kbDate), uint64(ms)^(1<<63))
+}
+
+// keyAppendBinary appends binData: its length, subtype and bytes.
+func keyAppendBinary(dst []byte, subtype byte, data []byte) ([]byte, error) {
+	if uint64(len(data)) > math.MaxUint32 {
+		return dst, errors.New("engine: binary key value too long")
+	}
+	dst = keyAppendU32(append(dst, kbBinary), uint32(len(data)))
+	dst = append(dst, subtype)
+	return append(dst, data...), nil
 }
 
 // keyAppendDoc appends a document: field name and value per element, then 0x00 0x00.

@@ -19,12 +19,12 @@ func keyAppendRaw(dst []byte, v bson.RawValue) (_ []byte, ok bool, err error) {
 	switch v.Type {
 	case bsontype.String:
 		if s, ok := rawString(v.Value); ok {
-			return keyAppendEscaped(append(dst, kbString), s), true, nil
+			return keyAppendString(dst, s), true, nil
 		}
 	case bsontype.Binary:
 		if st, data, ok := v.BinaryOK(); ok {
-			dst = keyAppendU32(append(dst, kbBinary), uint32(len(data)))
-			return append(append(dst, st), data...), true, nil
+			dst, err = keyAppendBinary(dst, st, data)
+			return dst, err == nil, err
 		}
 	case bsontype.Int32:
 		if n, ok := v.Int32OK(); ok {
@@ -40,7 +40,7 @@ func keyAppendRaw(dst []byte, v bson.RawValue) (_ []byte, ok bool, err error) {
 		}
 	case bsontype.DateTime:
 		if ms, ok := v.DateTimeOK(); ok {
-			return keyAppendU64(append(dst, kbDate), uint64(ms)^(1<<63)), true, nil
+			return keyAppendDate(dst, ms), true, nil
 		}
 	case bsontype.ObjectID:
 		if id, ok := v.ObjectIDOK(); ok {

@@ -60,10 +60,10 @@ func BenchmarkGrowth(b *testing.B) {
 						}
 					}
 					b.StopTimer()
-					ops := float64(b.N * growthRound)
+					timed := float64(b.N * growthRound)
 					b.ReportMetric(took[1].Seconds()/took[0].Seconds(), "x-smallest")
-					b.ReportMetric(float64(took[0].Microseconds())/ops, "smallest-µs/op")
-					b.ReportMetric(float64(took[1].Microseconds())/ops, "N-µs/op")
+					b.ReportMetric(float64(took[0].Microseconds())/timed, "smallest-µs/op")
+					b.ReportMetric(float64(took[1].Microseconds())/timed, "N-µs/op")
 				})
 			}
 		}
