@@ -344,7 +344,7 @@ func (d *storedEvent) event() (Event, error) {
 // *DecodeError naming it.
 func DecodeEvent(raw bson.Raw) (Event, error) {
 	var d storedEvent
-	if err := bson.Unmarshal(raw, &d); err != nil {
+	if err := decodeStored(raw, &d); err != nil {
 		return Event{}, decodeError(raw, err)
 	}
 	ev, err := d.event()
@@ -383,22 +383,17 @@ func decodeError(raw bson.Raw, err error) *DecodeError {
 	return de
 }
 
-// decodeCurrent decodes a cursor's current document as an event; only a
-// document that fails is read again, raw, to name it in the error.
+// decodeCurrent decodes a cursor's current document as an event. The
+// embedded engine's cursor lends its current bytes; other cursors copy
+// them.
 func decodeCurrent(cur interface{ Decode(any) error }) (Event, error) {
-	var d storedEvent
-	err := cur.Decode(&d)
-	if err == nil {
-		var ev Event
-		if ev, err = d.event(); err == nil {
-			return ev, nil
-		}
-	}
 	var raw bson.Raw
-	if rerr := cur.Decode(&raw); rerr != nil {
+	if c, ok := cur.(interface{ Current() bson.Raw }); ok {
+		raw = c.Current()
+	} else if err := cur.Decode(&raw); err != nil {
 		return Event{}, err
 	}
-	return Event{}, decodeError(raw, err)
+	return DecodeEvent(raw)
 }
 
 // escapedMarkerBytes is the encoded size of fieldMetadataEscaped: true.
