@@ -374,7 +374,11 @@ func (e *DecodeError) Unwrap() []error { return []error{ErrCorruptEvent, e.Err} 
 func decodeError(raw bson.Raw, err error) *DecodeError {
 	de := &DecodeError{Err: err, RawID: "(no _id)"}
 	if v, lerr := raw.LookupErr(fieldID); lerr == nil {
-		de.RawID = v.String()
+		// Rendering a value of a damaged document could meet the damage;
+		// its UUID is read by length.
+		if de.RawID = "(damaged document)"; wellFormed(raw) == nil {
+			de.RawID = v.String()
+		}
 		if sub, data, ok := v.BinaryOK(); ok && sub == bsontype.BinaryUUID && len(data) == 16 {
 			de.ID = uuid.UUID(data)
 			de.RawID = de.ID.String()
