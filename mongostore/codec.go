@@ -15,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
+
+	"github.com/annalsdb/annals/internal/bsoncheck"
 )
 
 // Field names of an event document.
@@ -376,7 +378,7 @@ func decodeError(raw bson.Raw, err error) *DecodeError {
 	if v, lerr := raw.LookupErr(fieldID); lerr == nil {
 		// Rendering a value of a damaged document could meet the damage;
 		// its UUID is read by length.
-		if de.RawID = "(damaged document)"; wellFormed(raw) == nil {
+		if de.RawID = "(damaged document)"; bsoncheck.WellFormed(raw) == nil {
 			de.RawID = v.String()
 		}
 		if sub, data, ok := v.BinaryOK(); ok && sub == bsontype.BinaryUUID && len(data) == 16 {

@@ -8,6 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
+
+	"github.com/annalsdb/annals/internal/bsoncheck"
 )
 
 // Decoding an event from its bytes.
@@ -23,8 +25,8 @@ import (
 // TestDecodeFromRawMatchesReflection compares the two.
 
 // fromRaw fills d, which must be zero, from raw, a well-formed document
-// (wellFormed), and reports whether it could; when it could not, d is to
-// be decoded by reflection instead. The binary fields alias raw; the data
+// (bsoncheck.WellFormed), and reports whether it could; when it could
+// not, d is to be decoded by reflection instead. The binary fields alias raw; the data
 // document is copied, as the reflection decoder copies it (cursors reuse
 // their buffers).
 func (d *storedEvent) fromRaw(raw bson.Raw) bool {
@@ -89,7 +91,7 @@ func rawBinary(v bsoncore.Value) (primitive.Binary, bool) {
 // reflection. A document that is not well-formed BSON is refused before
 // either: the driver's reflection decoder can panic on a damaged length.
 func decodeStored(raw bson.Raw, d *storedEvent) error {
-	if err := wellFormed(raw); err != nil {
+	if err := bsoncheck.WellFormed(raw); err != nil {
 		return fmt.Errorf("not a well-formed BSON document: %w", err)
 	}
 	if d.fromRaw(raw) {

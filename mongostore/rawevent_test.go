@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"github.com/annalsdb/annals/internal/bsoncheck"
 )
 
 // decodeByReflection is DecodeEvent as it was before fromRaw: the driver's
@@ -121,7 +123,7 @@ func TestDecodeFromRawMatchesReflection(t *testing.T) {
 	check := func(raw bson.Raw) (fast bool) {
 		t.Helper()
 		got, gotErr := DecodeEvent(raw)
-		if wellFormed(raw) != nil {
+		if bsoncheck.WellFormed(raw) != nil {
 			// The reflection decoder can panic here; DecodeEvent refuses.
 			if !errors.Is(gotErr, ErrCorruptEvent) || !reflect.DeepEqual(got, Event{}) {
 				t.Fatalf("malformed document %x: got %+v, %v; want ErrCorruptEvent", []byte(raw), got, gotErr)
@@ -178,7 +180,7 @@ func TestDecodeFromRawMatchesReflection(t *testing.T) {
 	} {
 		raw := bytes.Clone(written[2])
 		damage(raw)
-		if wellFormed(raw) == nil {
+		if bsoncheck.WellFormed(raw) == nil {
 			t.Fatalf("damaged document %x is taken as well-formed", []byte(raw))
 		}
 		check(raw)

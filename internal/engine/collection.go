@@ -15,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/annalsdb/annals/internal/bsoncheck"
 )
 
 // Collection is the engine's lungo.ICollection.
@@ -453,8 +455,8 @@ func newDocument(in any) (stored, error) {
 		}
 		raw = b
 	}
-	if err := raw.Validate(); err != nil {
-		return stored{}, fmt.Errorf("engine: %w", err)
+	if err := bsoncheck.WellFormed(raw); err != nil {
+		return stored{}, fmt.Errorf("engine: not a BSON document: %w", err)
 	}
 	if first, err := raw.IndexErr(0); err == nil && first.Key() == "_id" {
 		// The common case: stored as it is, decoded only if something

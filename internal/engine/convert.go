@@ -22,6 +22,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/annalsdb/annals/internal/bsoncheck"
 )
 
 // Names of the paths ConvertLungo keeps beside a store.
@@ -348,7 +350,7 @@ func readLungo(path string) (colls []*lungoCollection, err error) {
 		return nil, corrupt("its BSON header says %d bytes, the file has %d (truncated or damaged)", n, len(buf))
 	}
 	raw := bson.Raw(buf)
-	if err := raw.Validate(); err != nil {
+	if err := bsoncheck.WellFormed(raw); err != nil {
 		return nil, corrupt("%v", err)
 	}
 	if v, err := raw.LookupErr("namespaces"); err != nil || v.Type != bson.TypeEmbeddedDocument {

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 // TestSyncFailureStopsTheEngine: when a commit cannot be synced (a full
@@ -136,5 +137,49 @@ func TestDeleteManyCommitsInChunks(t *testing.T) {
 	}
 	if got, want := len(commits), 3; got != want || e.applied.Load() <= before {
 		t.Errorf("the delete took %d commits, want %d", got, want)
+	}
+}
+
+// TestMalformedDocumentsRefused: bytes that are not one well-formed BSON
+// document are refused with an error by every write that takes a
+// document, never a panic (a length of zero made the driver's Validate
+// index before the document), and nothing is stored.
+func TestMalformedDocumentsRefused(t *testing.T) {
+	ctx := context.Background()
+	e, err := Open(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	c := e.Client().Database("d").Collection("c")
+	for _, raw := range []bson.Raw{
+		{0, 0, 0, 0, 0},
+		{0xfb, 0xff, 0xff, 0xff, 0},
+		{12, 0, 0, 0, 3, 'a', 0, 0, 0, 0, 0, 0},
+		{14, 0, 0, 0, 2, 'a', 0, 2, 0, 0, 0, 'x', 'y', 0},
+		{9, 0, 0, 0, 8, 'a', 0, 2, 0},
+	} {
+		for name, write := range map[string]func() error{
+			"InsertOne":  func() error { _, err := c.InsertOne(ctx, raw); return err },
+			"InsertMany": func() error { _, err := c.InsertMany(ctx, []any{raw}); return err },
+			"ReplaceOne": func() error {
+				_, err := c.ReplaceOne(ctx, bson.D{}, raw, options.Replace().SetUpsert(true))
+				return err
+			},
+		} {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s %x: panic: %v", name, []byte(raw), r)
+					}
+				}()
+				if err := write(); err == nil {
+					t.Errorf("%s %x: accepted", name, []byte(raw))
+				}
+			}()
+		}
+	}
+	if n, err := c.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
+		t.Fatalf("%d documents stored (%v), want none", n, err)
 	}
 }

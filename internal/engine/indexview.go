@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/annalsdb/annals/internal/bsoncheck"
 )
 
 // IndexView is the engine's lungo.IIndexView. Supported index options:
@@ -164,7 +166,7 @@ func (t *txn) backfill(m *collMeta, ix *indexMeta) error {
 				return err
 			}
 		}
-		if err := bson.Raw(raw).Validate(); err != nil {
+		if err := bsoncheck.WellFormed(raw); err != nil {
 			return fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
 		}
 		if err := t.addEntries(&only, &stored{raw: raw}, idKey, nil, ref, nil); err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/256dpi/lungo/mongokit"
 	"github.com/cockroachdb/pebble/v2"
 	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/annalsdb/annals/internal/bsoncheck"
 )
 
 // query is a find, count, update or delete's selection.
@@ -289,7 +291,7 @@ func walk(ctx context.Context, r pebble.Reader, obs *observer, m *collMeta, p *p
 				return false, err
 			}
 		}
-		if err := bson.Raw(raw).Validate(); err != nil {
+		if err := bsoncheck.WellFormed(raw); err != nil {
 			return false, fmt.Errorf("%w: document %x: %v", ErrCorrupt, it.Key(), err)
 		}
 		s := stored{raw: raw}

@@ -14,6 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
+
+	"github.com/annalsdb/annals/internal/bsoncheck"
 )
 
 // txn is a write transaction. It holds the writer lock from begin to
@@ -467,7 +469,7 @@ func sameOwner(ix *indexMeta, clustered bool, v, idKey, ref []byte) (bool, error
 	if !clustered {
 		return bytes.Equal(v, ref), nil
 	}
-	if err := bson.Raw(v).Validate(); err != nil {
+	if err := bsoncheck.WellFormed(v); err != nil {
 		return false, fmt.Errorf("%w: index %s: an entry holds no document: %v", ErrCorrupt, ix.Name, err)
 	}
 	owner, err := appendKey(nil, (&stored{raw: v}).id())

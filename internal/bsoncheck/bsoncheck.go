@@ -1,4 +1,16 @@
-package mongostore
+// Package bsoncheck checks that bytes are one well-formed BSON document
+// before anything indexes by the lengths inside them.
+//
+// The driver's bsoncore Validate and reflection decoder trust a document's
+// length prefixes enough to panic on some damaged ones (a length of zero
+// or less), and accept strings without their closing NUL and booleans
+// other than 0 and 1, which MongoDB refuses. WellFormed checks all of it
+// and returns an error instead:
+//
+//	if err := bsoncheck.WellFormed(raw); err != nil {
+//		return fmt.Errorf("not a BSON document: %w", err)
+//	}
+package bsoncheck
 
 import (
 	"bytes"
@@ -9,25 +21,24 @@ import (
 	"go.mongodb.org/mongo-driver/bson/bsontype"
 )
 
-// maxWellFormedDepth bounds how deeply wellFormed follows nested
-// documents: as deep as MongoDB stores (100), with room.
-const maxWellFormedDepth = 200
+// MaxDepth bounds how deeply WellFormed follows nested documents: as
+// deep as MongoDB stores (100), with room.
+const MaxDepth = 200
 
 // errTruncated reports a length that runs past its document.
 var errTruncated = errors.New("a length runs past the end of its document")
 
-// wellFormed checks that doc is one well-formed BSON document: every
+// WellFormed checks that doc is one well-formed BSON document: every
 // length within its bounds, every string closed by its NUL, every boolean
-// 0 or 1, every type known. The driver's reflection decoder and bsoncore's
-// Validate index by the lengths they read, and panic on some damaged
-// ones; a document that passes wellFormed is safe for both.
-func wellFormed(doc []byte) error {
+// 0 or 1, every type known, nesting at most MaxDepth deep. A document that
+// passes is safe for the driver's decoders and bsoncore's Validate.
+func WellFormed(doc []byte) error {
 	return wellFormedDoc(doc, 0)
 }
 
 func wellFormedDoc(doc []byte, depth int) error {
-	if depth > maxWellFormedDepth {
-		return fmt.Errorf("documents nested more than %d deep", maxWellFormedDepth)
+	if depth > MaxDepth {
+		return fmt.Errorf("documents nested more than %d deep", MaxDepth)
 	}
 	if len(doc) < 5 {
 		return fmt.Errorf("%d bytes is too short for a document", len(doc))
