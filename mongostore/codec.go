@@ -62,7 +62,7 @@ func encodeData(v any) (bson.Raw, error) {
 	case nil:
 		return emptyDocument, nil
 	case bson.Raw:
-		if err := d.Validate(); err != nil {
+		if err := bsoncheck.WellFormed(d); err != nil {
 			return nil, fmt.Errorf("not a valid BSON document: %v", err)
 		}
 		return d, nil

@@ -134,3 +134,30 @@ func TestNestingDepthBoundary(t *testing.T) {
 		})
 	}
 }
+
+// Data given as bson.Raw that is not one well-formed document is refused
+// with a *ValidationError before anything is sent; a length of zero made
+// the driver's Validate panic.
+func TestMalformedRawDataRefused(t *testing.T) {
+	for name, open := range limitEngines() {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			for _, raw := range []bson.Raw{
+				{0, 0, 0, 0, 0},
+				{0xfb, 0xff, 0xff, 0xff, 0},
+				{12, 0, 0, 0, 3, 'a', 0, 0, 0, 0, 0, 0},
+				{9, 0, 0, 0, 8, 'a', 0, 2, 0},
+			} {
+				s.script()
+				_, err := s.Append(t.Context(), uuid.New(), NoStream, EventData{Name: "A", Data: raw})
+				var ve *ValidationError
+				if !errors.As(err, &ve) || !errors.Is(err, ErrInvalidInput) {
+					t.Fatalf("data %x: %v, want a *ValidationError matching ErrInvalidInput", []byte(raw), err)
+				}
+				if n := s.sent(); n != 0 {
+					t.Fatalf("data %x: the refused append sent %d commands, want none", []byte(raw), n)
+				}
+			}
+		})
+	}
+}
