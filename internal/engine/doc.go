@@ -109,7 +109,10 @@
 // Errors wrap ErrCorrupt and name the path. The engine never starts empty
 // over existing data and never writes to a store it could not read. A
 // store written by lungo's single-file engine is converted on first open
-// (ConvertLungo), keeping the original file beside it.
+// (ConvertLungo), keeping the original file beside it. Every document, as
+// written and as read back, is checked to be one well-formed BSON document
+// (internal/bsoncheck) before anything reads the lengths inside it:
+// malformed bytes are an error, stored ones ErrCorrupt, never a panic.
 //
 // What it does not do: aggregation pipelines, collations, text and geo
 // indexes, partial/sparse/TTL indexes, capped collections, views. These
