@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -271,6 +272,12 @@ func TestSubscriptionsStart(t *testing.T) {
 	e, _ := newSubsEnv(t, server.Options{})
 	s := uuid.New()
 	first := e.appendOK(s, nil, "Account", event{Name: "Deposited"}, event{Name: "Deposited"})
+	// Start now begins at the millisecond the subscription is created in
+	// (recorded_at holds no finer time) and delivers what was recorded in
+	// it: let the clock leave the one the first events were recorded in.
+	for !time.Now().UTC().Truncate(time.Millisecond).After(first.RecordedAt) {
+		runtime.Gosched()
+	}
 	after := map[string]any{"recorded_at": first.RecordedAt, "aggregate_uuid": s.String(), "version": 1}
 	e.do(request{method: http.MethodPost, path: "/v1/subscriptions", body: jsonBody(t, map[string]any{"name": "team/after", "start": map[string]any{"after": after}})}).want(t, http.StatusCreated)
 	e.post("/v1/subscriptions", `{"name": "now", "start": {"now": true}}`).want(t, http.StatusCreated)

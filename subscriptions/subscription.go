@@ -44,7 +44,10 @@ type Subscription struct {
 // Start is where a subscription's delivery begins.
 type Start struct {
 	// Now starts after the events stored when the subscription is
-	// created.
+	// created. Event times hold milliseconds, so it starts at the
+	// millisecond of its creation: events recorded in that millisecond
+	// are delivered, even one stored just before, and none after is
+	// missed.
 	Now bool
 	// After starts after this position; zero (and Now false) is the
 	// beginning.
