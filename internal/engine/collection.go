@@ -199,7 +199,11 @@ func (c *Collection) Find(ctx context.Context, filter any, opts ...*options.Find
 	if o.Limit != nil {
 		q.limit = *o.Limit
 	}
-	cur, err := c.find(ctx, q, proj, o.Hint)
+	first := firstBatch
+	if o.BatchSize != nil && *o.BatchSize > 0 {
+		first = int(*o.BatchSize)
+	}
+	cur, err := c.find(ctx, q, proj, o.Hint, first)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +246,9 @@ func project(s stored, proj bson.D) (bson.Raw, error) {
 	return bson.Marshal(out)
 }
 
-func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (*Cursor, error) {
+// find runs q. Outside transactions it reads up to batch documents (and
+// at most maxFirstBatchBytes) at once, and the rest lazily.
+func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any, batch int) (*Cursor, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -273,14 +279,61 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 	}
 	snap := e.db.NewSnapshot()
 	obs := e.observe()
+	release := func() {
+		snap.Close()
+		e.inflight.Done()
+	}
+	// The first batch is read at once, on the caller's goroutine: most
+	// finds (a stream's events, a page) end within it and need no
+	// coroutine, whose stack a walk would grow several times over. A
+	// longer answer goes on lazily: its walk reads the same snapshot
+	// again, in the same order, and passes over the documents already
+	// read.
+	var first []bson.Raw
+	more := false
+	var perr error
+	size := 0
+	err = run(ctx, snap, obs, m, p, func(s stored) bool {
+		if len(first) == batch || size >= maxFirstBatchBytes {
+			more = true
+			return false
+		}
+		raw, err := project(s, proj)
+		if err != nil {
+			perr = err
+			return false
+		}
+		first = append(first, raw)
+		size += len(raw)
+		return true
+	})
+	if err == nil {
+		err = perr
+	}
+	if err == nil {
+		// Nothing is returned before the commits it depends on are
+		// durable; an empty or short answer can depend on what was
+		// skipped.
+		err = obs.wait(ctx)
+	}
+	if err != nil || !more {
+		release()
+		if err != nil {
+			return nil, wrapRead(err)
+		}
+		return listCursor(first), nil
+	}
 	seq := func(yield func(bson.Raw, error) bool) {
 		var perr error
 		stopped := false
+		passed := len(first)
 		err := run(ctx, snap, obs, m, p, func(s stored) bool {
+			if passed > 0 {
+				passed--
+				return true
+			}
 			raw, err := project(s, proj)
 			if err == nil {
-				// Nothing is returned before the commits it depends
-				// on are durable.
 				err = obs.wait(ctx)
 			}
 			if err != nil {
@@ -297,17 +350,13 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any) (
 			err = perr
 		}
 		if err == nil {
-			// An empty or short answer can depend on what was skipped.
 			err = obs.wait(ctx)
 		}
 		if err != nil && !stopped {
 			yield(nil, wrapRead(err))
 		}
 	}
-	return e.lazyCursor(seq, func() {
-		snap.Close()
-		e.inflight.Done()
-	}), nil
+	return e.lazyCursor(first, seq, release), nil
 }
 
 // FindOne implements lungo.ICollection.

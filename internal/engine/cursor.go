@@ -17,6 +17,15 @@ import (
 // defaultBatch is how many documents a cursor reads ahead.
 const defaultBatch = 256
 
+// firstBatch is how many documents a find reads before it returns when
+// it sets no batch size, as MongoDB's first batch; a longer answer is
+// read lazily after them.
+const firstBatch = 101
+
+// maxFirstBatchBytes bounds a first batch, as MongoDB's 16 MiB bounds a
+// reply.
+const maxFirstBatchBytes = 16 << 20
+
 // Cursor is a lungo.ICursor over a query's results. Outside transactions it
 // reads lazily from a snapshot of the store taken when the query ran, so
 // large results stream in bounded memory; inside a transaction its results
@@ -42,11 +51,11 @@ func listCursor(docs []bson.Raw) *Cursor {
 	return &Cursor{buf: docs, batch: defaultBatch}
 }
 
-// lazyCursor pulls results from seq; release frees what it reads from. The
-// engine closes it when the engine closes.
-func (e *Engine) lazyCursor(seq iter.Seq2[bson.Raw, error], release func()) *Cursor {
+// lazyCursor returns first, then pulls results from seq; release frees
+// what seq reads from. The engine closes it when the engine closes.
+func (e *Engine) lazyCursor(first []bson.Raw, seq iter.Seq2[bson.Raw, error], release func()) *Cursor {
 	next, stop := iter.Pull2(seq)
-	c := &Cursor{e: e, next: next, stop: stop, release: release, batch: defaultBatch}
+	c := &Cursor{e: e, buf: first, next: next, stop: stop, release: release, batch: defaultBatch}
 	e.mu.Lock()
 	if e.cursors == nil {
 		e.cursors = map[*Cursor]struct{}{}
