@@ -26,10 +26,11 @@ const firstBatch = 101
 // reply.
 const maxFirstBatchBytes = 16 << 20
 
-// Cursor is a lungo.ICursor over a query's results. Outside transactions it
-// reads lazily from a snapshot of the store taken when the query ran, so
-// large results stream in bounded memory; inside a transaction its results
-// are read when the query runs. It is safe for one goroutine at a time, as
+// Cursor is a lungo.ICursor over a query's results. Outside transactions
+// the query reads its first batch when it runs and the rest lazily, from a
+// snapshot of the store taken when it ran, so large results stream in
+// bounded memory; inside a transaction its results are read when the query
+// runs. It is safe for one goroutine at a time, as
 // the driver's cursors are.
 type Cursor struct {
 	mu      sync.Mutex
