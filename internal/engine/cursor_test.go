@@ -20,11 +20,7 @@ import (
 // after the find must not show in it.
 func TestFindPastTheFirstBatch(t *testing.T) {
 	ctx := context.Background()
-	e, err := Open(ctx, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
+	e := openMemEngine(t)
 	c := e.Client().Database("d").Collection("c")
 	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "g", Value: 1}, {Key: "n", Value: 1}}}); err != nil {
 		t.Fatal(err)

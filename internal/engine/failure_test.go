@@ -146,11 +146,7 @@ func TestDeleteManyCommitsInChunks(t *testing.T) {
 // index before the document), and nothing is stored.
 func TestMalformedDocumentsRefused(t *testing.T) {
 	ctx := context.Background()
-	e, err := Open(ctx, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
+	e := openMemEngine(t)
 	c := e.Client().Database("d").Collection("c")
 	for _, raw := range []bson.Raw{
 		{0, 0, 0, 0, 0},
