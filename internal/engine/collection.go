@@ -283,6 +283,28 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any, b
 		snap.Close()
 		e.inflight.Done()
 	}
+	// each walks the snapshot, passes over the first skip documents and
+	// hands the others, projected, to emit until it returns false; its
+	// error is the walk's or the projection's.
+	each := func(skip int, emit func(bson.Raw) bool) error {
+		var perr error
+		err := run(ctx, snap, obs, m, p, func(s stored) bool {
+			if skip > 0 {
+				skip--
+				return true
+			}
+			raw, err := project(s, proj)
+			if err != nil {
+				perr = err
+				return false
+			}
+			return emit(raw)
+		})
+		if err == nil {
+			err = perr
+		}
+		return err
+	}
 	// The first batch is read at once, on the caller's goroutine: most
 	// finds (a stream's events, a page) end within it and need no
 	// coroutine, whose stack a walk would grow several times over. A
@@ -291,25 +313,16 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any, b
 	// read.
 	var first []bson.Raw
 	more := false
-	var perr error
 	size := 0
-	err = run(ctx, snap, obs, m, p, func(s stored) bool {
+	err = each(0, func(raw bson.Raw) bool {
 		if len(first) == batch || size >= maxFirstBatchBytes {
 			more = true
-			return false
-		}
-		raw, err := project(s, proj)
-		if err != nil {
-			perr = err
 			return false
 		}
 		first = append(first, raw)
 		size += len(raw)
 		return true
 	})
-	if err == nil {
-		err = perr
-	}
 	if err == nil {
 		// Nothing is returned before the commits it depends on are
 		// durable; an empty or short answer can depend on what was
@@ -324,20 +337,10 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any, b
 		return listCursor(first), nil
 	}
 	seq := func(yield func(bson.Raw, error) bool) {
-		var perr error
+		var werr error
 		stopped := false
-		passed := len(first)
-		err := run(ctx, snap, obs, m, p, func(s stored) bool {
-			if passed > 0 {
-				passed--
-				return true
-			}
-			raw, err := project(s, proj)
-			if err == nil {
-				err = obs.wait(ctx)
-			}
-			if err != nil {
-				perr = err
+		err := each(len(first), func(raw bson.Raw) bool {
+			if werr = obs.wait(ctx); werr != nil {
 				return false
 			}
 			if !yield(raw, nil) {
@@ -347,7 +350,7 @@ func (c *Collection) find(ctx context.Context, q query, proj bson.D, hint any, b
 			return true
 		})
 		if err == nil {
-			err = perr
+			err = werr
 		}
 		if err == nil {
 			err = obs.wait(ctx)
