@@ -13,8 +13,8 @@ import (
 )
 
 // TestFindPastTheFirstBatch: a find returns its first batch (firstBatch
-// documents, or its batch size) at once and reads the rest lazily, walking the snapshot again and passing over what
-// it returned. Answers of every length around the batch, in index order,
+// documents, or its batch size) at once and reads the rest lazily,
+// walking the snapshot again and passing over what it returned. Answers of every length around the batch, in index order,
 // in sorted order with ties (sorted in memory) and with skip and limit,
 // must equal the same find read at once in a transaction, and writes
 // after the find must not show in it.
@@ -35,25 +35,17 @@ func TestFindPastTheFirstBatch(t *testing.T) {
 	if _, err := c.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	ids := func(t *testing.T, cur interface {
-		Next(context.Context) bool
-		Decode(any) error
-		Err() error
-		Close(context.Context) error
-	}) []int32 {
+	ids := func(t *testing.T, cur lungo.ICursor) []int32 {
 		t.Helper()
-		var out []int32
-		for cur.Next(ctx) {
-			var d struct {
-				ID int32 `bson:"_id"`
-			}
-			if err := cur.Decode(&d); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, d.ID)
+		var docs []struct {
+			ID int32 `bson:"_id"`
 		}
-		if err := cur.Err(); err != nil {
+		if err := cur.All(ctx, &docs); err != nil {
 			t.Fatal(err)
+		}
+		out := make([]int32, len(docs))
+		for i, d := range docs {
+			out[i] = d.ID
 		}
 		return out
 	}
@@ -72,9 +64,9 @@ func TestFindPastTheFirstBatch(t *testing.T) {
 			{"batches of 7", bson.D{}, bson.D{{Key: "tie", Value: 1}}, 0, 7},
 		} {
 			t.Run(fmt.Sprintf("%s/limit=%d", q.name, limit), func(t *testing.T) {
-				opts := options.Find().SetSort(q.sort).SetSkip(q.skip).SetLimit(limit)
-				if q.sort == nil {
-					opts = options.Find().SetSkip(q.skip).SetLimit(limit)
+				opts := options.Find().SetSkip(q.skip).SetLimit(limit)
+				if q.sort != nil {
+					opts.SetSort(q.sort)
 				}
 				if q.batch > 0 {
 					opts.SetBatchSize(q.batch)
